@@ -1,0 +1,58 @@
+// Env: the narrow interface through which bale touches files and directories.
+//
+// Contract: the store never calls the OS directly for data files; it goes through an
+// Env so that tests can inject faults (short writes, full disks, I/O errors). Every
+// call returns a Status; errno is translated with Status::FromErrno (ENOSPC becomes
+// NoSpace). PWrite either writes every byte or returns an error; after an error some
+// prefix of the data may have reached the file, as with a real short write.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace bale {
+
+class File {
+ public:
+  virtual ~File() = default;
+  // Reads up to n bytes at offset; *got < n only at end of file.
+  virtual Status PRead(uint64_t offset, size_t n, char* buf, size_t* got) = 0;
+  virtual Status PWrite(uint64_t offset, std::string_view data) = 0;
+  virtual Status Sync() = 0;  // fdatasync: data and the size needed to read it back
+  virtual Status Truncate(uint64_t size) = 0;
+  virtual Status Size(uint64_t* size) = 0;
+};
+
+enum class OpenMode {
+  kRead,       // existing file, read only
+  kReadWrite,  // existing file
+  kCreate,     // create or truncate, read and write
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+  virtual Status Open(const std::string& path, OpenMode mode, std::unique_ptr<File>* out) = 0;
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  virtual Status Remove(const std::string& path) = 0;
+  virtual Status CreateDir(const std::string& path) = 0;  // OK if it exists
+  virtual Status SyncDir(const std::string& path) = 0;
+  virtual Status ListDir(const std::string& path, std::vector<std::string>* names) = 0;
+  virtual bool Exists(const std::string& path) = 0;
+
+  // The process-wide POSIX environment.
+  static Env* Default();
+};
+
+// Writes `data` to `path` atomically: a temporary file, fdatasync, rename, fsync dir.
+Status WriteFileAtomic(Env* env, const std::string& path, std::string_view data);
+// Reads a whole file.
+Status ReadWholeFile(Env* env, const std::string& path, std::string* out);
+
+}  // namespace bale

@@ -1,0 +1,68 @@
+#include "format/needle.h"
+
+#include "base/checksum.h"
+#include "format/coding.h"
+
+namespace bale::format {
+
+namespace o = needle_offsets;
+
+void EncodeNeedle(uint32_t salt, const NeedleHeader& h, std::string_view key,
+                  std::string_view value, std::string* dst) {
+  size_t start = dst->size();
+  size_t total = NeedleSize(key.size(), value.size());
+  dst->resize(start + total);
+  char* p = dst->data() + start;
+  PutU32(p + o::kMagic, kNeedleMagic);
+  PutU64(p + o::kVersion, h.version);
+  PutU64(p + o::kCookie, h.cookie);
+  PutU32(p + o::kValueLen, static_cast<uint32_t>(value.size()));
+  PutU32(p + o::kFlags, h.flags);
+  PutU32(p + o::kExpiry, h.expiry);
+  PutU32(p + o::kMtime, h.mtime);
+  p[o::kKeyLen] = static_cast<char>(key.size());
+  p[o::kKind] = static_cast<char>(h.kind);
+  PutU16(p + o::kReserved, 0);
+  std::memcpy(p + o::kKey, key.data(), key.size());
+  if (!value.empty()) std::memcpy(p + o::kKey + key.size(), value.data(), value.size());
+  size_t raw = kNeedleHeaderSize + key.size() + value.size();
+  std::memset(p + raw, 0, total - raw);
+  PutU32(p + o::kCrc, Crc32c(p + o::kVersion, raw - o::kVersion, salt));
+}
+
+Status DecodeNeedleHeader(std::string_view buf, NeedleHeader* h) {
+  if (buf.size() < kNeedleHeaderSize) return Status::Corruption("short needle header");
+  const char* p = buf.data();
+  if (GetU32(p + o::kMagic) != kNeedleMagic) return Status::Corruption("bad needle magic");
+  h->version = GetU64(p + o::kVersion);
+  h->cookie = GetU64(p + o::kCookie);
+  h->value_len = GetU32(p + o::kValueLen);
+  h->flags = GetU32(p + o::kFlags);
+  h->expiry = GetU32(p + o::kExpiry);
+  h->mtime = GetU32(p + o::kMtime);
+  h->key_len = static_cast<uint8_t>(p[o::kKeyLen]);
+  auto kind = static_cast<uint8_t>(p[o::kKind]);
+  if (kind > static_cast<uint8_t>(NeedleKind::kTombstone)) {
+    return Status::Corruption("bad needle kind");
+  }
+  h->kind = static_cast<NeedleKind>(kind);
+  if (h->key_len == 0 || h->key_len > kMaxKeyLen) return Status::Corruption("bad key length");
+  if (h->value_len > kMaxValueLen) return Status::Corruption("bad value length");
+  if (GetU16(p + o::kReserved) != 0) return Status::Corruption("bad reserved bytes");
+  return Status::OK();
+}
+
+Status VerifyNeedle(uint32_t salt, std::string_view buf, const NeedleHeader& h,
+                    std::string_view* key, std::string_view* value) {
+  size_t raw = kNeedleHeaderSize + h.key_len + h.value_len;
+  if (buf.size() < raw) return Status::Corruption("short needle");
+  uint32_t want = GetU32(buf.data() + o::kCrc);
+  if (Crc32c(buf.data() + o::kVersion, raw - o::kVersion, salt) != want) {
+    return Status::Corruption("needle checksum mismatch");
+  }
+  *key = buf.substr(o::kKey, h.key_len);
+  *value = buf.substr(o::kKey + h.key_len, h.value_len);
+  return Status::OK();
+}
+
+}  // namespace bale::format

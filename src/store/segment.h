@@ -1,0 +1,89 @@
+// Segment: one append-only file of needles (format/superblock.h, format/needle.h).
+//
+// Contract: a segment is created with its superblock synced, then only appended to
+// until it is sealed. Append writes whole records at the end; if the OS fails part
+// way, Append truncates the file back to its previous end so the segment never ends
+// in a torn record it wrote itself. Reads may run concurrently with one appender:
+// they only read below end(), which is published after the bytes are written.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/env.h"
+#include "base/status.h"
+#include "format/needle.h"
+
+namespace bale {
+
+class Segment {
+ public:
+  // Creates the file at `path` with a synced superblock. The caller syncs the directory.
+  static Status Create(Env* env, const std::string& path, uint32_t partition, uint64_t seq,
+                       uint32_t generation, uint32_t salt, std::unique_ptr<Segment>* out);
+  // Opens an existing segment and checks its superblock; end() is the file size.
+  static Status Open(Env* env, const std::string& path, bool writable,
+                     std::unique_ptr<Segment>* out);
+
+  const std::string& path() const { return path_; }
+  uint32_t partition() const { return partition_; }
+  uint64_t seq() const { return seq_; }
+  uint32_t generation() const { return generation_; }
+  uint32_t salt() const { return salt_; }
+  uint64_t end() const { return end_.load(std::memory_order_acquire); }
+
+  // Appends `records` (whole, aligned needles) at end(); *offset is where they start.
+  Status Append(std::string_view records, uint64_t* offset);
+  // Cuts the file to `size` (recovery of a torn tail).
+  Status TruncateTo(uint64_t size);
+  Status Read(uint64_t offset, size_t n, char* buf, size_t* got) const;
+  Status Sync() { return file_->Sync(); }
+
+ private:
+  Segment(std::unique_ptr<File> file, std::string path) : file_(std::move(file)), path_(path) {}
+
+  std::unique_ptr<File> file_;
+  std::string path_;
+  uint32_t partition_ = 0;
+  uint64_t seq_ = 0;
+  uint32_t generation_ = 0;
+  uint32_t salt_ = 0;
+  std::atomic<uint64_t> end_{0};
+};
+
+// Reads the needles of a segment in order, through a large buffer.
+class NeedleScanner {
+ public:
+  struct Record {
+    uint64_t offset = 0;
+    format::NeedleHeader header;
+    std::string_view key;
+    std::string_view value;
+    size_t size = 0;  // bytes on disk, padding included
+  };
+
+  NeedleScanner(const Segment* segment, uint64_t start, uint64_t limit);
+
+  // Reads the next record. Returns NotFound at the clean end, Corruption (with the
+  // offset in *bad_offset) for a record that fails its checks, IOError if reading fails.
+  Status Next(Record* rec, uint64_t* bad_offset);
+  // After a Corruption: looks for the next aligned offset past the bad record where a
+  // valid needle starts; true if one was found (the scan goes on from there).
+  bool Resync();
+  uint64_t position() const { return pos_; }
+
+ private:
+  Status Fill(uint64_t offset, size_t need);
+
+  const Segment* segment_;
+  uint64_t pos_;
+  uint64_t limit_;
+  std::string buf_;
+  uint64_t buf_offset_ = 0;  // file offset of buf_[0]
+  size_t buf_len_ = 0;
+};
+
+}  // namespace bale

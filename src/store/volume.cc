@@ -1,0 +1,426 @@
+// Volume: the write and read paths. Recovery is in volume_recovery.cc, checkpoints in
+// checkpoint.cc, compaction in compaction.cc.
+#include "store/volume.h"
+
+#include <ctime>
+#include <random>
+#include <unordered_map>
+
+#include "base/checksum.h"
+#include "format/superblock.h"
+#include "format/volume_meta.h"
+#include "store/expiry.h"
+#include "store/syncer.h"
+
+namespace bale {
+
+const char* DurabilityName(Durability d) {
+  switch (d) {
+    case Durability::kSync:
+      return "sync";
+    case Durability::kInterval:
+      return "interval";
+    case Durability::kNone:
+      return "none";
+  }
+  return "?";
+}
+
+bool ParseDurability(std::string_view s, Durability* out) {
+  if (s == "sync")
+    *out = Durability::kSync;
+  else if (s == "interval")
+    *out = Durability::kInterval;
+  else if (s == "none")
+    *out = Durability::kNone;
+  else
+    return false;
+  return true;
+}
+
+namespace {
+
+constexpr size_t kNone = SIZE_MAX;
+
+uint64_t RandomCookie() {
+  uint64_t c;
+  do c = RandomU64();
+  while (c == 0);
+  return c;
+}
+
+}  // namespace
+
+uint64_t RandomU64() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
+
+uint32_t NewSegmentSalt() { return static_cast<uint32_t>(RandomU64() >> 32); }
+
+Volume::Volume(const VolumeOptions& options) : options_(options) {
+  if (!options_.clock) options_.clock = [] { return static_cast<uint32_t>(::time(nullptr)); };
+  if (!options_.hasher) options_.hasher = HashKey;
+  if (options_.env == nullptr) options_.env = Env::Default();
+}
+
+Volume::~Volume() { (void)Close(); }
+
+uint32_t Volume::Now() const { return options_.clock(); }
+uint32_t Volume::Tag(std::string_view key) const {
+  return static_cast<uint32_t>(options_.hasher(key) >> 32);
+}
+
+bool Volume::IsLive(const format::NeedleHeader& h, uint32_t now) const {
+  if (h.kind != format::NeedleKind::kValue || IsExpired(h.expiry, now)) return false;
+  if (h.version <= flush_version_) return false;
+  return !(flush_time_ != 0 && now >= flush_time_ && h.mtime < flush_time_);
+}
+
+Status Volume::CheckKey(std::string_view key) const {
+  if (key.empty() || key.size() > format::kMaxKeyLen) {
+    return Status::InvalidArgument("key length must be 1..250");
+  }
+  return Status::OK();
+}
+
+Status Volume::ReadNeedleLocked(Location loc, ReadResult* out, bool whole) {
+  const std::shared_ptr<Segment>& seg = slots_[loc.slot];
+  uint64_t offset = uint64_t{loc.offset_units} * format::kNeedleAlign;
+  uint64_t end = seg->end();
+  if (offset + format::kNeedleHeaderSize > end) {
+    return Status::Corruption(seg->path() + ": index points past the end");
+  }
+  size_t first = static_cast<size_t>(std::min<uint64_t>(kFirstReadBytes, end - offset));
+  if (out->buf_.size() < first) out->buf_.resize(first);
+  size_t got = 0;
+  BALE_RETURN_IF_ERROR(seg->Read(offset, first, out->buf_.data(), &got));
+  Status s = format::DecodeNeedleHeader(std::string_view(out->buf_.data(), got), &out->header_);
+  if (!s.ok()) {
+    return Status::Corruption(seg->path() + " @" + std::to_string(offset) + ": " +
+                              std::string(s.message()));
+  }
+  const auto& h = out->header_;
+  size_t raw = format::kNeedleHeaderSize + h.key_len + h.value_len;
+  size_t need = whole ? raw : format::kNeedleHeaderSize + h.key_len;
+  if (need > got) {
+    if (offset + raw > end) return Status::Corruption(seg->path() + ": needle past the end");
+    out->buf_.resize(need);
+    size_t more = 0;
+    BALE_RETURN_IF_ERROR(seg->Read(offset + got, need - got, out->buf_.data() + got, &more));
+    if (more != need - got) return Status::Corruption(seg->path() + ": short needle");
+    got = need;
+  }
+  std::string_view buf(out->buf_.data(), got);
+  if (!whole) {
+    out->key_ = buf.substr(format::kNeedleHeaderSize, h.key_len);
+    out->value_ = {};
+    return Status::OK();
+  }
+  s = format::VerifyNeedle(seg->salt(), buf, h, &out->key_, &out->value_);
+  if (!s.ok()) {
+    return Status::Corruption(seg->path() + " @" + std::to_string(offset) + ": " +
+                              std::string(s.message()));
+  }
+  return Status::OK();
+}
+
+Status Volume::FindLocked(std::string_view key, uint32_t tag, Found* found) {
+  thread_local ReadResult probe;
+  Status result = Status::NotFound();
+  index_.ForEachCandidate(tag, [&](Location loc) {
+    Status s = ReadNeedleLocked(loc, &probe, /*whole=*/false);
+    if (s.ok() && probe.key() == key) {
+      found->loc = loc;
+      found->header = probe.header();
+      result = Status::OK();
+      return true;
+    }
+    if (!s.ok()) {
+      result = s;
+      return true;
+    }
+    return false;
+  });
+  return result;
+}
+
+Status Volume::Get(std::string_view key, ReadResult* out) {
+  BALE_RETURN_IF_ERROR(CheckKey(key));
+  uint32_t tag = Tag(key);
+  uint32_t now = Now();
+  std::shared_lock<std::shared_mutex> l(mu_);
+  if (closed_) return Status::IOError("volume closed");
+  Status result = Status::NotFound();
+  index_.ForEachCandidate(tag, [&](Location loc) {
+    result = ReadNeedleLocked(loc, out, /*whole=*/true);
+    if (!result.ok()) return true;  // corruption or I/O error: report it
+    if (out->key_ != key) {
+      result = Status::NotFound();
+      return false;  // a tag collision: another key
+    }
+    if (!IsLive(out->header_, now)) result = Status::NotFound();
+    return true;
+  });
+  return result;
+}
+
+uint16_t Volume::FreeSlotLocked() const {
+  for (size_t i = 0; i < slots_.size(); i++) {
+    if (!slots_[i]) return static_cast<uint16_t>(i);
+  }
+  return static_cast<uint16_t>(slots_.size());
+}
+
+Status Volume::EnsureRoomLocked(uint64_t bytes) {
+  const std::shared_ptr<Segment>& head = slots_[order_.back()];
+  if (head->end() + bytes <= options_.segment_bytes || head->end() == format::kSuperblockSize) {
+    return Status::OK();
+  }
+  uint16_t slot = FreeSlotLocked();
+  if (slot >= format::kMaxSegmentSlots) return Status::NoSpace("volume has too many segments");
+  // Seal: the old head becomes immutable and durable before the new one takes writes.
+  BALE_RETURN_IF_ERROR(head->Sync());
+  uint64_t seq = head->seq() + 1;
+  std::unique_ptr<Segment> seg;
+  BALE_RETURN_IF_ERROR(Segment::Create(options_.env,
+                                       options_.dir + "/" + format::SegmentFileName(seq, 0),
+                                       options_.partition, seq, 0, NewSegmentSalt(), &seg));
+  BALE_RETURN_IF_ERROR(options_.env->SyncDir(options_.dir));
+  if (slot == slots_.size()) slots_.emplace_back();
+  slots_[slot] = std::move(seg);
+  order_.push_back(slot);
+  since_checkpoint_.store(options_.checkpoint_bytes);  // checkpoint after this write
+  return Status::OK();
+}
+
+Status Volume::AppendLocked(std::string_view records, uint64_t* offset) {
+  BALE_RETURN_IF_ERROR(slots_[order_.back()]->Append(records, offset));
+  appended_.fetch_add(records.size(), std::memory_order_release);
+  since_checkpoint_.fetch_add(records.size(), std::memory_order_relaxed);
+  return Status::OK();
+}
+
+Status Volume::Put(WriteOp& op) {
+  BALE_RETURN_IF_ERROR(Write(std::span<WriteOp>(&op, 1)));
+  return op.status;
+}
+
+Status Volume::Delete(std::string_view key) {
+  WriteOp op;
+  op.key = key;
+  op.tombstone = true;
+  return Put(op);
+}
+
+Status Volume::Write(std::span<WriteOp> ops) {
+  for (WriteOp& op : ops) {
+    BALE_RETURN_IF_ERROR(CheckKey(op.key));
+    if (op.value.size() > format::kMaxValueLen) return Status::InvalidArgument("value too large");
+  }
+  struct Pending {
+    uint32_t tag = 0;
+    bool had_old = false;    // the key has a needle the index points at
+    Location old;            // ... at this location, when earlier == kNone
+    size_t earlier = kNone;  // or an earlier op of this batch wrote the key
+    uint64_t rel = 0;        // offset of this op's needle within the batch
+  };
+  std::vector<Pending> pending(ops.size());
+  uint64_t lsn = 0;
+  {
+    std::unique_lock<std::shared_mutex> l(mu_);
+    if (closed_) return Status::IOError("volume closed");
+    uint32_t now = Now();
+    // Seal first if the batch may not fit: needles are encoded with the head's salt.
+    uint64_t most = 0;
+    for (const WriteOp& op : ops) {
+      most += format::NeedleSize(op.key.size(), op.tombstone ? 0 : op.value.size());
+    }
+    BALE_RETURN_IF_ERROR(EnsureRoomLocked(most));
+    const uint32_t salt = slots_[order_.back()]->salt();
+    scratch_.clear();
+    std::unordered_map<uint32_t, size_t> last_with_tag;  // tag -> latest written op
+    for (size_t i = 0; i < ops.size(); i++) {
+      WriteOp& op = ops[i];
+      Pending& p = pending[i];
+      p.tag = Tag(op.key);
+      bool live_old = false;
+      if (auto it = last_with_tag.find(p.tag); it != last_with_tag.end()) {
+        for (size_t j = it->second + 1; j-- > 0;) {
+          if (ops[j].status.ok() && pending[j].tag == p.tag && ops[j].key == op.key) {
+            p.earlier = j;
+            break;
+          }
+        }
+      }
+      if (p.earlier != kNone) {
+        p.had_old = live_old = !ops[p.earlier].tombstone;
+      } else {
+        Found f;
+        Status s = FindLocked(op.key, p.tag, &f);
+        if (!s.ok() && !s.IsNotFound()) return s;
+        if (s.ok()) {
+          p.had_old = true;
+          p.old = f.loc;
+          live_old = IsLive(f.header, now);
+        }
+      }
+      if (op.tombstone && !live_old) {
+        op.status = Status::NotFound();
+        continue;
+      }
+      op.status = Status::OK();
+      last_with_tag[p.tag] = i;
+      format::NeedleHeader h;
+      h.version = op.version = ++last_version_;
+      h.cookie = op.cookie = op.cookie != 0 ? op.cookie : RandomCookie();
+      h.flags = op.flags;
+      h.expiry = op.expiry;
+      h.mtime = now;
+      h.kind = op.tombstone ? format::NeedleKind::kTombstone : format::NeedleKind::kValue;
+      p.rel = scratch_.size();
+      format::EncodeNeedle(salt, h, op.key, op.tombstone ? std::string_view() : op.value,
+                           &scratch_);
+    }
+    if (scratch_.empty()) return Status::OK();
+    uint64_t base = 0;
+    BALE_RETURN_IF_ERROR(AppendLocked(scratch_, &base));
+    lsn = appended_.load(std::memory_order_relaxed);
+    uint16_t head = order_.back();
+    auto at = [&](const Pending& p) {
+      return Location{head, static_cast<uint32_t>((base + p.rel) / format::kNeedleAlign)};
+    };
+    for (size_t i = 0; i < ops.size(); i++) {
+      if (!ops[i].status.ok()) continue;
+      const Pending& p = pending[i];
+      Location old = p.earlier == kNone ? p.old : at(pending[p.earlier]);
+      if (ops[i].tombstone) {
+        if (p.had_old) index_.Erase(p.tag, old);
+      } else if (p.had_old) {
+        index_.Replace(p.tag, old, at(p));
+      } else {
+        index_.Insert(p.tag, at(p));
+      }
+    }
+  }
+  if (options_.durability == Durability::kSync) BALE_RETURN_IF_ERROR(WaitDurable(lsn));
+  return MaybeCheckpoint();
+}
+
+Status Volume::WaitDurable(uint64_t lsn) {
+  std::unique_lock<std::mutex> l(sync_mu_);
+  while (synced_ < lsn) {
+    if (syncing_) {
+      sync_cv_.wait(l);
+      continue;
+    }
+    // Become the leader: one fdatasync covers every append made so far.
+    syncing_ = true;
+    uint64_t target;
+    std::shared_ptr<Segment> head;
+    {
+      std::shared_lock<std::shared_mutex> vl(mu_);
+      if (order_.empty()) {
+        syncing_ = false;
+        return Status::IOError("volume closed");
+      }
+      target = appended_.load(std::memory_order_acquire);
+      head = slots_[order_.back()];
+    }
+    l.unlock();
+    Status s = head->Sync();
+    l.lock();
+    syncing_ = false;
+    if (s.ok() && target > synced_) synced_ = target;
+    sync_cv_.notify_all();
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+Status Volume::Sync() { return WaitDurable(appended_.load(std::memory_order_acquire)); }
+
+Status Volume::MaybeCheckpoint() {
+  if (since_checkpoint_.load(std::memory_order_relaxed) < options_.checkpoint_bytes) {
+    return Status::OK();
+  }
+  // Skip when a checkpoint or a compaction's relocation is under way; a later write
+  // tries again.
+  std::unique_lock<std::mutex> cl(checkpoint_mu_, std::try_to_lock);
+  if (!cl.owns_lock()) return Status::OK();
+  std::shared_lock<std::shared_mutex> l(mu_);
+  if (closed_) return Status::OK();
+  return WriteCheckpointLocked();
+}
+
+Status Volume::FlushAll(uint32_t when) {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  if (closed_) return Status::IOError("volume closed");
+  uint32_t now = Now();
+  if (when == 0 || when <= now) {
+    flush_version_ = last_version_;
+    flush_time_ = 0;
+  } else {
+    flush_time_ = when;
+  }
+  return WriteFlushMarker();
+}
+
+Status Volume::WriteFlushMarker() {
+  format::FlushMarker m{flush_time_, flush_version_};
+  return WriteFileAtomic(options_.env, options_.dir + "/" + format::kFlushFileName,
+                         format::EncodeFlushMarker(m));
+}
+
+Status Volume::Close() {
+  if (own_syncer_) own_syncer_->Remove(this);
+  if (options_.syncer != nullptr && options_.durability == Durability::kInterval) {
+    options_.syncer->Remove(this);
+  }
+  Status s;
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    if (closed_ || order_.empty()) return Status::OK();
+  }
+  s = Sync();
+  if (s.ok()) s = Checkpoint();
+  std::unique_lock<std::shared_mutex> l(mu_);
+  closed_ = true;
+  own_syncer_.reset();
+  return s;
+}
+
+std::vector<SegmentInfo> Volume::Segments() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  std::vector<SegmentInfo> out;
+  for (size_t i = 0; i < order_.size(); i++) {
+    const Segment& s = *slots_[order_[i]];
+    out.push_back({s.seq(), s.generation(), s.end(), i + 1 < order_.size()});
+  }
+  return out;
+}
+
+VolumeStats Volume::Stats() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  VolumeStats st;
+  st.objects = index_.size();
+  st.index_bytes = index_.MemoryBytes();
+  st.segments = order_.size();
+  for (uint16_t slot : order_) st.disk_bytes += slots_[slot]->end();
+  st.last_version = last_version_;
+  uint64_t appended = appended_.load();
+  {
+    std::lock_guard<std::mutex> sl(const_cast<std::mutex&>(sync_mu_));
+    st.unsynced_bytes = appended > synced_ ? appended - synced_ : 0;
+  }
+  st.compactions = compactions_.load();
+  st.compaction_scanned = compaction_scanned_.load();
+  st.compaction_total = compaction_total_.load();
+  st.corrupt_records = corrupt_records_;
+  st.truncated_bytes = truncated_bytes_;
+  st.recovery_scanned_bytes = recovery_scanned_;
+  st.recovery_used_checkpoint = recovery_used_checkpoint_;
+  return st;
+}
+
+}  // namespace bale

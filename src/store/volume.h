@@ -1,0 +1,213 @@
+// Volume: one partition's replica on one node (Haystack's physical volume).
+//
+// Contract:
+// - A volume is a directory of segment files (store/segment.h) holding needles in log
+//   order, an index checkpoint (format/checkpoint.h) and a flush marker
+//   (format/volume_meta.h). Only the newest segment, the head, takes appends; it is
+//   sealed when it reaches options.segment_bytes.
+// - Put, Delete and Write append; nothing is changed in place. The in-memory
+//   NeedleIndex points each key at its newest needle; a Get is one positioned read of
+//   up to kFirstReadBytes, a second only for larger objects, and the CRC is always
+//   checked: a damaged record is reported as Corruption, never returned.
+// - A call that returns OK is durable per options.durability: kSync after fdatasync
+//   (concurrent writers share one: group commit), kInterval within interval_ms,
+//   kNone when the OS writes back. A failed write leaves nothing behind.
+// - Open recovers: it loads the checkpoint, scans the segment tail it does not cover,
+//   truncates a torn tail at the last good record and finishes a compaction that
+//   committed (store/compaction.cc).
+// - Thread-safe: readers share a lock, writers take it exclusively and do their fdatasync
+//   outside it.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/env.h"
+#include "base/status.h"
+#include "format/needle.h"
+#include "store/needle_index.h"
+#include "store/segment.h"
+
+namespace bale {
+
+class Syncer;
+
+uint64_t RandomU64();
+uint32_t NewSegmentSalt();
+
+enum class Durability { kSync, kInterval, kNone };
+const char* DurabilityName(Durability d);
+bool ParseDurability(std::string_view s, Durability* out);
+
+struct VolumeOptions {
+  std::string dir;
+  uint32_t partition = 0;
+  uint64_t segment_bytes = uint64_t{1} << 30;
+  Durability durability = Durability::kInterval;
+  uint32_t interval_ms = 1000;  // kInterval: fdatasync at least this often
+  // kInterval: the thread that syncs; when null the volume starts its own.
+  Syncer* syncer = nullptr;
+  // Bytes appended after which a checkpoint is written (besides at seal and close), to
+  // bound the tail a restart scans.
+  uint64_t checkpoint_bytes = uint64_t{256} << 20;
+  // Compaction reads and writes at most this many bytes per second; 0 = unthrottled.
+  uint64_t compaction_bytes_per_s = 0;
+  Env* env = Env::Default();
+  std::function<uint32_t()> clock;                   // unix seconds; default: time()
+  std::function<uint64_t(std::string_view)> hasher;  // default: HashKey (tests force collisions)
+};
+
+// One object to store (or a delete, when tombstone is set).
+struct WriteOp {
+  std::string_view key;
+  std::string_view value;
+  uint32_t flags = 0;
+  uint32_t expiry = 0;   // absolute unix seconds, 0 = never (see store/expiry.h)
+  uint64_t cookie = 0;   // 0 = pick a random one
+  uint64_t version = 0;  // out: the version assigned
+  bool tombstone = false;
+  Status status;  // out, for Write: OK, or NotFound for a delete of a missing key
+};
+
+// The result of a Get: the needle as read, with views into its own buffer. Reusing one
+// ReadResult across calls avoids allocation.
+class ReadResult {
+ public:
+  const format::NeedleHeader& header() const { return header_; }
+  std::string_view key() const { return key_; }
+  std::string_view value() const { return value_; }
+
+ private:
+  friend class Volume;
+  std::string buf_;
+  format::NeedleHeader header_;
+  std::string_view key_, value_;
+};
+
+struct SegmentInfo {
+  uint64_t seq = 0;
+  uint32_t generation = 0;
+  uint64_t bytes = 0;
+  bool sealed = false;
+};
+
+struct VolumeStats {
+  uint64_t objects = 0;      // index entries (including expired, not yet compacted)
+  uint64_t index_bytes = 0;  // memory the index maps
+  uint64_t segments = 0;
+  uint64_t disk_bytes = 0;
+  uint64_t last_version = 0;
+  uint64_t unsynced_bytes = 0;  // durability lag
+  uint64_t compactions = 0;
+  uint64_t compaction_scanned = 0;  // bytes of the running (or last) compaction
+  uint64_t compaction_total = 0;
+  uint64_t corrupt_records = 0;         // found by recovery and skipped
+  uint64_t truncated_bytes = 0;         // torn tail cut off by recovery
+  uint64_t recovery_scanned_bytes = 0;  // needle bytes the last open had to scan
+  bool recovery_used_checkpoint = false;
+};
+
+struct CompactionResult {
+  uint64_t bytes_before = 0;
+  uint64_t bytes_after = 0;
+  uint64_t needles_kept = 0;
+  uint64_t needles_dropped = 0;
+};
+
+class Volume {
+ public:
+  static constexpr size_t kFirstReadBytes = 4096;
+
+  static Status Open(const VolumeOptions& options, std::unique_ptr<Volume>* out);
+  ~Volume();
+
+  Status Put(WriteOp& op);
+  Status Delete(std::string_view key);  // NotFound if there is no live object
+  // Applies `ops` in order with one append and (kSync) one fdatasync. Per-op outcome
+  // in op.status; the returned Status is the I/O outcome of the batch.
+  Status Write(std::span<WriteOp> ops);
+  Status Get(std::string_view key, ReadResult* out);
+
+  // flush_all: objects written before `when` (unix seconds; 0 or past = now) read as
+  // missing from `when` on.
+  Status FlushAll(uint32_t when);
+
+  Status Sync();        // everything appended so far reaches stable storage
+  Status Checkpoint();  // writes index.ckpt now
+  // Rewrites sealed segment `seq` without its dead needles while reads and writes go on.
+  Status Compact(uint64_t seq, CompactionResult* result);
+  Status Close();  // sync and checkpoint; later calls fail
+
+  std::vector<SegmentInfo> Segments() const;
+  VolumeStats Stats() const;
+  const VolumeOptions& options() const { return options_; }
+
+ private:
+  struct Found {
+    Location loc;
+    format::NeedleHeader header;
+  };
+
+  explicit Volume(const VolumeOptions& options);
+  uint32_t Now() const;
+  uint32_t Tag(std::string_view key) const;
+  bool IsLive(const format::NeedleHeader& h, uint32_t now) const;
+  Status CheckKey(std::string_view key) const;
+
+  // Finds the needle the index holds for `key` (live or not); NotFound if none.
+  Status FindLocked(std::string_view key, uint32_t tag, Found* found);
+  Status ReadNeedleLocked(Location loc, ReadResult* out, bool whole);
+  // Makes room for `bytes` in the head, sealing it and starting a new one if needed.
+  // Appends must follow under the same lock: needles carry the head's salt.
+  Status EnsureRoomLocked(uint64_t bytes);
+  Status AppendLocked(std::string_view records, uint64_t* offset);
+  uint16_t FreeSlotLocked() const;
+  Status WaitDurable(uint64_t lsn);
+  Status WriteCheckpointLocked();
+  // Recovery helpers (volume_recovery.cc, checkpoint.cc).
+  Status Recover();
+  Status OpenSegments(bool* created);
+  Status LoadCheckpoint(uint64_t* scan_seq, uint64_t* scan_offset);
+  Status ScanFrom(uint64_t seq, uint64_t offset, uint64_t* scanned);
+  Status ApplyRecord(uint16_t slot, const NeedleScanner::Record& rec);
+  Status WriteFlushMarker();
+  Status MaybeCheckpoint();
+
+  VolumeOptions options_;
+  mutable std::shared_mutex mu_;
+  NeedleIndex index_;
+  std::vector<std::shared_ptr<Segment>> slots_;  // slot -> segment (null when free)
+  std::vector<uint16_t> order_;                  // slots in log order; back() is the head
+  uint64_t last_version_ = 0;
+  uint64_t flush_version_ = 0;  // needles at or below it are flushed
+  uint32_t flush_time_ = 0;     // needles written before it are flushed from then on
+  std::string scratch_;         // encode buffer, reused under the write lock
+  bool closed_ = false;
+
+  // Group commit: appended_ counts bytes appended to the volume (a log sequence
+  // number); synced_ how many of them are known durable.
+  std::atomic<uint64_t> appended_{0};
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  uint64_t synced_ = 0;
+  bool syncing_ = false;
+  std::unique_ptr<Syncer> own_syncer_;
+
+  std::mutex checkpoint_mu_;  // one checkpoint writer at a time
+  std::atomic<uint64_t> since_checkpoint_{0};
+  std::mutex compaction_mu_;  // one compaction at a time
+  std::atomic<uint64_t> compactions_{0}, compaction_scanned_{0}, compaction_total_{0};
+  uint64_t corrupt_records_ = 0, truncated_bytes_ = 0, recovery_scanned_ = 0;
+  bool recovery_used_checkpoint_ = false;
+};
+
+}  // namespace bale

@@ -1,0 +1,309 @@
+#include "store/volume.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "store/expiry.h"
+#include "test_util.h"
+
+namespace bale {
+namespace {
+
+using testing::FaultEnv;
+using testing::TempDir;
+
+struct Fixture {
+  TempDir dir;
+  std::atomic<uint32_t> now{1700000000};
+  VolumeOptions Options() {
+    VolumeOptions o;
+    o.dir = dir.Sub("vol");
+    o.durability = Durability::kNone;
+    o.clock = [this] { return now.load(); };
+    return o;
+  }
+};
+
+Status PutKV(Volume* v, std::string_view key, std::string_view value, uint32_t expiry = 0) {
+  WriteOp op;
+  op.key = key;
+  op.value = value;
+  op.expiry = expiry;
+  return v->Put(op);
+}
+
+std::string GetV(Volume* v, std::string_view key) {
+  ReadResult r;
+  Status s = v->Get(key, &r);
+  return s.ok() ? std::string(r.value()) : "<" + s.ToString() + ">";
+}
+
+TEST(Volume, PutGetOverwriteDelete) {
+  Fixture f;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  ASSERT_TRUE(PutKV(v.get(), "a", "1").ok());
+  ASSERT_TRUE(PutKV(v.get(), "b", "").ok());
+  EXPECT_EQ(GetV(v.get(), "a"), "1");
+  EXPECT_EQ(GetV(v.get(), "b"), "");
+  ASSERT_TRUE(PutKV(v.get(), "a", "22").ok());
+  EXPECT_EQ(GetV(v.get(), "a"), "22");
+  EXPECT_EQ(v->Stats().objects, 2u);
+  ASSERT_TRUE(v->Delete("a").ok());
+  EXPECT_TRUE(v->Delete("a").IsNotFound());
+  EXPECT_TRUE(v->Delete("never").IsNotFound());
+  ReadResult r;
+  EXPECT_TRUE(v->Get("a", &r).IsNotFound());
+  EXPECT_EQ(v->Stats().objects, 1u);
+}
+
+TEST(Volume, MetadataAndVersions) {
+  Fixture f;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  WriteOp op;
+  op.key = "k";
+  op.value = "v";
+  op.flags = 0xFFFFFFFF;
+  op.cookie = 1234;
+  ASSERT_TRUE(v->Put(op).ok());
+  uint64_t v1 = op.version;
+  ASSERT_TRUE(v->Put(op).ok());
+  EXPECT_GT(op.version, v1);
+  ReadResult r;
+  ASSERT_TRUE(v->Get("k", &r).ok());
+  EXPECT_EQ(r.header().flags, 0xFFFFFFFFu);
+  EXPECT_EQ(r.header().cookie, 1234u);
+  EXPECT_EQ(r.header().version, op.version);
+  WriteOp random_cookie;
+  random_cookie.key = "c";
+  ASSERT_TRUE(v->Put(random_cookie).ok());
+  EXPECT_NE(random_cookie.cookie, 0u);
+}
+
+TEST(Volume, RejectsBadKeys) {
+  Fixture f;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  EXPECT_TRUE(PutKV(v.get(), "", "x").IsInvalidArgument());
+  EXPECT_TRUE(PutKV(v.get(), std::string(251, 'k'), "x").IsInvalidArgument());
+  EXPECT_TRUE(PutKV(v.get(), std::string(250, 'k'), "x").ok());
+}
+
+// Every key hashes to the same value: the index holds one tag for all of them and the
+// full key in each needle tells them apart.
+TEST(Volume, CollidingHashesBothWork) {
+  Fixture f;
+  VolumeOptions o = f.Options();
+  o.hasher = [](std::string_view) { return uint64_t{0x1234567800000000}; };
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(o, &v).ok());
+  for (int i = 0; i < 50; i++) {
+    ASSERT_TRUE(PutKV(v.get(), "key" + std::to_string(i), "val" + std::to_string(i)).ok());
+  }
+  ASSERT_TRUE(PutKV(v.get(), "key7", "seven").ok());
+  ASSERT_TRUE(v->Delete("key9").ok());
+  for (int i = 0; i < 50; i++) {
+    std::string want = i == 7 ? "seven" : i == 9 ? "<NotFound>" : "val" + std::to_string(i);
+    EXPECT_EQ(GetV(v.get(), "key" + std::to_string(i)), want);
+  }
+  EXPECT_EQ(GetV(v.get(), "other"), "<NotFound>");
+  ASSERT_TRUE(v->Close().ok());
+  v.reset();
+  ASSERT_TRUE(Volume::Open(o, &v).ok());
+  EXPECT_EQ(GetV(v.get(), "key7"), "seven");
+  EXPECT_EQ(GetV(v.get(), "key9"), "<NotFound>");
+  EXPECT_EQ(GetV(v.get(), "key49"), "val49");
+}
+
+TEST(Volume, BatchWriteIsOneAppend) {
+  Fixture f;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  ASSERT_TRUE(PutKV(v.get(), "old", "x").ok());
+  std::vector<WriteOp> ops(5);
+  ops[0].key = "a", ops[0].value = "1";
+  ops[1].key = "a", ops[1].value = "2";  // same key twice: the last wins
+  ops[2].key = "old", ops[2].tombstone = true;
+  ops[3].key = "missing", ops[3].tombstone = true;
+  ops[4].key = "b", ops[4].value = "3";
+  uint64_t before = v->Stats().disk_bytes;
+  ASSERT_TRUE(v->Write(ops).ok());
+  EXPECT_TRUE(ops[0].status.ok());
+  EXPECT_TRUE(ops[3].status.IsNotFound());
+  EXPECT_EQ(v->Stats().disk_bytes - before,
+            3 * format::NeedleSize(1, 1) + format::NeedleSize(3, 0));
+  EXPECT_EQ(GetV(v.get(), "a"), "2");
+  EXPECT_EQ(GetV(v.get(), "b"), "3");
+  EXPECT_EQ(GetV(v.get(), "old"), "<NotFound>");
+  EXPECT_EQ(v->Stats().objects, 2u);
+}
+
+TEST(Volume, ExpiryFollowsMemcached) {
+  Fixture f;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  uint32_t now = f.now;
+  EXPECT_EQ(ExpiryFromMemcached(0, now), 0u);
+  EXPECT_EQ(ExpiryFromMemcached(10, now), now + 10);
+  EXPECT_EQ(ExpiryFromMemcached(kMaxRelativeExptime, now), now + kMaxRelativeExptime);
+  EXPECT_EQ(ExpiryFromMemcached(kMaxRelativeExptime + 1, now), kMaxRelativeExptime + 1);
+  EXPECT_TRUE(IsExpired(ExpiryFromMemcached(-1, now), now));
+  EXPECT_TRUE(IsExpired(ExpiryFromMemcached(now - 5, now), now));  // absolute, past
+  ASSERT_TRUE(PutKV(v.get(), "ten", "x", ExpiryFromMemcached(10, now)).ok());
+  ASSERT_TRUE(PutKV(v.get(), "neg", "x", ExpiryFromMemcached(-1, now)).ok());
+  ASSERT_TRUE(PutKV(v.get(), "abs", "x", ExpiryFromMemcached(now + 100, now)).ok());
+  EXPECT_EQ(GetV(v.get(), "ten"), "x");
+  EXPECT_EQ(GetV(v.get(), "neg"), "<NotFound>");
+  f.now += 9;
+  EXPECT_EQ(GetV(v.get(), "ten"), "x");
+  f.now += 1;
+  EXPECT_EQ(GetV(v.get(), "ten"), "<NotFound>");
+  EXPECT_TRUE(v->Delete("ten").IsNotFound());  // expired counts as missing
+  EXPECT_EQ(GetV(v.get(), "abs"), "x");
+  f.now += 100;
+  EXPECT_EQ(GetV(v.get(), "abs"), "<NotFound>");
+}
+
+TEST(Volume, FlushAllNowAndDelayedSurviveRestart) {
+  Fixture f;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  ASSERT_TRUE(PutKV(v.get(), "a", "1").ok());
+  ASSERT_TRUE(v->FlushAll(0).ok());
+  EXPECT_EQ(GetV(v.get(), "a"), "<NotFound>");
+  ASSERT_TRUE(PutKV(v.get(), "b", "2").ok());  // same second, after the flush: visible
+  EXPECT_EQ(GetV(v.get(), "b"), "2");
+  ASSERT_TRUE(v->FlushAll(f.now + 5).ok());  // flush_all 5
+  EXPECT_EQ(GetV(v.get(), "b"), "2");
+  ASSERT_TRUE(v->Close().ok());
+  v.reset();
+  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  EXPECT_EQ(GetV(v.get(), "a"), "<NotFound>");
+  EXPECT_EQ(GetV(v.get(), "b"), "2");
+  f.now += 5;
+  EXPECT_EQ(GetV(v.get(), "b"), "<NotFound>");
+  ASSERT_TRUE(PutKV(v.get(), "c", "3").ok());  // written at the flush time: survives
+  EXPECT_EQ(GetV(v.get(), "c"), "3");
+}
+
+TEST(Volume, SealsAtSizeLimitAndReopens) {
+  Fixture f;
+  VolumeOptions o = f.Options();
+  o.segment_bytes = 8192;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(o, &v).ok());
+  std::string value(500, 'v');
+  for (int i = 0; i < 100; i++) ASSERT_TRUE(PutKV(v.get(), "k" + std::to_string(i), value).ok());
+  auto segs = v->Segments();
+  ASSERT_GT(segs.size(), 5u);
+  for (size_t i = 0; i + 1 < segs.size(); i++) {
+    EXPECT_TRUE(segs[i].sealed);
+    EXPECT_LE(segs[i].bytes, 8192u);
+  }
+  EXPECT_FALSE(segs.back().sealed);
+  ASSERT_TRUE(v->Close().ok());
+  v.reset();
+  ASSERT_TRUE(Volume::Open(o, &v).ok());
+  EXPECT_TRUE(v->Stats().recovery_used_checkpoint);
+  EXPECT_EQ(v->Stats().recovery_scanned_bytes, 0u);
+  for (int i = 0; i < 100; i++) EXPECT_EQ(GetV(v.get(), "k" + std::to_string(i)), value);
+}
+
+TEST(Volume, LargeValuesNeedASecondRead) {
+  Fixture f;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  std::string big(3 << 20, 'x');
+  for (size_t i = 0; i < big.size(); i += 997) big[i] = static_cast<char>(i);
+  ASSERT_TRUE(PutKV(v.get(), "big", big).ok());
+  EXPECT_EQ(GetV(v.get(), "big"), big);
+}
+
+// Concurrent writers in sync mode: all writes land and fdatasyncs are shared.
+TEST(Volume, GroupCommitUnderConcurrentWriters) {
+  Fixture f;
+  FaultEnv env;
+  VolumeOptions o = f.Options();
+  o.durability = Durability::kSync;
+  o.env = &env;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(o, &v).ok());
+  uint64_t syncs_before = env.syncs;
+  constexpr int kThreads = 8, kPer = 200;
+  std::vector<std::thread> ts;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; t++) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < kPer; i++) {
+        if (!PutKV(v.get(), std::to_string(t) + ":" + std::to_string(i), "v").ok()) failures++;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_LE(env.syncs - syncs_before, uint64_t{kThreads * kPer});
+  EXPECT_EQ(v->Stats().unsynced_bytes, 0u);
+  for (int t = 0; t < kThreads; t++) {
+    for (int i = 0; i < kPer; i++) {
+      ASSERT_EQ(GetV(v.get(), std::to_string(t) + ":" + std::to_string(i)), "v");
+    }
+  }
+}
+
+TEST(Volume, SyncFailureIsReported) {
+  Fixture f;
+  FaultEnv env;
+  VolumeOptions o = f.Options();
+  o.durability = Durability::kSync;
+  o.env = &env;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(o, &v).ok());
+  env.fail_sync = true;
+  EXPECT_TRUE(PutKV(v.get(), "a", "1").IsIOError());
+  env.fail_sync = false;
+  EXPECT_TRUE(PutKV(v.get(), "b", "2").ok());
+}
+
+// A full disk fails writes with NoSpace, leaves no partial record, keeps reads
+// working, and writes resume once space returns.
+TEST(Volume, FullDiskFailsWritesCleanly) {
+  Fixture f;
+  FaultEnv env;
+  VolumeOptions o = f.Options();
+  o.env = &env;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(o, &v).ok());
+  ASSERT_TRUE(PutKV(v.get(), "keep", "safe").ok());
+  uint64_t bytes = v->Stats().disk_bytes;
+  env.write_budget = 30;  // the next needle gets 30 bytes in, then ENOSPC
+  Status s = PutKV(v.get(), "new", std::string(100, 'n'));
+  EXPECT_TRUE(s.IsNoSpace()) << s.ToString();
+  EXPECT_EQ(v->Stats().disk_bytes, bytes);
+  EXPECT_EQ(GetV(v.get(), "keep"), "safe");
+  EXPECT_EQ(GetV(v.get(), "new"), "<NotFound>");
+  env.write_budget = -1;
+  ASSERT_TRUE(PutKV(v.get(), "new", "ok").ok());
+  ASSERT_TRUE(v->Close().ok());
+  v.reset();
+  ASSERT_TRUE(Volume::Open(o, &v).ok());
+  EXPECT_EQ(v->Stats().corrupt_records, 0u);
+  EXPECT_EQ(GetV(v.get(), "keep"), "safe");
+  EXPECT_EQ(GetV(v.get(), "new"), "ok");
+}
+
+TEST(Volume, WrongPartitionIsRefused) {
+  Fixture f;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  ASSERT_TRUE(v->Close().ok());
+  v.reset();
+  VolumeOptions o = f.Options();
+  o.partition = 5;
+  EXPECT_FALSE(Volume::Open(o, &v).ok());
+}
+
+}  // namespace
+}  // namespace bale

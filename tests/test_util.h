@@ -1,0 +1,94 @@
+// Test helpers: a scratch directory and an Env that injects faults.
+#pragma once
+
+#include <stdlib.h>
+
+#include <atomic>
+#include <cerrno>
+#include <filesystem>
+#include <string>
+
+#include "base/env.h"
+
+namespace bale::testing {
+
+// A fresh directory under $TMPDIR (or /tmp), removed when the object goes away.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = getenv("TMPDIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/bale-test-XXXXXX";
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Wraps the default Env. Knobs (all thread-safe):
+// - write_budget: bytes that may still be written; a PWrite that would go past it
+//   writes the bytes that fit, then fails with ENOSPC (a short write on a full disk).
+//   Negative = unlimited.
+// - fail_sync: fdatasync fails with EIO.
+// - syncs: counts File::Sync calls.
+class FaultEnv final : public Env {
+ public:
+  std::atomic<int64_t> write_budget{-1};
+  std::atomic<bool> fail_sync{false};
+  std::atomic<uint64_t> syncs{0};
+
+  Status Open(const std::string& path, OpenMode mode, std::unique_ptr<File>* out) override {
+    std::unique_ptr<File> f;
+    BALE_RETURN_IF_ERROR(base_->Open(path, mode, &f));
+    *out = std::make_unique<FaultFile>(this, std::move(f));
+    return Status::OK();
+  }
+  Status Rename(const std::string& a, const std::string& b) override { return base_->Rename(a, b); }
+  Status Remove(const std::string& p) override { return base_->Remove(p); }
+  Status CreateDir(const std::string& p) override { return base_->CreateDir(p); }
+  Status SyncDir(const std::string& p) override { return base_->SyncDir(p); }
+  Status ListDir(const std::string& p, std::vector<std::string>* n) override {
+    return base_->ListDir(p, n);
+  }
+  bool Exists(const std::string& p) override { return base_->Exists(p); }
+
+ private:
+  class FaultFile final : public File {
+   public:
+    FaultFile(FaultEnv* env, std::unique_ptr<File> f) : env_(env), f_(std::move(f)) {}
+    Status PRead(uint64_t o, size_t n, char* b, size_t* got) override {
+      return f_->PRead(o, n, b, got);
+    }
+    Status PWrite(uint64_t o, std::string_view d) override {
+      int64_t budget = env_->write_budget.load();
+      if (budget >= 0 && static_cast<int64_t>(d.size()) > budget) {
+        env_->write_budget = 0;
+        if (budget > 0) (void)f_->PWrite(o, d.substr(0, budget));
+        return Status::FromErrno("pwrite (injected)", ENOSPC);
+      }
+      if (budget >= 0) env_->write_budget -= static_cast<int64_t>(d.size());
+      return f_->PWrite(o, d);
+    }
+    Status Sync() override {
+      env_->syncs++;
+      if (env_->fail_sync) return Status::FromErrno("fdatasync (injected)", EIO);
+      return f_->Sync();
+    }
+    Status Truncate(uint64_t s) override { return f_->Truncate(s); }
+    Status Size(uint64_t* s) override { return f_->Size(s); }
+
+   private:
+    FaultEnv* env_;
+    std::unique_ptr<File> f_;
+  };
+
+  Env* base_ = Env::Default();
+};
+
+}  // namespace bale::testing
