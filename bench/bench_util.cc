@@ -56,7 +56,7 @@ void RemoveTree(const std::string& dir) {
 }
 
 void Report(std::string_view name, double value) {
-  std::printf("%.*s=%.6g\n", static_cast<int>(name.size()), name.data(), value);
+  std::printf("%.*s=%.10g\n", static_cast<int>(name.size()), name.data(), value);
   std::fflush(stdout);
 }
 

@@ -41,7 +41,7 @@ class Env {
   virtual Status Open(const std::string& path, OpenMode mode, std::unique_ptr<File>* out) = 0;
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
   virtual Status Remove(const std::string& path) = 0;
-  virtual Status CreateDir(const std::string& path) = 0;  // OK if it exists
+  virtual Status CreateDir(const std::string& path) = 0;  // with parents; OK if it exists
   virtual Status SyncDir(const std::string& path) = 0;
   virtual Status ListDir(const std::string& path, std::vector<std::string>* names) = 0;
   virtual bool Exists(const std::string& path) = 0;

@@ -106,6 +106,11 @@ class PosixEnv final : public Env {
   }
 
   Status CreateDir(const std::string& path) override {
+    if (::mkdir(path.c_str(), 0755) == 0 || errno == EEXIST) return Status::OK();
+    if (errno != ENOENT) return Status::FromErrno("mkdir " + path, errno);
+    auto slash = path.find_last_of('/');
+    if (slash == std::string::npos || slash == 0) return Status::FromErrno("mkdir " + path, ENOENT);
+    BALE_RETURN_IF_ERROR(CreateDir(path.substr(0, slash)));  // parents first, as mkdir -p
     if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
       return Status::FromErrno("mkdir " + path, errno);
     }

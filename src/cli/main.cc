@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "bench/bench_util.h"
+#include "cli/serve.h"
 #include "store/verify.h"
 
 namespace {
@@ -40,6 +41,9 @@ int main(int argc, char** argv) {
   CLI::App app{"bale: a durable, memcached-compatible object store built on Haystack's design"};
   app.require_subcommand(1);
 
+  bale::cli::ServeArgs serve_args;
+  bale::cli::AddServeCommand(&app, &serve_args);
+
   std::string verify_dir = "./data";
   auto* verify = app.add_subcommand("verify", "check every segment's checksums under a directory");
   verify->add_option("--data", verify_dir, "data directory")->capture_default_str();
@@ -55,6 +59,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
+  if (app.got_subcommand("serve")) return bale::cli::RunServe(serve_args);
   if (verify->parsed()) return Verify(verify_dir);
   if (engine->parsed()) {
     bale::ParseDurability(engine_dur, &engine_args.durability);

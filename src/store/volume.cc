@@ -213,7 +213,10 @@ Status Volume::Delete(std::string_view key) {
   return Put(op);
 }
 
-Status Volume::Write(std::span<WriteOp> ops) {
+Status Volume::Write(std::span<WriteOp> ops) { return WriteImpl(ops, true); }
+Status Volume::WriteNoWait(std::span<WriteOp> ops) { return WriteImpl(ops, false); }
+
+Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
   for (WriteOp& op : ops) {
     BALE_RETURN_IF_ERROR(CheckKey(op.key));
     if (op.value.size() > format::kMaxValueLen) return Status::InvalidArgument("value too large");
@@ -303,7 +306,56 @@ Status Volume::Write(std::span<WriteOp> ops) {
       }
     }
   }
-  if (options_.durability == Durability::kSync) BALE_RETURN_IF_ERROR(WaitDurable(lsn));
+  if (wait && options_.durability == Durability::kSync) BALE_RETURN_IF_ERROR(WaitDurable(lsn));
+  return MaybeCheckpoint();
+}
+
+Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version, bool wait) {
+  BALE_RETURN_IF_ERROR(CheckKey(key));
+  uint32_t tag = Tag(key);
+  uint64_t lsn = 0;
+  {
+    std::unique_lock<std::shared_mutex> l(mu_);
+    if (closed_) return Status::IOError("volume closed");
+    uint32_t now = Now();
+    thread_local ReadResult current;
+    Found f;
+    Status s = FindLocked(key, tag, &f);
+    if (!s.ok() && !s.IsNotFound()) return s;
+    bool had_old = s.ok();
+    bool live = had_old && IsLive(f.header, now);
+    if (live) BALE_RETURN_IF_ERROR(ReadNeedleLocked(f.loc, &current, /*whole=*/true));
+    UpdateDecision d;
+    fn(live ? &current : nullptr, &d);
+    if (d.action == UpdateDecision::Action::kAbort) return d.status;
+    bool tombstone = d.action == UpdateDecision::Action::kDelete;
+    if (tombstone && !live) return Status::NotFound();
+    if (d.value.size() > format::kMaxValueLen) return Status::InvalidArgument("value too large");
+    format::NeedleHeader h;
+    h.version = ++last_version_;
+    h.cookie = d.cookie != 0 ? d.cookie : RandomCookie();
+    h.flags = d.flags;
+    h.expiry = d.expiry;
+    h.mtime = now;
+    h.kind = tombstone ? format::NeedleKind::kTombstone : format::NeedleKind::kValue;
+    BALE_RETURN_IF_ERROR(EnsureRoomLocked(format::NeedleSize(key.size(), d.value.size())));
+    scratch_.clear();
+    format::EncodeNeedle(slots_[order_.back()]->salt(), h, key, tombstone ? "" : d.value,
+                         &scratch_);
+    uint64_t at = 0;
+    BALE_RETURN_IF_ERROR(AppendLocked(scratch_, &at));
+    lsn = appended_.load(std::memory_order_relaxed);
+    Location loc{order_.back(), static_cast<uint32_t>(at / format::kNeedleAlign)};
+    if (tombstone) {
+      index_.Erase(tag, f.loc);
+    } else if (had_old) {
+      index_.Replace(tag, f.loc, loc);
+    } else {
+      index_.Insert(tag, loc);
+    }
+    if (version != nullptr) *version = h.version;
+  }
+  if (wait && options_.durability == Durability::kSync) BALE_RETURN_IF_ERROR(WaitDurable(lsn));
   return MaybeCheckpoint();
 }
 

@@ -123,6 +123,20 @@ struct CompactionResult {
   uint64_t needles_dropped = 0;
 };
 
+// What an Update callback decides after seeing the key's current object.
+struct UpdateDecision {
+  enum class Action { kAbort, kPut, kDelete };
+  Action action = Action::kAbort;
+  Status status;           // kAbort: what Update returns (NotFound, Exists, InvalidArgument...)
+  std::string_view value;  // kPut: must stay valid until Update returns
+  uint32_t flags = 0;
+  uint32_t expiry = 0;
+  uint64_t cookie = 0;  // 0 = random
+};
+// Called under the volume's write lock with the live object, or null when there is
+// none. Must be quick: writers of this volume wait for it.
+using Updater = std::function<void(const ReadResult* current, UpdateDecision* decision)>;
+
 class Volume {
  public:
   static constexpr size_t kFirstReadBytes = 4096;
@@ -135,6 +149,13 @@ class Volume {
   // Applies `ops` in order with one append and (kSync) one fdatasync. Per-op outcome
   // in op.status; the returned Status is the I/O outcome of the batch.
   Status Write(std::span<WriteOp> ops);
+  // Write without waiting for durability in kSync mode; the caller calls Sync() before
+  // acknowledging (so that one fdatasync covers many writers).
+  Status WriteNoWait(std::span<WriteOp> ops);
+  // Read-modify-write of one key, atomic with respect to every other write
+  // (memcached's add, replace, cas, append, prepend, incr, decr, touch). *version is the
+  // new needle's version. Waits for durability unless `wait` is false.
+  Status Update(std::string_view key, const Updater& fn, uint64_t* version, bool wait = true);
   Status Get(std::string_view key, ReadResult* out);
 
   // flush_all: objects written before `when` (unix seconds; 0 or past = now) read as
@@ -181,6 +202,7 @@ class Volume {
   Status ApplyRecord(uint16_t slot, const NeedleScanner::Record& rec);
   Status WriteFlushMarker();
   Status MaybeCheckpoint();
+  Status WriteImpl(std::span<WriteOp> ops, bool wait);
 
   VolumeOptions options_;
   mutable std::shared_mutex mu_;

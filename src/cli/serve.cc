@@ -1,0 +1,160 @@
+#include "cli/serve.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "net/memcache_server.h"
+#include "store/store.h"
+
+namespace bale::cli {
+
+bool ParseSize(const std::string& s, uint64_t* out) {
+  if (s.empty()) return false;
+  uint64_t mult = 1;
+  std::string digits = s;
+  switch (s.back()) {
+    case 'k':
+    case 'K':
+      mult = 1ull << 10;
+      digits.pop_back();
+      break;
+    case 'm':
+    case 'M':
+      mult = 1ull << 20;
+      digits.pop_back();
+      break;
+    case 'g':
+    case 'G':
+      mult = 1ull << 30;
+      digits.pop_back();
+      break;
+    default:
+      break;
+  }
+  if (digits.empty() || digits.size() > 12) return false;
+  uint64_t v = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *out = v * mult;
+  return true;
+}
+
+void AddServeCommand(CLI::App* app, ServeArgs* a) {
+  auto* cmd = app->add_subcommand("serve", "run bale on this machine: store + memcached protocol");
+  cmd->add_option("--data", a->data, "data directory")->capture_default_str();
+  cmd->add_option("--listen", a->listen, "IPv4 address to listen on")->capture_default_str();
+  cmd->add_option("--port", a->port, "memcached protocol port (0 = any free port)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  cmd->add_option("--durability", a->durability,
+                  "sync: reply after fdatasync (group commit); interval: fdatasync every "
+                  "--interval-ms; none: leave it to the OS")
+      ->check(CLI::IsMember({"sync", "interval", "none"}))
+      ->capture_default_str();
+  cmd->add_option("--interval-ms", a->interval_ms, "fdatasync period for --durability interval")
+      ->check(CLI::Range(1u, 3600000u))
+      ->capture_default_str();
+  cmd->add_option("--threads", a->threads, "event-loop threads (0 = one per core)")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+  cmd->add_option("--max-item-size", a->max_item_size,
+                  "largest value accepted, memcached's forms: 1000, 512k, 2m (1k..1g)")
+      ->capture_default_str();
+  cmd->add_option("--max-connections", a->max_connections, "simultaneous client connections")
+      ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str();
+  cmd->add_flag("--disable-flush-all", a->disable_flush_all, "refuse flush_all");
+  cmd->add_option("--partitions", a->partitions,
+                  "partitions of a new data directory (fixed once created; 0 = default " +
+                      std::to_string(Store::kDefaultPartitions) + ")")
+      ->check(CLI::Range(0u, 65536u));
+  cmd->add_option("--segment-size", a->segment_size, "segment file size before sealing")
+      ->capture_default_str();
+  cmd->add_option("--idle-timeout", a->idle_timeout,
+                  "close connections idle this many seconds "
+                  "(0 = never)")
+      ->capture_default_str();
+}
+
+int RunServe(const ServeArgs& a) {
+  uint64_t max_item = 0, segment = 0;
+  if (!ParseSize(a.max_item_size, &max_item) || max_item < 1024 || max_item > (1ull << 30)) {
+    std::fprintf(stderr, "bale serve: --max-item-size must be 1k..1g, got '%s'\n",
+                 a.max_item_size.c_str());
+    return 2;
+  }
+  if (!ParseSize(a.segment_size, &segment) || segment < (1u << 20) || segment > (32ull << 30)) {
+    std::fprintf(stderr, "bale serve: --segment-size must be 1m..32g, got '%s'\n",
+                 a.segment_size.c_str());
+    return 2;
+  }
+  // Signals are taken by sigwait below, never by the worker threads.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  StoreOptions so;
+  so.dir = a.data;
+  so.partitions = a.partitions;
+  ParseDurability(a.durability, &so.volume.durability);
+  so.volume.interval_ms = a.interval_ms;
+  so.volume.segment_bytes = segment;
+  std::unique_ptr<Store> store;
+  Status s = Store::Open(so, &store);
+  if (!s.ok()) {
+    std::fprintf(stderr, "bale serve: opening %s: %s\n", a.data.c_str(), s.ToString().c_str());
+    return 1;
+  }
+  net::ServerConfig config;
+  config.listen_addr = a.listen;
+  config.port = static_cast<uint16_t>(a.port);
+  config.threads = a.threads > 0
+                       ? a.threads
+                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  config.max_connections = a.max_connections;
+  config.idle_timeout_s = a.idle_timeout;
+  MemcacheSettings settings;
+  settings.max_item_size = static_cast<uint32_t>(max_item);
+  settings.disable_flush_all = a.disable_flush_all;
+  settings.max_connections = a.max_connections;
+  settings.threads = config.threads;
+  settings.idle_timeout_s = a.idle_timeout;
+  settings.data_dir = a.data;
+  settings.durability = so.volume.durability;
+  net::MemcacheServer server(store.get(), config, settings);
+  s = server.Start();
+  if (!s.ok()) {
+    std::fprintf(stderr, "bale serve: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  StoreStats st = store->Stats();
+  std::printf(
+      "bale serve: memcached protocol on %s:%u, data in %s (%u partitions, %llu "
+      "objects), durability %s\n",
+      a.listen.c_str(), server.port(), a.data.c_str(), st.partitions,
+      static_cast<unsigned long long>(st.total.objects), a.durability.c_str());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::printf("bale serve: signal %d, shutting down\n", sig);
+  std::fflush(stdout);
+  server.Stop();
+  s = store->Close();
+  if (!s.ok()) {
+    std::fprintf(stderr, "bale serve: closing the store: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  std::printf("bale serve: stopped cleanly\n");
+  return 0;
+}
+
+}  // namespace bale::cli

@@ -1,0 +1,30 @@
+// `bale serve`: every role in one process (today: the store and the memcached face).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+namespace bale::cli {
+
+struct ServeArgs {
+  std::string data = "./data";
+  std::string listen = "127.0.0.1";
+  int port = 11211;
+  std::string durability = "interval";
+  uint32_t interval_ms = 1000;
+  int threads = 0;  // 0 = one per core
+  std::string max_item_size = "1m";
+  uint32_t max_connections = 1024;
+  bool disable_flush_all = false;
+  uint32_t partitions = 0;
+  std::string segment_size = "1g";
+  uint32_t idle_timeout = 0;
+};
+
+void AddServeCommand(CLI::App* app, ServeArgs* args);
+int RunServe(const ServeArgs& args);
+
+// Parses memcached's size forms: "1000", "512k", "2m", "1g" (any case). False if bad.
+bool ParseSize(const std::string& s, uint64_t* out);
+
+}  // namespace bale::cli

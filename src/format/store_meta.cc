@@ -1,0 +1,38 @@
+#include "format/store_meta.h"
+
+#include <cstdio>
+
+#include "base/checksum.h"
+#include "format/coding.h"
+
+namespace bale::format {
+
+std::string EncodeStoreMarker(uint32_t partitions) {
+  std::string buf(kStoreMarkerSize, '\0');
+  PutU64(buf.data(), kStoreMagic);
+  PutU32(buf.data() + 8, kStoreFormatVersion);
+  PutU32(buf.data() + 12, partitions);
+  PutU32(buf.data() + 20, Crc32c(buf.data(), 20));
+  return buf;
+}
+
+Status DecodeStoreMarker(std::string_view buf, uint32_t* partitions) {
+  if (buf.size() != kStoreMarkerSize || GetU64(buf.data()) != kStoreMagic ||
+      GetU32(buf.data() + 20) != Crc32c(buf.data(), 20)) {
+    return Status::Corruption("bad STORE marker");
+  }
+  if (GetU32(buf.data() + 8) != kStoreFormatVersion) {
+    return Status::Corruption("unsupported STORE format version");
+  }
+  *partitions = GetU32(buf.data() + 12);
+  if (*partitions == 0) return Status::Corruption("STORE marker names zero partitions");
+  return Status::OK();
+}
+
+std::string PartitionDirName(uint32_t partition) {
+  char name[16];
+  std::snprintf(name, sizeof(name), "p-%05u", partition);
+  return name;
+}
+
+}  // namespace bale::format

@@ -1,0 +1,302 @@
+#include "net/event_loop.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "net/socket.h"
+
+namespace bale::net {
+namespace {
+
+constexpr size_t kReadChunk = 64 << 10;
+constexpr size_t kMaxReadPerEvent = 1 << 20;  // fairness between connections
+constexpr size_t kShrinkAbove = 256 << 10;
+constexpr int kMaxEvents = 256;
+constexpr std::string_view kTooMany = "SERVER_ERROR Too many open connections\r\n";
+
+}  // namespace
+
+EventLoop::EventLoop(MemcacheServer* server) : server_(server) {}
+
+EventLoop::~EventLoop() {
+  for (auto& [fd, c] : conns_) ::close(fd);
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+Status EventLoop::Init() {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) return Status::FromErrno("epoll_create1", errno);
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) return Status::FromErrno("eventfd", errno);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wake_fd_;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) {
+    return Status::FromErrno("epoll_ctl wake", errno);
+  }
+  ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+  ev.data.fd = server_->listen_fd_;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, server_->listen_fd_, &ev) != 0) {
+    return Status::FromErrno("epoll_ctl listen", errno);
+  }
+  listening_ = true;
+  return Status::OK();
+}
+
+void EventLoop::Wake() {
+  uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof(one));
+}
+
+void EventLoop::Run() {
+  epoll_event events[kMaxEvents];
+  while (!server_->stopping_.load(std::memory_order_acquire)) {
+    int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, 1000);
+    time_t now = ::time(nullptr);
+    for (int i = 0; i < n; i++) {
+      int fd = events[i].data.fd;
+      if (fd == wake_fd_) {
+        uint64_t v;
+        (void)!::read(wake_fd_, &v, sizeof(v));
+        continue;
+      }
+      if (fd == server_->listen_fd_) {
+        Accept();
+        continue;
+      }
+      auto it = conns_.find(fd);
+      if (it == conns_.end()) continue;
+      Connection* c = it->second.get();
+      c->last_active = now;
+      if (events[i].events & EPOLLOUT) Flush(c);
+      if (c->fd >= 0 && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->paused) {
+        OnReadable(c);
+      }
+    }
+    FinishRound();
+    // Closed connections are erased only here, after the round's pointers are gone.
+    for (auto it = conns_.begin(); it != conns_.end();) {
+      it = it->second->fd < 0 ? conns_.erase(it) : std::next(it);
+    }
+    if (now != last_idle_check_) KickIdle(now);
+  }
+  Drain();
+}
+
+// Group commit: one fdatasync per written volume covers every reply of the round. If it
+// fails the writes are not durable: the round's connections are closed rather than
+// told STORED. Flushing can resume a paused connection, which starts another round.
+void EventLoop::FinishRound() {
+  std::vector<Connection*> round;
+  while (!round_.empty()) {
+    round.swap(round_);
+    if (!dirty_.empty() && !dirty_.SyncAll().ok()) {
+      for (Connection* c : round) Close(c);
+    }
+    for (Connection* c : round) {
+      if (c->fd >= 0) Flush(c);
+    }
+    round.clear();
+  }
+}
+
+void EventLoop::Accept() {
+  for (;;) {
+    int fd = ::accept4(server_->listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;  // EAGAIN: another loop took it, or none left
+    if (server_->connections_.fetch_add(1) >= server_->config_.max_connections) {
+      server_->connections_.fetch_sub(1);
+      (void)!::send(fd, kTooMany.data(), kTooMany.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ::close(fd);
+      ThreadStats::Add(stats_.rejected_connections);
+      continue;
+    }
+    SetNoDelay(fd);
+    auto c = std::make_unique<Connection>();
+    c->fd = fd;
+    c->last_active = ::time(nullptr);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = fd;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      ::close(fd);
+      server_->connections_.fetch_sub(1);
+      continue;
+    }
+    conns_[fd] = std::move(c);
+    ThreadStats::Add(stats_.total_connections);
+    stats_.curr_connections.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void EventLoop::OnReadable(Connection* c) {
+  size_t total = 0;
+  for (;;) {
+    if (c->in_start > 0 && c->in_start == c->in.size()) {
+      c->in.clear();
+      c->in_start = 0;
+    }
+    size_t old = c->in.size();
+    c->in.resize(old + kReadChunk);
+    ssize_t r = ::read(c->fd, c->in.data() + old, kReadChunk);
+    if (r <= 0) {
+      c->in.resize(old);
+      if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+        // The peer closed (or failed): answer what it sent, then close.
+        c->close_after_flush = true;
+        break;
+      }
+      break;
+    }
+    c->in.resize(old + static_cast<size_t>(r));
+    ThreadStats::Add(stats_.bytes_read, static_cast<uint64_t>(r));
+    total += static_cast<size_t>(r);
+    Process(c);
+    if (c->fd < 0 || c->paused || total >= kMaxReadPerEvent) break;
+  }
+  if (c->fd >= 0) Process(c);
+}
+
+void EventLoop::Process(Connection* c) {
+  MemcacheCommands& commands = server_->commands_;
+  size_t out_before = c->out.size();
+  while (c->fd >= 0) {
+    if (c->swallow > 0) {
+      size_t avail = c->in.size() - c->in_start;
+      size_t n = c->swallow < avail ? static_cast<size_t>(c->swallow) : avail;
+      c->in_start += n;
+      c->swallow -= n;
+      if (c->swallow > 0) break;
+    }
+    if (c->close_after_flush && c->in_start == c->in.size()) break;
+    if (c->out.size() - c->out_sent > server_->config_.max_output_bytes) {
+      c->paused = true;  // resume once the client has read its replies
+      break;
+    }
+    std::string_view input(c->in.data() + c->in_start, c->in.size() - c->in_start);
+    if (input.empty()) break;
+    proto::ParseResult r = proto::ParseRequest(input, server_->limits_, &req_);
+    if (r.status == proto::ParseStatus::kIncomplete) break;
+    if (r.status == proto::ParseStatus::kClose) {
+      Close(c);
+      return;
+    }
+    if (r.status == proto::ParseStatus::kError) {
+      ThreadStats::Add(stats_.client_errors);
+      if (!r.noreply) c->out.append(r.error).append("\r\n");
+      c->in_start += r.consumed;
+      continue;
+    }
+    size_t consumed = r.consumed;
+    c->swallow = r.swallow;
+    Outcome o = commands.Execute(req_, &c->out, &stats_, &dirty_);
+    c->in_start += consumed;
+    if (o == Outcome::kClose) {
+      c->close_after_flush = true;
+      c->in_start = c->in.size();
+      break;
+    }
+  }
+  if (c->fd >= 0 && (c->out.size() != out_before || c->close_after_flush)) {
+    round_.push_back(c);
+  }
+  if (c->in_start == c->in.size() && c->in.capacity() > kShrinkAbove) {
+    std::string().swap(c->in);
+    c->in_start = 0;
+  }
+}
+
+void EventLoop::Flush(Connection* c) {
+  while (c->out_sent < c->out.size()) {
+    ssize_t w =
+        ::send(c->fd, c->out.data() + c->out_sent, c->out.size() - c->out_sent, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;
+      Close(c);
+      return;
+    }
+    c->out_sent += static_cast<size_t>(w);
+    ThreadStats::Add(stats_.bytes_written, static_cast<uint64_t>(w));
+  }
+  if (c->out_sent == c->out.size()) {
+    c->out.clear();
+    c->out_sent = 0;
+    if (c->out.capacity() > kShrinkAbove) std::string().swap(c->out);
+    if (c->close_after_flush) {
+      Close(c);
+      return;
+    }
+    if (c->paused) {
+      c->paused = false;
+      Process(c);  // parse what was left waiting
+    }
+  }
+  UpdateInterest(c);
+}
+
+void EventLoop::UpdateInterest(Connection* c) {
+  if (c->fd < 0) return;
+  bool want_write = c->out_sent < c->out.size();
+  epoll_event ev{};
+  uint32_t events = c->paused ? 0u : uint32_t{EPOLLIN | EPOLLRDHUP};
+  if (want_write) events |= EPOLLOUT;
+  ev.events = events;
+  ev.data.fd = c->fd;
+  (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c->fd, &ev);
+  c->wants_write = want_write;
+}
+
+void EventLoop::Close(Connection* c) {
+  if (c->fd < 0) return;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
+  ::close(c->fd);
+  c->fd = -1;
+  server_->connections_.fetch_sub(1);
+  stats_.curr_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void EventLoop::KickIdle(time_t now) {
+  last_idle_check_ = now;
+  uint32_t timeout = server_->config_.idle_timeout_s;
+  if (timeout == 0) return;
+  for (auto it = conns_.begin(); it != conns_.end();) {
+    Connection* c = it->second.get();
+    if (now - c->last_active > static_cast<time_t>(timeout)) {
+      ThreadStats::Add(stats_.idle_kicks);
+      Close(c);
+      it = conns_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// Shutdown: stop accepting, answer requests already received, flush (for a bounded
+// time), close everything.
+void EventLoop::Drain() {
+  if (listening_) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, server_->listen_fd_, nullptr);
+  for (auto& [fd, c] : conns_) {
+    if (c->fd >= 0) Process(c.get());
+  }
+  FinishRound();
+  time_t deadline = ::time(nullptr) + 2;
+  bool pending = true;
+  while (pending && ::time(nullptr) <= deadline) {
+    pending = false;
+    for (auto& [fd, c] : conns_) {
+      if (c->fd < 0) continue;
+      Flush(c.get());
+      if (c->fd >= 0 && c->out_sent < c->out.size()) pending = true;
+    }
+    if (pending) ::usleep(1000);
+  }
+  for (auto& [fd, c] : conns_) Close(c.get());
+  conns_.clear();
+}
+
+}  // namespace bale::net

@@ -1,0 +1,19 @@
+// Socket helpers: the few calls the servers make to set up TCP sockets, each returning
+// a Status instead of an errno.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/status.h"
+
+namespace bale::net {
+
+// Binds and listens on addr:port (port 0 = ephemeral), non-blocking, SO_REUSEADDR.
+// *bound_port receives the port actually bound.
+Status ListenTcp(const std::string& addr, uint16_t port, int backlog, int* fd,
+                 uint16_t* bound_port);
+Status SetNonBlocking(int fd);
+void SetNoDelay(int fd);
+
+}  // namespace bale::net

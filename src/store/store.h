@@ -1,0 +1,54 @@
+// Store: every partition's volume on this node, as a cluster node will hold them.
+//
+// Contract: a key belongs to partition HashKey(key) % P, with P fixed when the data
+// directory is created (format/store_meta.h) so that a single machine can later become
+// the first node of a cluster without reloading its data. Each partition is a Volume in
+// its own directory; the store opens them all, shares one interval Syncer among them,
+// and closes them (sync + checkpoint) on Close.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/syncer.h"
+#include "store/volume.h"
+
+namespace bale {
+
+struct StoreOptions {
+  std::string dir = "./data";
+  uint32_t partitions = 0;  // 0 = what the directory says, or kDefaultPartitions if new
+  VolumeOptions volume;     // template for every partition (dir and partition are set)
+};
+
+struct StoreStats {
+  VolumeStats total;  // summed over partitions (last_version: the maximum)
+  uint32_t partitions = 0;
+};
+
+class Store {
+ public:
+  static constexpr uint32_t kDefaultPartitions = 64;
+
+  static Status Open(const StoreOptions& options, std::unique_ptr<Store>* out);
+  ~Store();
+
+  uint32_t partitions() const { return static_cast<uint32_t>(volumes_.size()); }
+  uint32_t PartitionOf(std::string_view key) const;
+  Volume* VolumeFor(std::string_view key) { return volumes_[PartitionOf(key)].get(); }
+  Volume* volume(uint32_t p) { return volumes_[p].get(); }
+
+  Status FlushAll(uint32_t when);
+  StoreStats Stats() const;
+  Status Close();
+
+ private:
+  Store() = default;
+  std::unique_ptr<Syncer> syncer_;
+  std::vector<std::unique_ptr<Volume>> volumes_;
+};
+
+}  // namespace bale
