@@ -34,7 +34,7 @@ test-asan: bootstrap $(ASAN_BUILD)/build.ninja
 	  ctest --output-on-failure -j $(JOBS)
 
 run: build
-	$(BUILD)/bale --help
+	$(BUILD)/bale serve
 
 bench: build
 	bench/run_engine.sh

@@ -27,6 +27,10 @@ class File {
   virtual Status Sync() = 0;  // fdatasync: data and the size needed to read it back
   virtual Status Truncate(uint64_t size) = 0;
   virtual Status Size(uint64_t* size) = 0;
+  // Maps the first `length` bytes for reading (length may run past the end of the file:
+  // only bytes below the file's size may be touched). Returns null when mapping is not
+  // supported, in which case readers use PRead. The mapping lives as long as the File.
+  virtual const char* MapForRead(uint64_t length) { return nullptr; }
 };
 
 enum class OpenMode {

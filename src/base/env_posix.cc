@@ -1,6 +1,7 @@
 // The POSIX implementation of Env.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,7 +15,19 @@ namespace {
 class PosixFile final : public File {
  public:
   PosixFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  ~PosixFile() override { ::close(fd_); }
+  ~PosixFile() override {
+    if (map_ != nullptr) ::munmap(map_, map_len_);
+    ::close(fd_);
+  }
+
+  const char* MapForRead(uint64_t length) override {
+    if (map_ != nullptr) return length <= map_len_ ? static_cast<const char*>(map_) : nullptr;
+    void* p = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd_, 0);
+    if (p == MAP_FAILED) return nullptr;
+    map_ = p;
+    map_len_ = length;
+    return static_cast<const char*>(map_);
+  }
 
   Status PRead(uint64_t offset, size_t n, char* buf, size_t* got) override {
     size_t done = 0;
@@ -67,6 +80,8 @@ class PosixFile final : public File {
  private:
   int fd_;
   std::string path_;
+  void* map_ = nullptr;
+  size_t map_len_ = 0;
 };
 
 class PosixEnv final : public Env {

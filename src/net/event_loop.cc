@@ -20,12 +20,14 @@ constexpr std::string_view kTooMany = "SERVER_ERROR Too many open connections\r\
 
 }  // namespace
 
-EventLoop::EventLoop(MemcacheServer* server) : server_(server) {}
+EventLoop::EventLoop(MemcacheServer* server, int listen_fd)
+    : server_(server), listen_fd_(listen_fd), read_buf_(new char[kReadChunk]) {}
 
 EventLoop::~EventLoop() {
   for (auto& [fd, c] : conns_) ::close(fd);
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
   if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
 Status EventLoop::Init() {
@@ -39,9 +41,9 @@ Status EventLoop::Init() {
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) {
     return Status::FromErrno("epoll_ctl wake", errno);
   }
-  ev.events = EPOLLIN | EPOLLEXCLUSIVE;
-  ev.data.fd = server_->listen_fd_;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, server_->listen_fd_, &ev) != 0) {
+  ev.events = EPOLLIN;
+  ev.data.fd = listen_fd_;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev) != 0) {
     return Status::FromErrno("epoll_ctl listen", errno);
   }
   listening_ = true;
@@ -65,7 +67,7 @@ void EventLoop::Run() {
         (void)!::read(wake_fd_, &v, sizeof(v));
         continue;
       }
-      if (fd == server_->listen_fd_) {
+      if (fd == listen_fd_) {
         Accept();
         continue;
       }
@@ -77,12 +79,12 @@ void EventLoop::Run() {
       if (c->fd >= 0 && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->paused) {
         OnReadable(c);
       }
+      if (dirty_.empty()) FinishRound();  // nothing to sync: reply now
     }
     FinishRound();
     // Closed connections are erased only here, after the round's pointers are gone.
-    for (auto it = conns_.begin(); it != conns_.end();) {
-      it = it->second->fd < 0 ? conns_.erase(it) : std::next(it);
-    }
+    for (int fd : closed_) conns_.erase(fd);
+    closed_.clear();
     if (now != last_idle_check_) KickIdle(now);
   }
   Drain();
@@ -107,7 +109,7 @@ void EventLoop::FinishRound() {
 
 void EventLoop::Accept() {
   for (;;) {
-    int fd = ::accept4(server_->listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;  // EAGAIN: another loop took it, or none left
     if (server_->connections_.fetch_add(1) >= server_->config_.max_connections) {
       server_->connections_.fetch_sub(1);
@@ -121,7 +123,7 @@ void EventLoop::Accept() {
     c->fd = fd;
     c->last_active = ::time(nullptr);
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.events = c->events = EPOLLIN | EPOLLRDHUP;
     ev.data.fd = fd;
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
       ::close(fd);
@@ -141,11 +143,9 @@ void EventLoop::OnReadable(Connection* c) {
       c->in.clear();
       c->in_start = 0;
     }
-    size_t old = c->in.size();
-    c->in.resize(old + kReadChunk);
-    ssize_t r = ::read(c->fd, c->in.data() + old, kReadChunk);
+    // Read into the loop's buffer: growing c->in first would zero-fill it every time.
+    ssize_t r = ::read(c->fd, read_buf_.get(), kReadChunk);
     if (r <= 0) {
-      c->in.resize(old);
       if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
         // The peer closed (or failed): answer what it sent, then close.
         c->close_after_flush = true;
@@ -153,11 +153,13 @@ void EventLoop::OnReadable(Connection* c) {
       }
       break;
     }
-    c->in.resize(old + static_cast<size_t>(r));
+    c->in.append(read_buf_.get(), static_cast<size_t>(r));
     ThreadStats::Add(stats_.bytes_read, static_cast<uint64_t>(r));
     total += static_cast<size_t>(r);
     Process(c);
+    // A short read drained the socket: skip the read that would only say EAGAIN.
     if (c->fd < 0 || c->paused || total >= kMaxReadPerEvent) break;
+    if (static_cast<size_t>(r) < kReadChunk) break;
   }
   if (c->fd >= 0) Process(c);
 }
@@ -241,20 +243,21 @@ void EventLoop::Flush(Connection* c) {
 
 void EventLoop::UpdateInterest(Connection* c) {
   if (c->fd < 0) return;
-  bool want_write = c->out_sent < c->out.size();
-  epoll_event ev{};
   uint32_t events = c->paused ? 0u : uint32_t{EPOLLIN | EPOLLRDHUP};
-  if (want_write) events |= EPOLLOUT;
+  if (c->out_sent < c->out.size()) events |= EPOLLOUT;
+  if (events == c->events) return;  // no syscall when nothing changes
+  epoll_event ev{};
   ev.events = events;
   ev.data.fd = c->fd;
   (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c->fd, &ev);
-  c->wants_write = want_write;
+  c->events = events;
 }
 
 void EventLoop::Close(Connection* c) {
   if (c->fd < 0) return;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
   ::close(c->fd);
+  closed_.push_back(c->fd);
   c->fd = -1;
   server_->connections_.fetch_sub(1);
   stats_.curr_connections.fetch_sub(1, std::memory_order_relaxed);
@@ -264,14 +267,11 @@ void EventLoop::KickIdle(time_t now) {
   last_idle_check_ = now;
   uint32_t timeout = server_->config_.idle_timeout_s;
   if (timeout == 0) return;
-  for (auto it = conns_.begin(); it != conns_.end();) {
-    Connection* c = it->second.get();
-    if (now - c->last_active > static_cast<time_t>(timeout)) {
+  for (auto& [fd, conn] : conns_) {
+    Connection* c = conn.get();
+    if (c->fd >= 0 && now - c->last_active > static_cast<time_t>(timeout)) {
       ThreadStats::Add(stats_.idle_kicks);
       Close(c);
-      it = conns_.erase(it);
-    } else {
-      ++it;
     }
   }
 }
@@ -279,7 +279,11 @@ void EventLoop::KickIdle(time_t now) {
 // Shutdown: stop accepting, answer requests already received, flush (for a bounded
 // time), close everything.
 void EventLoop::Drain() {
-  if (listening_) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, server_->listen_fd_, nullptr);
+  if (listening_) {
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+    ::close(listen_fd_);  // refuse new connections from here on
+    listen_fd_ = -1;
+  }
   for (auto& [fd, c] : conns_) {
     if (c->fd >= 0) Process(c.get());
   }

@@ -20,14 +20,14 @@ struct Connection {
   size_t out_sent = 0;
   uint64_t swallow = 0;  // bytes of an oversized value still to discard
   bool close_after_flush = false;
-  bool paused = false;       // not reading: too much unsent output
-  bool wants_write = false;  // EPOLLOUT registered
+  bool paused = false;  // not reading: too much unsent output
+  uint32_t events = 0;  // the epoll interest registered now
   time_t last_active = 0;
 };
 
 class EventLoop {
  public:
-  explicit EventLoop(MemcacheServer* server);
+  EventLoop(MemcacheServer* server, int listen_fd);
   ~EventLoop();
   Status Init();
   void Run();
@@ -47,11 +47,14 @@ class EventLoop {
   void FinishRound();
 
   MemcacheServer* server_;
+  int listen_fd_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   bool listening_ = false;
   std::unordered_map<int, std::unique_ptr<Connection>> conns_;
   std::vector<Connection*> round_;  // connections with new output this round
+  std::vector<int> closed_;         // closed this round, erased at its end
+  std::unique_ptr<char[]> read_buf_;
   DirtyVolumes dirty_;
   ThreadStats stats_;
   proto::Request req_;

@@ -13,21 +13,22 @@ MemcacheServer::MemcacheServer(Store* store, const ServerConfig& config,
   limits_.max_item_size = settings_.max_item_size;
 }
 
-MemcacheServer::~MemcacheServer() {
-  Stop();
-  if (listen_fd_ >= 0) ::close(listen_fd_);
-}
+MemcacheServer::~MemcacheServer() { Stop(); }
 
 Status MemcacheServer::Start() {
   if (config_.threads < 1) return Status::InvalidArgument("threads must be at least 1");
-  BALE_RETURN_IF_ERROR(ListenTcp(config_.listen_addr, config_.port, 1024, &listen_fd_, &port_));
-  settings_.port = port_;
-  started_ = std::chrono::steady_clock::now();
+  // One listening socket per loop on the same port (SO_REUSEPORT): the kernel spreads
+  // new connections across the loops.
+  port_ = config_.port;
   for (int i = 0; i < config_.threads; i++) {
-    auto loop = std::make_unique<EventLoop>(this);
+    int fd = -1;
+    BALE_RETURN_IF_ERROR(ListenTcp(config_.listen_addr, port_, 1024, true, &fd, &port_));
+    auto loop = std::make_unique<EventLoop>(this, fd);
     BALE_RETURN_IF_ERROR(loop->Init());
     loops_.push_back(std::move(loop));
   }
+  settings_.port = port_;
+  started_ = std::chrono::steady_clock::now();
   for (auto& loop : loops_) threads_.emplace_back([l = loop.get()] { l->Run(); });
   return Status::OK();
 }

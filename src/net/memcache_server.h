@@ -1,12 +1,13 @@
 // MemcacheServer: the memcached-protocol listener of `bale serve`.
 //
-// One event loop per thread (epoll, level-triggered), all sharing one listening socket
-// (EPOLLEXCLUSIVE). A connection belongs to the thread that accepted it, so its buffers
-// are touched without locks. Each readable connection is parsed as far as its input
-// goes (pipelining), every reply appended to one output buffer, and the buffer written
-// with one send. In kSync durability the volumes written by one round of events are
-// synced together before any of that round's replies leave (group commit across
-// connections).
+// One event loop per thread (epoll, level-triggered), each with its own listening
+// socket on the shared port (SO_REUSEPORT spreads connections). A connection belongs to
+// the thread that accepted it, so its buffers are touched without locks. Each readable
+// connection is parsed as far as its input goes (pipelining), every reply appended to
+// one output buffer, and the buffer written with one send. Replies that need no
+// fdatasync leave at once; in kSync durability the volumes written during one round of
+// events are synced together before any of that round's writers hear back (group commit
+// across connections).
 //
 // Limits: a connection whose unsent output passes max_output_bytes stops being read
 // until the client catches up (a client that never reads cannot grow memory without
@@ -62,7 +63,6 @@ class MemcacheServer final : public StatsSource {
   MemcacheSettings settings_;
   MemcacheCommands commands_;
   proto::ParserLimits limits_;
-  int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<uint32_t> connections_{0};
   std::atomic<bool> stopping_{false};

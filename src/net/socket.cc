@@ -25,7 +25,7 @@ void SetNoDelay(int fd) {
   (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-Status ListenTcp(const std::string& addr, uint16_t port, int backlog, int* out_fd,
+Status ListenTcp(const std::string& addr, uint16_t port, int backlog, bool reuse_port, int* out_fd,
                  uint16_t* bound_port) {
   sockaddr_in sa;
   std::memset(&sa, 0, sizeof(sa));
@@ -38,6 +38,7 @@ Status ListenTcp(const std::string& addr, uint16_t port, int backlog, int* out_f
   if (fd < 0) return Status::FromErrno("socket", errno);
   int one = 1;
   (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (reuse_port) (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
     Status s = Status::FromErrno("bind " + addr + ":" + std::to_string(port), errno);
     ::close(fd);

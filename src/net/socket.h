@@ -9,9 +9,10 @@
 
 namespace bale::net {
 
-// Binds and listens on addr:port (port 0 = ephemeral), non-blocking, SO_REUSEADDR.
-// *bound_port receives the port actually bound.
-Status ListenTcp(const std::string& addr, uint16_t port, int backlog, int* fd,
+// Binds and listens on addr:port (port 0 = ephemeral), non-blocking, SO_REUSEADDR, and
+// SO_REUSEPORT when `reuse_port` (several sockets share the port; the kernel spreads
+// connections among them). *bound_port receives the port actually bound.
+Status ListenTcp(const std::string& addr, uint16_t port, int backlog, bool reuse_port, int* fd,
                  uint16_t* bound_port);
 Status SetNonBlocking(int fd);
 void SetNoDelay(int fd);

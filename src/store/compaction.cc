@@ -148,6 +148,7 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
     std::unique_lock<std::shared_mutex> l(mu_);
     new_slot = FreeSlotLocked();
     if (new_slot == slots_.size()) slots_.emplace_back();
+    copy->Map(copy->end());
     slots_[new_slot] = std::move(copy);
     for (uint16_t& slot : order_) {
       if (slot == old_slot) slot = new_slot;

@@ -40,6 +40,9 @@ class Segment {
   // Cuts the file to `size` (recovery of a torn tail).
   Status TruncateTo(uint64_t size);
   Status Read(uint64_t offset, size_t n, char* buf, size_t* got) const;
+  // Maps the first `length` bytes so that Read copies from memory instead of calling
+  // pread (the head maps its whole size limit ahead of the appends). Best effort.
+  void Map(uint64_t length) { map_ = file_->MapForRead(map_len_ = length); }
   Status Sync() { return file_->Sync(); }
 
  private:
@@ -52,6 +55,8 @@ class Segment {
   uint32_t generation_ = 0;
   uint32_t salt_ = 0;
   std::atomic<uint64_t> end_{0};
+  const char* map_ = nullptr;
+  uint64_t map_len_ = 0;
 };
 
 // Reads the needles of a segment in order, through a large buffer.

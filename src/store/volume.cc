@@ -187,6 +187,7 @@ Status Volume::EnsureRoomLocked(uint64_t bytes) {
                                        options_.dir + "/" + format::SegmentFileName(seq, 0),
                                        options_.partition, seq, 0, NewSegmentSalt(), &seg));
   BALE_RETURN_IF_ERROR(options_.env->SyncDir(options_.dir));
+  seg->Map(options_.segment_bytes);
   if (slot == slots_.size()) slots_.emplace_back();
   slots_[slot] = std::move(seg);
   order_.push_back(slot);

@@ -130,7 +130,11 @@ Status Volume::Recover() {
     return ms;
   }
   uint64_t total = 0;
-  for (uint16_t slot : order_) total += slots_[slot]->end();
+  for (uint16_t slot : order_) {
+    Segment* seg = slots_[slot].get();
+    total += seg->end();
+    seg->Map(slot == order_.back() ? std::max(seg->end(), options_.segment_bytes) : seg->end());
+  }
   appended_.store(total);
   if (scanned > 0 || !s.ok()) BALE_RETURN_IF_ERROR(WriteCheckpointLocked());
   return Status::OK();

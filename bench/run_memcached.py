@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""memcached-protocol throughput of `bale serve` against memcached 1.6, same client.
+
+Each round starts memcached (-t THREADS) and then bale serve (--threads THREADS, a fresh
+data directory), each on a free loopback port, and drives both with the same memcaslap
+command; rounds alternate the two so that machine noise falls on both. Prints a markdown
+table (per-round TPS and mean latency, medians, the ratio of medians) for
+bench/RESULTS.md.
+
+  bench/run_memcached.py [--rounds 3] [--time 10s] [--value-size 100]
+                         [--durability interval] [--set-only] [--threads 2]
+"""
+import argparse, os, re, shlex, shutil, signal, socket, statistics, subprocess, sys
+import tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited early")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def memcaslap(port, args, cfg):
+    cmd = ["memcaslap", "-s", f"127.0.0.1:{port}", "-T", str(args.threads), "-c", "64",
+           "-t", args.time, "-X", str(args.value_size), "-S", args.time]
+    if cfg:
+        cmd += ["-F", cfg]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout
+    tps = int(re.search(r"TPS: (\d+)", out).group(1))
+    total = out[out.rfind("Total Statistics"):]
+    m = re.search(r"Avg:\s+(\d+)", total)
+    return tps, int(m.group(1)) if m else None, cmd
+
+
+def run_memcached(args, cfg):
+    port = free_port()
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    proc = subprocess.Popen(["memcached", *user, "-l", "127.0.0.1", "-p", str(port), "-U", "0",
+                             "-t", str(args.threads), "-m", "4096"])
+    try:
+        wait_port(port, proc)
+        return memcaslap(port, args, cfg)
+    finally:
+        stop(proc)
+
+
+def run_bale(args, cfg):
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="bale-bench-", dir=os.path.join(ROOT, "build"))
+    cmd = [os.path.join(ROOT, "build", "bale"), "serve", "--data", data, "--port", str(port),
+           "--threads", str(args.threads), "--durability", args.durability]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc)
+        return memcaslap(port, args, cfg) + (cmd,)
+    finally:
+        stop(proc)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--time", default="10s")
+    p.add_argument("--value-size", type=int, default=100)
+    p.add_argument("--durability", default="interval", choices=["sync", "interval", "none"])
+    p.add_argument("--set-only", action="store_true")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    if not os.path.exists(os.path.join(ROOT, "build", "bale")):
+        subprocess.run(["make", "-C", ROOT, "build"], check=True)
+    cfg = None
+    if args.set_only:
+        fd, cfg = tempfile.mkstemp(suffix=".cfg")
+        with os.fdopen(fd, "w") as f:
+            f.write(f"key\n16 16 1\nvalue\n{args.value_size} {args.value_size} 1\n"
+                    "cmd\n0 1.0\n1 0.0\n")
+    rows = []
+    for r in range(args.rounds):
+        m = run_memcached(args, cfg)
+        b = run_bale(args, cfg)
+        rows.append((m, b))
+        print(f"round {r + 1}: memcached {m[0]} TPS, bale {b[0]} TPS", file=sys.stderr)
+    m_tps = statistics.median(r[0][0] for r in rows)
+    b_tps = statistics.median(r[1][0] for r in rows)
+    lat = lambda i: [r[i][1] for r in rows if r[i][1] is not None]
+    mix = "set only" if args.set_only else "90% get / 10% set"
+    print(f"### memcached protocol, {mix}, {args.value_size}-byte values, "
+          f"bale --durability {args.durability}\n")
+    print(f"`{sys.argv[0]} {' '.join(sys.argv[1:])}` on {os.cpu_count()} cores, "
+          f"{time.strftime('%Y-%m-%d')}; client for both:\n")
+    print(f"    {shlex.join(rows[0][0][2][:1] + ['-s', '127.0.0.1:PORT'] + rows[0][0][2][3:])}\n")
+    print(f"bale: `{shlex.join(rows[0][1][3][:2] + ['--data', 'DIR', '--port', 'PORT'] + rows[0][1][3][6:])}`; "
+          f"memcached: `memcached -t {args.threads} -m 4096 -U 0`\n")
+    print("| round | memcached TPS | bale TPS | bale/memcached | memcached avg µs | bale avg µs |")
+    print("|---|---|---|---|---|---|")
+    for i, (m, b) in enumerate(rows):
+        print(f"| {i + 1} | {m[0]} | {b[0]} | {b[0] / m[0]:.2f} | {m[1]} | {b[1]} |")
+    ml, bl = lat(0), lat(1)
+    print(f"| median | {m_tps:.0f} | {b_tps:.0f} | **{b_tps / m_tps:.2f}** | "
+          f"{statistics.median(ml) if ml else '-'} | {statistics.median(bl) if bl else '-'} |\n")
+    if cfg:
+        os.unlink(cfg)
+
+
+if __name__ == "__main__":
+    main()
