@@ -97,7 +97,7 @@ void EventLoop::FinishRound() {
   std::vector<Connection*> round;
   while (!round_.empty()) {
     round.swap(round_);
-    if (!dirty_.empty() && !dirty_.SyncAll().ok()) {
+    if (!dirty_.empty() && !dirty_.SyncAll(server_->store_).ok()) {
       for (Connection* c : round) Close(c);
     }
     for (Connection* c : round) {

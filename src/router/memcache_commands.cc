@@ -49,14 +49,10 @@ void AppendValue(std::string* out, std::string_view key, const ReadResult& r, bo
 
 }  // namespace
 
-Status DirtyVolumes::SyncAll() {
-  Status first;
-  for (Volume* v : list_) {
-    Status s = v->Sync();
-    if (!s.ok() && first.ok()) first = s;
-  }
+Status DirtyVolumes::SyncAll(bale::Store* store) {
+  Status s = store->SyncVolumes(list_);
   list_.clear();
-  return first;
+  return s;
 }
 
 bool ParseCounter(std::string_view value, uint64_t* out) {

@@ -41,8 +41,9 @@ class DirtyVolumes {
     list_.push_back(v);
   }
   bool empty() const { return list_.empty(); }
-  // Syncs every volume; the first error is returned, the set is cleared either way.
-  Status SyncAll();
+  // Syncs every volume, in parallel; the first error is returned, the set is cleared
+  // either way.
+  Status SyncAll(bale::Store* store);
 
  private:
   std::vector<Volume*> list_;

@@ -29,6 +29,7 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
     return s;
   }
   std::unique_ptr<Store> store(new Store());
+  store->sync_pool_ = std::make_unique<SyncPool>(kSyncThreads);
   VolumeOptions vo = options.volume;
   if (vo.durability == Durability::kInterval) {
     store->syncer_ = std::make_unique<Syncer>(vo.interval_ms);

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/sync_pool.h"
 #include "store/syncer.h"
 #include "store/volume.h"
 
@@ -32,6 +33,7 @@ struct StoreStats {
 class Store {
  public:
   static constexpr uint32_t kDefaultPartitions = 64;
+  static constexpr int kSyncThreads = 16;
 
   static Status Open(const StoreOptions& options, std::unique_ptr<Store>* out);
   ~Store();
@@ -41,6 +43,9 @@ class Store {
   Volume* VolumeFor(std::string_view key) { return volumes_[PartitionOf(key)].get(); }
   Volume* volume(uint32_t p) { return volumes_[p].get(); }
 
+  // Makes the given volumes durable, in parallel (kSync group commit).
+  Status SyncVolumes(std::span<Volume* const> volumes) { return sync_pool_->SyncAll(volumes); }
+
   Status FlushAll(uint32_t when);
   StoreStats Stats() const;
   Status Close();
@@ -48,6 +53,7 @@ class Store {
  private:
   Store() = default;
   std::unique_ptr<Syncer> syncer_;
+  std::unique_ptr<SyncPool> sync_pool_;
   std::vector<std::unique_ptr<Volume>> volumes_;
 };
 
