@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all bootstrap build test unit-test integration-test test-asan run bench format clean
+.PHONY: all bootstrap build test unit-test integration-test test-asan fuzz run bench format clean
 
 all: build
 
@@ -35,6 +35,9 @@ test-asan: bootstrap $(ASAN_BUILD)/build.ninja
 
 run: build
 	$(BUILD)/bale serve
+
+fuzz: bootstrap
+	scripts/fuzz $(or $(FUZZ_SECONDS),60)
 
 bench: build
 	bench/run_engine.sh

@@ -24,7 +24,10 @@ EventLoop::EventLoop(MemcacheServer* server, int listen_fd)
     : server_(server), listen_fd_(listen_fd), read_buf_(new char[kReadChunk]) {}
 
 EventLoop::~EventLoop() {
-  for (auto& [fd, c] : conns_) ::close(fd);
+  for (auto& [fd, c] : conns_) {
+    if (c->fd >= 0) ::close(fd);
+  }
+  for (int fd : closed_) ::close(fd);
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
   if (wake_fd_ >= 0) ::close(wake_fd_);
   if (listen_fd_ >= 0) ::close(listen_fd_);
@@ -74,6 +77,7 @@ void EventLoop::Run() {
       auto it = conns_.find(fd);
       if (it == conns_.end()) continue;
       Connection* c = it->second.get();
+      if (c->fd < 0) continue;  // closed earlier in this batch
       c->last_active = now;
       if (events[i].events & EPOLLOUT) Flush(c);
       if (c->fd >= 0 && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->paused) {
@@ -82,9 +86,7 @@ void EventLoop::Run() {
       if (dirty_.empty()) FinishRound();  // nothing to sync: reply now
     }
     FinishRound();
-    // Closed connections are erased only here, after the round's pointers are gone.
-    for (int fd : closed_) conns_.erase(fd);
-    closed_.clear();
+    ReapClosed();
     if (now != last_idle_check_) KickIdle(now);
   }
   Drain();
@@ -255,12 +257,22 @@ void EventLoop::UpdateInterest(Connection* c) {
 
 void EventLoop::Close(Connection* c) {
   if (c->fd < 0) return;
+  // The descriptor is closed in ReapClosed, at the end of the batch: closing it now
+  // would let accept() hand the same number to a new client while this batch still
+  // refers to the old connection by it.
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
-  ::close(c->fd);
   closed_.push_back(c->fd);
   c->fd = -1;
   server_->connections_.fetch_sub(1);
   stats_.curr_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void EventLoop::ReapClosed() {
+  for (int fd : closed_) {
+    conns_.erase(fd);
+    ::close(fd);
+  }
+  closed_.clear();
 }
 
 void EventLoop::KickIdle(time_t now) {
@@ -300,7 +312,7 @@ void EventLoop::Drain() {
     if (pending) ::usleep(1000);
   }
   for (auto& [fd, c] : conns_) Close(c.get());
-  conns_.clear();
+  ReapClosed();
 }
 
 }  // namespace bale::net

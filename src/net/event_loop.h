@@ -45,6 +45,7 @@ class EventLoop {
   void KickIdle(time_t now);
   void Drain();
   void FinishRound();
+  void ReapClosed();
 
   MemcacheServer* server_;
   int listen_fd_;

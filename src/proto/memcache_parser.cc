@@ -9,40 +9,93 @@ namespace {
 constexpr std::string_view kError = "ERROR";
 constexpr std::string_view kBadFormat = "CLIENT_ERROR bad command line format";
 constexpr std::string_view kBadChunk = "CLIENT_ERROR bad data chunk";
-constexpr std::string_view kTooLarge = "SERVER_ERROR object too large for cache";
 constexpr std::string_view kBadExptime = "CLIENT_ERROR invalid exptime argument";
 constexpr std::string_view kBadDelta = "CLIENT_ERROR invalid numeric delta argument";
 constexpr std::string_view kBadDelete =
     "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]";
 constexpr std::string_view kShutdownDisabled = "ERROR: shutdown not enabled";
-constexpr size_t kMaxTokens = 24;
+constexpr std::string_view kMetaTooLong = "CLIENT_ERROR options flags too long";
+constexpr std::string_view kMgTooLong = "CLIENT_ERROR options flags are too long";
+// memcached's MAX_TOKENS is 24 including the terminal token: at most 23 real ones.
+constexpr size_t kMaxTokens = 23;
+// mg/ms/md/ma refuse a line of more than this many tokens (memcached: ntokens >
+// MFLAG_MAX_OPT_LENGTH, where ntokens counts the terminal token).
+constexpr size_t kMaxMetaTokens = 19;
 
-bool ParseU64(std::string_view s, uint64_t* out) {
-  if (s.empty() || s.size() > 20) return false;
+// Numbers are read the way memcached 1.6.18's safe_strto* read them on a 64-bit host:
+// strto*(str, &end, 10) (leading whitespace, an optional sign, decimal digits, ERANGE
+// beyond 64 bits), then the character after the digits must be whitespace or the end of
+// the token; the 64-bit result is then truncated to the destination width.
+bool IsSpace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+// strtoull/strtol's scan: the magnitude and sign; false when there are no digits, the
+// magnitude overflows 64 bits, or the digits are followed by a non-space.
+bool Scan(std::string_view s, uint64_t* magnitude, bool* negative) {
+  size_t i = 0;
+  while (i < s.size() && IsSpace(s[i])) i++;
+  *negative = false;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) *negative = s[i++] == '-';
+  size_t digits = i;
   uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    uint64_t d = static_cast<uint64_t>(c - '0');
-    if (v > (std::numeric_limits<uint64_t>::max() - d) / 10) return false;
+  bool overflow = false;
+  for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; i++) {
+    uint64_t d = static_cast<uint64_t>(s[i] - '0');
+    if (v > (std::numeric_limits<uint64_t>::max() - d) / 10) overflow = true;
     v = v * 10 + d;
   }
+  if (i == digits || overflow) return false;
+  if (i < s.size() && !IsSpace(s[i])) return false;
+  *magnitude = v;
+  return true;
+}
+
+// safe_strtoull: strtoull negates modulo 2^64 under a '-', and safe_strtoull refuses a
+// '-' that made the result negative as a signed number ("-1" fails, "-0" is 0).
+bool ParseU64(std::string_view s, uint64_t* out) {
+  uint64_t magnitude;
+  bool negative;
+  if (!Scan(s, &magnitude, &negative)) return false;
+  uint64_t v = negative ? uint64_t{0} - magnitude : magnitude;
+  if (negative && static_cast<int64_t>(v) < 0) return false;
   *out = v;
   return true;
 }
 
+// safe_strtoul: as safe_strtoull (unsigned long is 64 bits), then truncated to 32 bits
+// (flags 4294967297 are stored as 1).
 bool ParseU32(std::string_view s, uint32_t* out) {
   uint64_t v;
-  if (!ParseU64(s, &v) || v > std::numeric_limits<uint32_t>::max()) return false;
+  if (!ParseU64(s, &v)) return false;
   *out = static_cast<uint32_t>(v);
   return true;
 }
 
-bool ParseI64(std::string_view s, int64_t* out) {
-  bool neg = !s.empty() && s[0] == '-';
-  uint64_t v;
-  if (!ParseU64(neg ? s.substr(1) : s, &v)) return false;
-  if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
-  *out = neg ? -static_cast<int64_t>(v) : static_cast<int64_t>(v);
+// safe_strtol: strtol's range (ERANGE outside int64), then truncated to 32 bits
+// (exptime 4294967296 is 0).
+bool ParseI32(std::string_view s, int32_t* out) {
+  uint64_t magnitude;
+  bool negative;
+  if (!Scan(s, &magnitude, &negative)) return false;
+  uint64_t limit = uint64_t{std::numeric_limits<int64_t>::max()} + (negative ? 1 : 0);
+  if (magnitude > limit) return false;
+  uint64_t v = negative ? uint64_t{0} - magnitude : magnitude;
+  *out = static_cast<int32_t>(static_cast<uint32_t>(v));
+  return true;
+}
+
+// The same, into one of Request's wider fields.
+bool ParseI32(std::string_view s, int64_t* out) {
+  int32_t v;
+  if (!ParseI32(s, &v)) return false;
+  *out = v;
+  return true;
+}
+
+// A data length: safe_strtol, then memcached's `vlen < 0 || vlen > INT_MAX - 2` check.
+bool ParseLength(std::string_view s, uint32_t* out) {
+  int32_t v;
+  if (!ParseI32(s, &v) || v < 0 || v > std::numeric_limits<int32_t>::max() - 2) return false;
+  *out = static_cast<uint32_t>(v);
   return true;
 }
 
@@ -92,14 +145,11 @@ ParseResult ParseStorage(std::string_view input, size_t line_len, const Tokens& 
   if (t.n != want && t.n != want + 1) return Error(kError, line_len);
   req->noreply = IsNoreply(t);
   req->key = t.tok[1];
-  int64_t bytes;
   if (req->key.size() > kMaxKeyLength || !ParseU32(t.tok[2], &req->flags) ||
-      !ParseI64(t.tok[3], &req->exptime) || !ParseI64(t.tok[4], &bytes) || bytes < 0 ||
-      bytes > std::numeric_limits<int32_t>::max() - 2 ||
+      !ParseI32(t.tok[3], &req->exptime) || !ParseLength(t.tok[4], &req->bytes) ||
       (is_cas && !ParseU64(t.tok[5], &req->cas))) {
     return Error(kBadFormat, line_len, req->noreply);
   }
-  req->bytes = static_cast<uint32_t>(bytes);
   if (req->bytes > limits.max_item_size) {
     req->too_large = true;
     ParseResult r = Ok(line_len);
@@ -117,13 +167,14 @@ ParseResult ParseStorage(std::string_view input, size_t line_len, const Tokens& 
 
 ParseResult ParseRetrieval(size_t line_len, const Tokens& t, Request* req) {
   bool touch = req->command == Command::kGat || req->command == Command::kGats;
+  if (t.n < 2) return Error(kError, line_len);
+  if (touch && !ParseI32(t.tok[1], &req->exptime)) return Error(kBadExptime, line_len);
+  // The key list runs from the first key to the end of the line; `gat <exptime>` alone
+  // has none (memcached answers END).
   size_t first_key = touch ? 2 : 1;
-  if (t.n <= first_key) return Error(kError, line_len);
-  if (touch && !ParseI64(t.tok[1], &req->exptime)) return Error(kBadExptime, line_len);
-  // The key list runs from the first key to the end of the line.
-  std::string_view rest = t.tok[first_key];
   const char* end = t.rest.data() + t.rest.size();
-  req->keys = std::string_view(rest.data(), static_cast<size_t>(end - rest.data()));
+  const char* begin = t.n > first_key ? t.tok[first_key].data() : end;
+  req->keys = std::string_view(begin, static_cast<size_t>(end - begin));
   std::string_view keys = req->keys, key;
   while (NextToken(&keys, &key)) {
     if (key.size() > kMaxKeyLength) return Error(kBadFormat, line_len);
@@ -134,18 +185,20 @@ ParseResult ParseRetrieval(size_t line_len, const Tokens& t, Request* req) {
 ParseResult ParseMeta(std::string_view input, size_t line_len, const Tokens& t,
                       const ParserLimits& limits, Request* req) {
   if (req->command == Command::kMetaNoop) return Ok(line_len);
-  if (t.n < 2) return Error(kError, line_len);
+  if (t.n < 2) {
+    return Error(req->command == Command::kMetaDebug ? kBadFormat : kError, line_len);
+  }
   req->key = t.tok[1];
   if (req->key.size() > kMaxKeyLength) return Error(kBadFormat, line_len);
   size_t flags_from = 2;
   if (req->command == Command::kMetaSet) {
-    int64_t bytes;
-    if (t.n < 3 || !ParseI64(t.tok[2], &bytes) || bytes < 0 ||
-        bytes > std::numeric_limits<int32_t>::max() - 2) {
-      return Error(kBadFormat, line_len);
-    }
-    req->bytes = static_cast<uint32_t>(bytes);
+    // memcached checks these before the length, so the data block is not swallowed.
+    if (t.n < 3) return Error(kBadFormat, line_len);
+    if (t.n > kMaxMetaTokens) return Error(kMetaTooLong, line_len);
+    if (!ParseLength(t.tok[2], &req->bytes)) return Error(kBadFormat, line_len);
     flags_from = 3;
+  } else if (req->command != Command::kMetaDebug && t.n > kMaxMetaTokens) {
+    return Error(req->command == Command::kMetaGet ? kMgTooLong : kMetaTooLong, line_len);
   }
   if (t.n > flags_from) {
     const char* end = t.rest.data() + t.rest.size();
@@ -176,6 +229,7 @@ constexpr Name kCommands[] = {
     {"gets", Command::kGets},
     {"gat", Command::kGat},
     {"gats", Command::kGats},
+    {"bget", Command::kGet},  // memcached 1.6.18 still takes the old name
     {"set", Command::kSet},
     {"add", Command::kAdd},
     {"replace", Command::kReplace},
@@ -218,6 +272,18 @@ bool StartsWithGet(std::string_view input) {
   return s.substr(0, 4) == "get " || s.substr(0, 5) == "gets ";
 }
 
+// Whether memcached 1.6.18's process_command_ascii dispatches a command name somewhere
+// (possibly to an ERROR) rather than falling through to its HTTP check: names under two
+// bytes, two-byte m* names, the a/c/d/g/i/s/t groups, and a few commands bale lacks.
+bool MemcachedClaims(std::string_view name) {
+  if (name.size() < 2 || (name[0] == 'm' && name.size() == 2)) return true;
+  if (std::string_view("acdgist").find(name[0]) != std::string_view::npos) return true;
+  for (std::string_view other : {"lru_crawler", "watch", "lru", "extstore", "refresh_certs"}) {
+    if (name == other) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool NextToken(std::string_view* rest, std::string_view* token) {
@@ -235,6 +301,7 @@ bool NextToken(std::string_view* rest, std::string_view* token) {
 }
 
 ParseResult ParseRequest(std::string_view input, const ParserLimits& limits, Request* req) {
+  if (input.empty()) return ParseResult{};  // memchr may not be given a null pointer
   const void* nl_ptr = std::memchr(input.data(), '\n', input.size());
   if (nl_ptr == nullptr) {
     size_t cap = StartsWithGet(input) ? limits.max_get_line : limits.max_line;
@@ -248,6 +315,10 @@ ParseResult ParseRequest(std::string_view input, const ParserLimits& limits, Req
   }
   std::string_view line = input.substr(0, nl);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  // memcached tokenizes the line as a C string: a NUL byte ends it.
+  if (const void* nul = std::memchr(line.data(), '\0', line.size())) {
+    line = line.substr(0, static_cast<size_t>(static_cast<const char*>(nul) - line.data()));
+  }
 
   *req = Request{};
   bool retrieval =
@@ -256,8 +327,11 @@ ParseResult ParseRequest(std::string_view input, const ParserLimits& limits, Req
   Tokenize(line, &t, retrieval ? 3 : kMaxTokens);
   if (t.n == 0) return Error(kError, line_len);
   std::string_view last = t.tok[t.n - 1];
-  if (!retrieval && last.substr(0, 5) == "HTTP/") return Closed();
-  if (!Lookup(t.tok[0], &req->command)) return Error(kError, line_len);
+  if (!Lookup(t.tok[0], &req->command)) {
+    // Only a line memcached's dispatch does not claim is checked for HTTP.
+    if (!MemcachedClaims(t.tok[0]) && last.substr(0, 5) == "HTTP/") return Closed();
+    return Error(kError, line_len);
+  }
 
   switch (req->command) {
     case Command::kGet:
@@ -276,11 +350,12 @@ ParseResult ParseRequest(std::string_view input, const ParserLimits& limits, Req
       if (t.n < 2 || t.n > 4) return Error(kError, line_len);
       req->key = t.tok[1];
       req->noreply = last == "noreply" && t.n > 2;
-      if (req->key.size() > kMaxKeyLength) return Error(kBadFormat, line_len, req->noreply);
+      // memcached checks the legacy hold argument before the key length.
       size_t extra = t.n - 2 - (req->noreply ? 1 : 0);
       if (extra > 1 || (extra == 1 && t.tok[2] != "0")) {
         return Error(kBadDelete, line_len, req->noreply);
       }
+      if (req->key.size() > kMaxKeyLength) return Error(kBadFormat, line_len, req->noreply);
       return Ok(line_len);
     }
     case Command::kIncr:
@@ -296,28 +371,31 @@ ParseResult ParseRequest(std::string_view input, const ParserLimits& limits, Req
       req->key = t.tok[1];
       req->noreply = IsNoreply(t);
       if (req->key.size() > kMaxKeyLength) return Error(kBadFormat, line_len, req->noreply);
-      if (!ParseI64(t.tok[2], &req->exptime)) return Error(kBadExptime, line_len, req->noreply);
+      if (!ParseI32(t.tok[2], &req->exptime)) return Error(kBadExptime, line_len, req->noreply);
       return Ok(line_len);
     case Command::kFlushAll:
       if (t.n > 3) return Error(kError, line_len);
       req->noreply = last == "noreply" && t.n > 1;
       if (t.n > (req->noreply ? 2u : 1u)) {
-        if (!ParseI64(t.tok[1], &req->number)) {
+        if (!ParseI32(t.tok[1], &req->number)) {
           return Error(kBadExptime, line_len, req->noreply);
         }
         req->has_number = true;
       }
       return Ok(line_len);
     case Command::kVerbosity:
+    case Command::kCacheMemlimit: {
       if (t.n != 2 && t.n != 3) return Error(kError, line_len);
       req->noreply = IsNoreply(t);
-      if (!ParseI64(t.tok[1], &req->number)) return Error(kBadFormat, line_len, req->noreply);
+      uint32_t n;
+      if (!ParseU32(t.tok[1], &n)) {
+        // memcached: verbosity says bad format, cache_memlimit a bare ERROR.
+        bool verbosity = req->command == Command::kVerbosity;
+        return Error(verbosity ? kBadFormat : kError, line_len, req->noreply);
+      }
+      req->number = n;
       return Ok(line_len);
-    case Command::kCacheMemlimit:
-      if (t.n != 2 && t.n != 3) return Error(kError, line_len);
-      req->noreply = IsNoreply(t);
-      if (!ParseI64(t.tok[1], &req->number)) return Error(kBadFormat, line_len, req->noreply);
-      return Ok(line_len);
+    }
     case Command::kStats:
       if (t.n > 1) {
         const char* end = line.data() + line.size();

@@ -1,0 +1,124 @@
+# shellcheck shell=bash
+# Shared helpers for the integration tests (sourced, not run: no *_test.sh suffix).
+#
+#   source "$(dirname "$0")/lib.sh"
+#   bale_init "$1"              # sets BALE and BALE_TMP, installs the cleanup trap
+#   bale_start "$BALE_TMP/data" --durability sync ...   # sets BALE_PID, BALE_PORT, BALE_OUT
+#   bale_stop "$BALE_PID"       # SIGTERM, bounded wait; returns the exit code
+#
+# Servers listen on 127.0.0.1 with an ephemeral port. Every server started here is
+# SIGKILLed by the EXIT trap if still running, and BALE_TMP is removed.
+
+BALE_PIDS=()
+BALE_TMP=
+
+bale_cleanup() {
+  local pid
+  for pid in "${BALE_PIDS[@]}"; do
+    if kill -0 "$pid" 2> /dev/null; then
+      kill -KILL "$pid" 2> /dev/null || true
+      wait "$pid" 2> /dev/null || true
+    fi
+  done
+  if [ -n "${BALE_EXTRA_CLEANUP:-}" ]; then eval "$BALE_EXTRA_CLEANUP" || true; fi
+  [ -n "$BALE_TMP" ] && rm -rf "$BALE_TMP"
+}
+
+bale_init() {
+  BALE=$(realpath "$1")
+  BALE_TMP=$(mktemp -d)
+  trap bale_cleanup EXIT
+  export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
+}
+
+# bale_start DATA_DIR [serve options...]: starts `bale serve` in the background and waits
+# (at most 15 s) for its first line to name the port. Output goes to BALE_OUT
+# ($DATA_DIR.out.N).
+bale_start() {
+  local data=$1
+  shift
+  BALE_OUT="$data.out.${#BALE_PIDS[@]}"
+  "$BALE" serve --data "$data" --listen 127.0.0.1 --port 0 "$@" > "$BALE_OUT" 2>&1 &
+  BALE_PID=$!
+  BALE_PIDS+=("$BALE_PID")
+  BALE_PORT=
+  local _
+  for _ in $(seq 1 300); do
+    BALE_PORT=$(sed -n 's/^bale serve: memcached protocol on 127\.0\.0\.1:\([0-9][0-9]*\),.*/\1/p' \
+      "$BALE_OUT" | head -n 1)
+    [ -n "$BALE_PORT" ] && return 0
+    if ! kill -0 "$BALE_PID" 2> /dev/null || bale_is_zombie "$BALE_PID"; then
+      echo "bale serve exited before listening:" >&2
+      cat "$BALE_OUT" >&2
+      return 1
+    fi
+    sleep 0.05
+  done
+  echo "bale serve did not report its port within 15 s:" >&2
+  cat "$BALE_OUT" >&2
+  return 1
+}
+
+bale_is_zombie() {
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2> /dev/null) || return 1
+  [ "$state" = Z ]
+}
+
+# bale_wait_exit PID [SECONDS]: waits for a child to exit (bounded); prints nothing,
+# returns its exit code, or 124 (after SIGKILLing it) if it outlived the bound.
+bale_wait_exit() {
+  local pid=$1 limit=${2:-30} _ rc
+  for _ in $(seq 1 $((limit * 20))); do
+    if ! kill -0 "$pid" 2> /dev/null || bale_is_zombie "$pid"; then
+      set +e
+      wait "$pid" 2> /dev/null
+      rc=$?
+      set -e
+      return "$rc"
+    fi
+    sleep 0.05
+  done
+  kill -KILL "$pid" 2> /dev/null || true
+  wait "$pid" 2> /dev/null || true
+  return 124
+}
+
+# bale_stop PID [SECONDS]: SIGTERM and a bounded wait; returns the server's exit code.
+bale_stop() {
+  kill -TERM "$1" 2> /dev/null || true
+  bale_wait_exit "$1" "${2:-30}"
+}
+
+# bale_kill PID: SIGKILL and reap.
+bale_kill() {
+  kill -KILL "$1" 2> /dev/null || true
+  wait "$1" 2> /dev/null || true
+}
+
+# The object count a server reported at startup ("(64 partitions, N objects)").
+bale_start_objects() {
+  sed -n 's/^bale serve: memcached protocol on .*partitions, \([0-9][0-9]*\) objects).*/\1/p' \
+    "${1:-$BALE_OUT}" | head -n 1
+}
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+# The python3 that has pymemcache (Debian's python3-pymemcache lives under /usr/bin's
+# interpreter; a pyenv python3 earlier on PATH may not see it).
+bale_python() {
+  local py
+  for py in /usr/bin/python3 python3; do
+    if "$py" -c 'import pymemcache' > /dev/null 2>&1; then
+      echo "$py"
+      return 0
+    fi
+  done
+  echo "no python3 with pymemcache (apt-get install python3-pymemcache)" >&2
+  return 1
+}
