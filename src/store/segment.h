@@ -43,6 +43,7 @@ class Segment {
   // Maps the first `length` bytes so that Read copies from memory instead of calling
   // pread (the head maps its whole size limit ahead of the appends). Best effort.
   void Map(uint64_t length) { map_ = file_->MapForRead(map_len_ = length); }
+  bool mapped() const { return map_ != nullptr; }
   Status Sync() { return file_->Sync(); }
 
  private:

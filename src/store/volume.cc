@@ -60,7 +60,6 @@ uint32_t NewSegmentSalt() { return static_cast<uint32_t>(RandomU64() >> 32); }
 
 Volume::Volume(const VolumeOptions& options) : options_(options) {
   if (!options_.clock) options_.clock = [] { return static_cast<uint32_t>(::time(nullptr)); };
-  if (!options_.hasher) options_.hasher = HashKey;
   if (options_.env == nullptr) options_.env = Env::Default();
 }
 
@@ -68,7 +67,8 @@ Volume::~Volume() { (void)Close(); }
 
 uint32_t Volume::Now() const { return options_.clock(); }
 uint32_t Volume::Tag(std::string_view key) const {
-  return static_cast<uint32_t>(options_.hasher(key) >> 32);
+  uint64_t h = options_.hasher ? options_.hasher(key) : HashKey(key);
+  return static_cast<uint32_t>(h >> 32);
 }
 
 bool Volume::IsLive(const format::NeedleHeader& h, uint32_t now) const {
@@ -91,7 +91,10 @@ Status Volume::ReadNeedleLocked(Location loc, ReadResult* out, bool whole) {
   if (offset + format::kNeedleHeaderSize > end) {
     return Status::Corruption(seg->path() + ": index points past the end");
   }
-  size_t first = static_cast<size_t>(std::min<uint64_t>(kFirstReadBytes, end - offset));
+  // From a mapping, copy the header first and then exactly the rest; with pread, one
+  // read of kFirstReadBytes usually fetches the whole needle.
+  size_t first = static_cast<size_t>(std::min<uint64_t>(
+      seg->mapped() ? format::kNeedleHeaderSize : kFirstReadBytes, end - offset));
   if (out->buf_.size() < first) out->buf_.resize(first);
   size_t got = 0;
   BALE_RETURN_IF_ERROR(seg->Read(offset, first, out->buf_.data(), &got));
@@ -229,7 +232,8 @@ Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
     size_t earlier = kNone;  // or an earlier op of this batch wrote the key
     uint64_t rel = 0;        // offset of this op's needle within the batch
   };
-  std::vector<Pending> pending(ops.size());
+  thread_local std::vector<Pending> pending;  // reused: no allocation per write
+  pending.assign(ops.size(), Pending{});
   uint64_t lsn = 0;
   {
     std::unique_lock<std::shared_mutex> l(mu_);
@@ -249,7 +253,8 @@ Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
       Pending& p = pending[i];
       p.tag = Tag(op.key);
       bool live_old = false;
-      if (auto it = last_with_tag.find(p.tag); it != last_with_tag.end()) {
+      auto it = ops.size() > 1 ? last_with_tag.find(p.tag) : last_with_tag.end();
+      if (it != last_with_tag.end()) {
         for (size_t j = it->second + 1; j-- > 0;) {
           if (ops[j].status.ok() && pending[j].tag == p.tag && ops[j].key == op.key) {
             p.earlier = j;
@@ -274,7 +279,7 @@ Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
         continue;
       }
       op.status = Status::OK();
-      last_with_tag[p.tag] = i;
+      if (ops.size() > 1) last_with_tag[p.tag] = i;
       format::NeedleHeader h;
       h.version = op.version = ++last_version_;
       h.cookie = op.cookie = op.cookie != 0 ? op.cookie : RandomCookie();

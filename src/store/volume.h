@@ -63,7 +63,7 @@ struct VolumeOptions {
   uint64_t compaction_bytes_per_s = 0;
   Env* env = Env::Default();
   std::function<uint32_t()> clock;                   // unix seconds; default: time()
-  std::function<uint64_t(std::string_view)> hasher;  // default: HashKey (tests force collisions)
+  std::function<uint64_t(std::string_view)> hasher;  // null: HashKey (tests force collisions)
 };
 
 // One object to store (or a delete, when tombstone is set).
