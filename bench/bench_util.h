@@ -28,6 +28,9 @@ std::string KeyOf(uint64_t i);
 void ValueOf(uint64_t i, uint64_t size, std::string* out);
 // Resident set size of this process in bytes (from /proc/self/statm).
 uint64_t RssBytes();
+// The anonymous part of it (RssAnon in /proc/self/status): memory the process owns, as
+// opposed to page-cache pages of files it has mapped.
+uint64_t RssAnonBytes();
 // Bytes the files under `dir` occupy on disk (allocated blocks), recursively.
 uint64_t DiskBytes(const std::string& dir);
 void RemoveTree(const std::string& dir);

@@ -76,7 +76,7 @@ int RunEngineBench(const BenchArgs& args) {
   RemoveTree(args.dir);
   uint64_t gets = args.gets != 0 ? args.gets : std::min<uint64_t>(args.objects, 2000000);
   std::unique_ptr<Volume> v;
-  uint64_t rss_before = RssBytes();
+  uint64_t rss_before = RssBytes(), anon_before = RssAnonBytes();
   Status s = Volume::Open(OptionsFor(args), &v);
   if (!s.ok()) {
     std::fprintf(stderr, "open %s: %s\n", args.dir.c_str(), s.ToString().c_str());
@@ -85,7 +85,7 @@ int RunEngineBench(const BenchArgs& args) {
   Stopwatch put_time;
   if (!Load(v.get(), args)) return 1;
   double put_s = put_time.Seconds();
-  uint64_t rss_after = RssBytes();
+  uint64_t rss_after = RssBytes(), anon_after = RssAnonBytes();
   VolumeStats st = v->Stats();
   s = v->Close();
   v.reset();
@@ -111,6 +111,7 @@ int RunEngineBench(const BenchArgs& args) {
   Report("put_per_s", args.objects / put_s);
   Report("get_per_s", gets / get_s);
   Report("rss_bytes_per_object", static_cast<double>(rss_after - rss_before) / args.objects);
+  Report("rss_anon_bytes_per_object", static_cast<double>(anon_after - anon_before) / args.objects);
   Report("index_bytes_per_object", static_cast<double>(st.index_bytes) / args.objects);
   Report("reopen_s", reopen_s);
   Report("disk_bytes_per_object", static_cast<double>(DiskBytes(args.dir)) / args.objects);

@@ -70,9 +70,9 @@ Status Segment::TruncateTo(uint64_t size) {
   return Status::OK();
 }
 
-Status Segment::Read(uint64_t offset, size_t n, char* buf, size_t* got) const {
+Status Segment::Read(uint64_t offset, size_t n, char* buf, size_t* got, bool use_map) const {
   uint64_t end = end_.load(std::memory_order_acquire);
-  if (map_ != nullptr && offset + n <= end && offset + n <= map_len_) {
+  if (use_map && map_ != nullptr && offset + n <= end && offset + n <= map_len_) {
     std::memcpy(buf, map_ + offset, n);  // below end(): the bytes are in the file
     *got = n;
     return Status::OK();

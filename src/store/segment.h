@@ -39,7 +39,9 @@ class Segment {
   Status Append(std::string_view records, uint64_t* offset);
   // Cuts the file to `size` (recovery of a torn tail).
   Status TruncateTo(uint64_t size);
-  Status Read(uint64_t offset, size_t n, char* buf, size_t* got) const;
+  // Copies from the mapping when there is one, unless `use_map` is false (pread: the
+  // page is not mapped into this process, so it does not count in its RSS).
+  Status Read(uint64_t offset, size_t n, char* buf, size_t* got, bool use_map = true) const;
   // Maps the first `length` bytes so that Read copies from memory instead of calling
   // pread (the head maps its whole size limit ahead of the appends). Best effort.
   void Map(uint64_t length) { map_ = file_->MapForRead(map_len_ = length); }

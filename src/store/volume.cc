@@ -91,13 +91,16 @@ Status Volume::ReadNeedleLocked(Location loc, ReadResult* out, bool whole) {
   if (offset + format::kNeedleHeaderSize > end) {
     return Status::Corruption(seg->path() + ": index points past the end");
   }
-  // From a mapping, copy the header first and then exactly the rest; with pread, one
-  // read of kFirstReadBytes usually fetches the whole needle.
-  size_t first = static_cast<size_t>(std::min<uint64_t>(
-      seg->mapped() ? format::kNeedleHeaderSize : kFirstReadBytes, end - offset));
+  // Reads of whole needles (Get) copy from the mapping: the header first, then exactly
+  // the rest. Key checks on the write path (whole == false) use pread, so loading data
+  // does not map page-cache pages into the process; one read of kFirstReadBytes
+  // usually fetches the whole needle.
+  bool use_map = whole && seg->mapped();
+  size_t first = static_cast<size_t>(
+      std::min<uint64_t>(use_map ? format::kNeedleHeaderSize : kFirstReadBytes, end - offset));
   if (out->buf_.size() < first) out->buf_.resize(first);
   size_t got = 0;
-  BALE_RETURN_IF_ERROR(seg->Read(offset, first, out->buf_.data(), &got));
+  BALE_RETURN_IF_ERROR(seg->Read(offset, first, out->buf_.data(), &got, use_map));
   Status s = format::DecodeNeedleHeader(std::string_view(out->buf_.data(), got), &out->header_);
   if (!s.ok()) {
     return Status::Corruption(seg->path() + " @" + std::to_string(offset) + ": " +
@@ -110,7 +113,8 @@ Status Volume::ReadNeedleLocked(Location loc, ReadResult* out, bool whole) {
     if (offset + raw > end) return Status::Corruption(seg->path() + ": needle past the end");
     out->buf_.resize(need);
     size_t more = 0;
-    BALE_RETURN_IF_ERROR(seg->Read(offset + got, need - got, out->buf_.data() + got, &more));
+    BALE_RETURN_IF_ERROR(
+        seg->Read(offset + got, need - got, out->buf_.data() + got, &more, use_map));
     if (more != need - got) return Status::Corruption(seg->path() + ": short needle");
     got = need;
   }
