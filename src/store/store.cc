@@ -32,7 +32,7 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
   store->sync_pool_ = std::make_unique<SyncPool>(kSyncThreads);
   VolumeOptions vo = options.volume;
   if (vo.durability == Durability::kInterval) {
-    store->syncer_ = std::make_unique<Syncer>(vo.interval_ms);
+    store->syncer_ = std::make_unique<Syncer>(vo.interval_ms, store->sync_pool_.get());
     vo.syncer = store->syncer_.get();
   }
   for (uint32_t p = 0; p < partitions; p++) {

@@ -52,8 +52,10 @@ class Store {
 
  private:
   Store() = default;
-  std::unique_ptr<Syncer> syncer_;
+  // Destroyed in reverse: volumes first, then the syncer (which uses the pool), then the
+  // pool.
   std::unique_ptr<SyncPool> sync_pool_;
+  std::unique_ptr<Syncer> syncer_;
   std::vector<std::unique_ptr<Volume>> volumes_;
 };
 

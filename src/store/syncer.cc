@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <chrono>
 
+#include "store/sync_pool.h"
 #include "store/volume.h"
 
 namespace bale {
 
-Syncer::Syncer(uint32_t interval_ms) : interval_ms_(interval_ms), thread_([this] { Run(); }) {}
+Syncer::Syncer(uint32_t interval_ms, SyncPool* pool)
+    : interval_ms_(interval_ms), pool_(pool), thread_([this] { Run(); }) {}
 
 Syncer::~Syncer() {
   {
@@ -39,6 +41,10 @@ void Syncer::Run() {
     cv_.wait_for(l, std::chrono::milliseconds(interval_ms_));
     if (stop_) break;
     // Holding mu_ while syncing makes Remove wait for the pass to finish.
+    if (pool_ != nullptr) {
+      if (!pool_->SyncAll(volumes_).ok()) errors_++;
+      continue;
+    }
     for (Volume* v : volumes_) {
       if (!v->Sync().ok()) errors_++;
     }

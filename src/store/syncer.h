@@ -10,11 +10,14 @@
 
 namespace bale {
 
+class SyncPool;
 class Volume;
 
 class Syncer {
  public:
-  explicit Syncer(uint32_t interval_ms);
+  // With a pool, each pass syncs the volumes in parallel: the file system then merges
+  // their journal commits instead of stalling writers once per volume.
+  explicit Syncer(uint32_t interval_ms, SyncPool* pool = nullptr);
   ~Syncer();
   Syncer(const Syncer&) = delete;
   Syncer& operator=(const Syncer&) = delete;
@@ -28,6 +31,7 @@ class Syncer {
   void Run();
 
   const uint32_t interval_ms_;
+  SyncPool* const pool_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Volume*> volumes_;
