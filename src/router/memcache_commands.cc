@@ -156,24 +156,8 @@ void MemcacheCommands::Retrieve(const Request& req, std::string* out, ThreadStat
     Volume* v = store_->VolumeFor(key);
     Status s;
     if (touch) {
-      s = v->Update(
-          key,
-          [&](const ReadResult* cur, UpdateDecision* d) {
-            if (cur == nullptr) {
-              d->status = Status::NotFound();
-              return;
-            }
-            d->action = UpdateDecision::Action::kPut;
-            d->value = cur->value();
-            d->flags = cur->header().flags;
-            d->cookie = cur->header().cookie;
-            d->expiry = expiry;
-          },
-          nullptr, /*wait=*/!Sync());
-      if (s.ok()) {
-        if (Sync()) dirty->Add(v);
-        s = v->Get(key, &r);  // an expiry in the past makes this a miss
-      }
+      s = SetExpiry(v, key, expiry, dirty);
+      if (s.ok()) s = v->Get(key, &r);  // an expiry in the past makes this a miss
     } else {
       s = v->Get(key, &r);
     }
@@ -347,13 +331,10 @@ void MemcacheCommands::Arithmetic(const Request& req, std::string* out, ThreadSt
   if (!req.noreply) ServerError(s, out, st);
 }
 
-void MemcacheCommands::Touch(const Request& req, std::string* out, ThreadStats* st,
-                             DirtyVolumes* dirty) {
-  ThreadStats::Add(st->cmd_touch);
-  uint32_t expiry = ExpiryFromMemcached(req.exptime, Now());
-  Volume* v = store_->VolumeFor(req.key);
+Status MemcacheCommands::SetExpiry(Volume* v, std::string_view key, uint32_t expiry,
+                                   DirtyVolumes* dirty) {
   Status s = v->Update(
-      req.key,
+      key,
       [&](const ReadResult* cur, UpdateDecision* d) {
         if (cur == nullptr) {
           d->status = Status::NotFound();
@@ -366,8 +347,17 @@ void MemcacheCommands::Touch(const Request& req, std::string* out, ThreadStats* 
         d->expiry = expiry;
       },
       nullptr, /*wait=*/!Sync());
+  if (s.ok() && Sync()) dirty->Add(v);
+  return s;
+}
+
+void MemcacheCommands::Touch(const Request& req, std::string* out, ThreadStats* st,
+                             DirtyVolumes* dirty) {
+  ThreadStats::Add(st->cmd_touch);
+  uint32_t expiry = ExpiryFromMemcached(req.exptime, Now());
+  Volume* v = store_->VolumeFor(req.key);
+  Status s = SetExpiry(v, req.key, expiry, dirty);
   if (s.ok()) {
-    if (Sync()) dirty->Add(v);
     ThreadStats::Add(st->touch_hits);
     return Reply(req, out, "TOUCHED");
   }

@@ -86,6 +86,8 @@ class MemcacheCommands {
                       DirtyVolumes* d);
   void MetaDebug(const proto::Request& req, std::string* out);
 
+  // Rewrites the key's object with a new expiry (touch, gat, mg T); NotFound if none.
+  Status SetExpiry(Volume* v, std::string_view key, uint32_t expiry, DirtyVolumes* dirty);
   uint32_t Now() const;
   bool Sync() const { return settings_->durability == Durability::kSync; }
   // Appends "SERVER_ERROR <reason>" for a store failure.

@@ -203,21 +203,7 @@ void MemcacheCommands::MetaGet(const Request& req, std::string* out, ThreadStats
   Status s;
   if (f.has['T']) {
     ThreadStats::Add(st->cmd_touch);
-    s = v->Update(
-        key,
-        [&](const ReadResult* cur, UpdateDecision* d) {
-          if (cur == nullptr) {
-            d->status = Status::NotFound();
-            return;
-          }
-          d->action = UpdateDecision::Action::kPut;
-          d->value = cur->value();
-          d->flags = cur->header().flags;
-          d->cookie = cur->header().cookie;
-          d->expiry = ttl_expiry;
-        },
-        nullptr, !Sync());
-    if (s.ok() && Sync()) dirty->Add(v);
+    s = SetExpiry(v, key, ttl_expiry, dirty);
     if (s.ok()) s = v->Get(key, &r);
   } else {
     s = v->Get(key, &r);
