@@ -141,6 +141,31 @@ TEST(Volume, BatchWriteIsOneAppend) {
   EXPECT_EQ(v->Stats().objects, 2u);
 }
 
+// In sync mode a batch costs one fdatasync, however many objects it holds.
+TEST(Volume, SyncBatchIsOneFdatasync) {
+  Fixture f;
+  FaultEnv env;
+  VolumeOptions o = f.Options();
+  o.durability = Durability::kSync;
+  o.env = &env;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(o, &v).ok());
+  std::vector<std::string> keys(100);
+  std::vector<WriteOp> ops(100);
+  for (int i = 0; i < 100; i++) {
+    keys[i] = "batch" + std::to_string(i);
+    ops[i].key = keys[i];
+    ops[i].value = "v";
+  }
+  uint64_t before = env.syncs;
+  ASSERT_TRUE(v->Write(ops).ok());
+  EXPECT_EQ(env.syncs - before, 1u);
+  before = env.syncs;
+  ASSERT_TRUE(PutKV(v.get(), "single", "v").ok());
+  EXPECT_EQ(env.syncs - before, 1u);
+  EXPECT_EQ(GetV(v.get(), "batch99"), "v");
+}
+
 TEST(Volume, ExpiryFollowsMemcached) {
   Fixture f;
   std::unique_ptr<Volume> v;
