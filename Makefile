@@ -39,8 +39,11 @@ run: build
 fuzz: bootstrap
 	scripts/fuzz $(or $(FUZZ_SECONDS),60)
 
+# About half an hour: the engine against one file per object at 1M objects, then
+# bale serve against memcached. bench/RESULTS.md has the 10M-object engine command.
 bench: build
-	bench/run_engine.sh
+	bench/run_engine.sh --objects 1000000 --baseline-objects 1000000 --rounds 3
+	bench/run_memcached.py --rounds 3 --time 10s
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
