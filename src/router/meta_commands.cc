@@ -164,6 +164,21 @@ bool LookupKey(const Request& req, const MetaFlags& f, std::string* storage,
   return true;
 }
 
+// Parses the flags (allowed: the flag letters the command takes) and resolves the key;
+// on failure appends memcached's error and returns false.
+bool Prepare(const Request& req, std::string_view allowed, MetaFlags* f, std::string* decoded,
+             std::string_view* key, std::string* out) {
+  if (auto e = ParseFlags(req.args, allowed, f); !e.empty()) {
+    out->append(e).append("\r\n");
+    return false;
+  }
+  if (!LookupKey(req, *f, decoded, key)) {
+    out->append("CLIENT_ERROR error decoding key\r\n");
+    return false;
+  }
+  return true;
+}
+
 void Status2(std::string* out, std::string_view code, const MetaFlags& f, const Request& req,
              const format::NeedleHeader* h, size_t size, uint32_t now) {
   out->append(code);
@@ -177,16 +192,9 @@ void MemcacheCommands::MetaGet(const Request& req, std::string* out, ThreadStats
                                DirtyVolumes* dirty) {
   ThreadStats::Add(st->cmd_meta);
   MetaFlags f;
-  if (auto e = ParseFlags(req.args, "bcfhklOqstuvT", &f); !e.empty()) {
-    out->append(e).append("\r\n");
-    return;
-  }
   std::string decoded;
   std::string_view key;
-  if (!LookupKey(req, f, &decoded, &key)) {
-    out->append("CLIENT_ERROR error decoding key\r\n");
-    return;
-  }
+  if (!Prepare(req, "bcfhklOqstuvT", &f, &decoded, &key, out)) return;
   uint32_t now = Now();
   uint32_t ttl_expiry = 0;
   if (f.has['T']) {
@@ -231,16 +239,9 @@ void MemcacheCommands::MetaSet(const Request& req, std::string* out, ThreadStats
   ThreadStats::Add(st->cmd_meta);
   ThreadStats::Add(st->cmd_set);
   MetaFlags f;
-  if (auto e = ParseFlags(req.args, "bcCFkOqTM", &f); !e.empty()) {
-    out->append(e).append("\r\n");
-    return;
-  }
   std::string decoded;
   std::string_view key;
-  if (!LookupKey(req, f, &decoded, &key)) {
-    out->append("CLIENT_ERROR error decoding key\r\n");
-    return;
-  }
+  if (!Prepare(req, "bcCFkOqTM", &f, &decoded, &key, out)) return;
   Volume* v = store_->VolumeFor(key);
   if (req.too_large) {
     (void)v->Delete(key);
@@ -320,16 +321,9 @@ void MemcacheCommands::MetaDelete(const Request& req, std::string* out, ThreadSt
                                   DirtyVolumes* dirty) {
   ThreadStats::Add(st->cmd_meta);
   MetaFlags f;
-  if (auto e = ParseFlags(req.args, "bCkOq", &f); !e.empty()) {
-    out->append(e).append("\r\n");
-    return;
-  }
   std::string decoded;
   std::string_view key;
-  if (!LookupKey(req, f, &decoded, &key)) {
-    out->append("CLIENT_ERROR error decoding key\r\n");
-    return;
-  }
+  if (!Prepare(req, "bCkOq", &f, &decoded, &key, out)) return;
   uint64_t cas = 0;
   if (f.has['C'] && !ParseU64Token(f.tok['C'], &cas)) {
     out->append("CLIENT_ERROR bad token in command line format\r\n");
@@ -367,16 +361,9 @@ void MemcacheCommands::MetaArithmetic(const Request& req, std::string* out, Thre
                                       DirtyVolumes* dirty) {
   ThreadStats::Add(st->cmd_meta);
   MetaFlags f;
-  if (auto e = ParseFlags(req.args, "bCNJDTMOqtcvk", &f); !e.empty()) {
-    out->append(e).append("\r\n");
-    return;
-  }
   std::string decoded;
   std::string_view key;
-  if (!LookupKey(req, f, &decoded, &key)) {
-    out->append("CLIENT_ERROR error decoding key\r\n");
-    return;
-  }
+  if (!Prepare(req, "bCNJDTMOqtcvk", &f, &decoded, &key, out)) return;
   uint64_t delta = 1, initial = 0, cas = 0;
   int64_t vivify_ttl = 0, ttl = 0;
   if (f.has['D'] && !ParseU64Token(f.tok['D'], &delta)) {
