@@ -472,7 +472,7 @@ VolumeStats Volume::Stats() const {
   st.last_version = last_version_;
   uint64_t appended = appended_.load();
   {
-    std::lock_guard<std::mutex> sl(const_cast<std::mutex&>(sync_mu_));
+    std::lock_guard<std::mutex> sl(sync_mu_);
     st.unsynced_bytes = appended > synced_ ? appended - synced_ : 0;
   }
   st.compactions = compactions_.load();

@@ -218,7 +218,7 @@ class Volume {
   // Group commit: appended_ counts bytes appended to the volume (a log sequence
   // number); synced_ how many of them are known durable.
   std::atomic<uint64_t> appended_{0};
-  std::mutex sync_mu_;
+  mutable std::mutex sync_mu_;
   std::condition_variable sync_cv_;
   uint64_t synced_ = 0;
   bool syncing_ = false;
