@@ -6,7 +6,10 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "base/env.h"
 
@@ -32,16 +35,19 @@ class TempDir {
 };
 
 // Wraps the default Env. Knobs (all thread-safe):
-// - write_budget: bytes that may still be written; a PWrite that would go past it
-//   writes the bytes that fit, then fails with ENOSPC (a short write on a full disk).
-//   Negative = unlimited.
+// - write_budget: bytes that may still be written; a PWrite or PWritev that would go
+//   past it writes the bytes that fit, then fails with ENOSPC (a short write on a full
+//   disk). Negative = unlimited.
 // - fail_sync: fdatasync fails with EIO.
 // - syncs: counts File::Sync calls.
+// - pwrites, pwritevs: count File::PWrite and File::PWritev calls.
 class FaultEnv final : public Env {
  public:
   std::atomic<int64_t> write_budget{-1};
   std::atomic<bool> fail_sync{false};
   std::atomic<uint64_t> syncs{0};
+  std::atomic<uint64_t> pwrites{0};
+  std::atomic<uint64_t> pwritevs{0};
 
   Status Open(const std::string& path, OpenMode mode, std::unique_ptr<File>* out) override {
     std::unique_ptr<File> f;
@@ -66,6 +72,7 @@ class FaultEnv final : public Env {
       return f_->PRead(o, n, b, got);
     }
     Status PWrite(uint64_t o, std::string_view d) override {
+      env_->pwrites++;
       int64_t budget = env_->write_budget.load();
       if (budget >= 0 && static_cast<int64_t>(d.size()) > budget) {
         env_->write_budget = 0;
@@ -74,6 +81,24 @@ class FaultEnv final : public Env {
       }
       if (budget >= 0) env_->write_budget -= static_cast<int64_t>(d.size());
       return f_->PWrite(o, d);
+    }
+    Status PWritev(uint64_t o, std::span<const std::string_view> pieces) override {
+      env_->pwritevs++;
+      size_t total = 0;
+      for (std::string_view p : pieces) total += p.size();
+      int64_t budget = env_->write_budget.load();
+      if (budget >= 0 && static_cast<int64_t>(total) > budget) {
+        env_->write_budget = 0;
+        std::vector<std::string_view> fit;  // the first `budget` bytes of the pieces
+        for (size_t left = static_cast<size_t>(budget), i = 0; left > 0; i++) {
+          fit.push_back(pieces[i].substr(0, left));
+          left -= fit.back().size();
+        }
+        if (!fit.empty()) (void)f_->PWritev(o, fit);
+        return Status::FromErrno("pwritev (injected)", ENOSPC);
+      }
+      if (budget >= 0) env_->write_budget -= static_cast<int64_t>(total);
+      return f_->PWritev(o, pieces);
     }
     Status Sync() override {
       env_->syncs++;

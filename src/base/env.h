@@ -3,13 +3,14 @@
 // Contract: the store never calls the OS directly for data files; it goes through an
 // Env so that tests can inject faults (short writes, full disks, I/O errors). Every
 // call returns a Status; errno is translated with Status::FromErrno (ENOSPC becomes
-// NoSpace). PWrite either writes every byte or returns an error; after an error some
-// prefix of the data may have reached the file, as with a real short write.
+// NoSpace). PWrite and PWritev either write every byte or return an error; after an
+// error some prefix of the data may have reached the file, as with a real short write.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,9 @@ class File {
   // Reads up to n bytes at offset; *got < n only at end of file.
   virtual Status PRead(uint64_t offset, size_t n, char* buf, size_t* got) = 0;
   virtual Status PWrite(uint64_t offset, std::string_view data) = 0;
+  // Writes the concatenation of `pieces` at offset (pwritev: one call for data that
+  // lies in several buffers, without copying it into one).
+  virtual Status PWritev(uint64_t offset, std::span<const std::string_view> pieces) = 0;
   virtual Status Sync() = 0;  // fdatasync: data and the size needed to read it back
   virtual Status Truncate(uint64_t size) = 0;
   virtual Status Size(uint64_t* size) = 0;

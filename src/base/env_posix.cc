@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "base/env.h"
@@ -58,6 +60,43 @@ class PosixFile final : public File {
       done += static_cast<size_t>(r);
     }
     return Status::OK();
+  }
+
+  Status PWritev(uint64_t offset, std::span<const std::string_view> pieces) override {
+    constexpr size_t kMaxIov = 64;  // per call; well below IOV_MAX
+    size_t i = 0, skip = 0;         // the first byte not yet written is pieces[i][skip]
+    for (;;) {
+      while (i < pieces.size() && skip == pieces[i].size()) {
+        i++;
+        skip = 0;
+      }
+      if (i == pieces.size()) return Status::OK();
+      struct iovec iov[kMaxIov];
+      int n = 0;
+      for (size_t j = i; j < pieces.size() && n < static_cast<int>(kMaxIov); j++) {
+        size_t from = j == i ? skip : 0;
+        if (pieces[j].size() == from) continue;
+        iov[n].iov_base = const_cast<char*>(pieces[j].data() + from);
+        iov[n].iov_len = pieces[j].size() - from;
+        n++;
+      }
+      ssize_t r = ::pwritev(fd_, iov, n, static_cast<off_t>(offset));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return Status::FromErrno("pwritev " + path_, errno);
+      }
+      if (r == 0) return Status::IOError("pwritev " + path_ + ": wrote nothing");
+      offset += static_cast<uint64_t>(r);
+      for (size_t left = static_cast<size_t>(r); left > 0;) {  // a short write: go on
+        size_t step = std::min(left, pieces[i].size() - skip);
+        skip += step;
+        left -= step;
+        if (skip == pieces[i].size()) {
+          i++;
+          skip = 0;
+        }
+      }
+    }
   }
 
   Status Sync() override {

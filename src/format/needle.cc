@@ -1,5 +1,8 @@
 #include "format/needle.h"
 
+#include <cassert>
+#include <cstring>
+
 #include "base/checksum.h"
 #include "format/coding.h"
 
@@ -7,12 +10,13 @@ namespace bale::format {
 
 namespace o = needle_offsets;
 
-void EncodeNeedle(uint32_t salt, const NeedleHeader& h, std::string_view key,
-                  std::string_view value, std::string* dst) {
-  size_t start = dst->size();
-  size_t total = NeedleSize(key.size(), value.size());
-  dst->resize(start + total);
-  char* p = dst->data() + start;
+namespace {
+
+// Writes header, key and content type at p (NeedleRawSize(key, content_type, 0) bytes)
+// and the checksum of those bytes followed by `value`.
+void EncodePrefixAt(uint32_t salt, const NeedleHeader& h, std::string_view key,
+                    std::string_view content_type, std::string_view value, char* p) {
+  assert(key.size() <= kMaxKeyLen && content_type.size() <= kMaxContentTypeLen);
   PutU32(p + o::kMagic, kNeedleMagic);
   PutU64(p + o::kVersion, h.version);
   PutU64(p + o::kCookie, h.cookie);
@@ -22,12 +26,37 @@ void EncodeNeedle(uint32_t salt, const NeedleHeader& h, std::string_view key,
   PutU32(p + o::kMtime, h.mtime);
   p[o::kKeyLen] = static_cast<char>(key.size());
   p[o::kKind] = static_cast<char>(h.kind);
-  PutU16(p + o::kReserved, 0);
+  PutU16(p + o::kContentTypeLen, static_cast<uint16_t>(content_type.size()));
   std::memcpy(p + o::kKey, key.data(), key.size());
-  if (!value.empty()) std::memcpy(p + o::kKey + key.size(), value.data(), value.size());
-  size_t raw = kNeedleHeaderSize + key.size() + value.size();
+  if (!content_type.empty()) {
+    std::memcpy(p + o::kKey + key.size(), content_type.data(), content_type.size());
+  }
+  size_t prefix = NeedleRawSize(key.size(), content_type.size(), 0);
+  // Chained: the same CRC as over the contiguous record.
+  uint32_t crc = Crc32c(p + o::kVersion, prefix - o::kVersion, salt);
+  PutU32(p + o::kCrc, Crc32c(value, crc));
+}
+
+}  // namespace
+
+void EncodeNeedle(uint32_t salt, const NeedleHeader& h, std::string_view key,
+                  std::string_view content_type, std::string_view value, std::string* dst) {
+  size_t start = dst->size();
+  size_t prefix = NeedleRawSize(key.size(), content_type.size(), 0);
+  size_t raw = prefix + value.size();
+  size_t total = NeedleSize(key.size(), content_type.size(), value.size());
+  dst->resize(start + total);
+  char* p = dst->data() + start;
+  EncodePrefixAt(salt, h, key, content_type, value, p);
+  if (!value.empty()) std::memcpy(p + prefix, value.data(), value.size());
   std::memset(p + raw, 0, total - raw);
-  PutU32(p + o::kCrc, Crc32c(p + o::kVersion, raw - o::kVersion, salt));
+}
+
+void EncodeNeedlePrefix(uint32_t salt, const NeedleHeader& h, std::string_view key,
+                        std::string_view content_type, std::string_view value, std::string* dst) {
+  size_t start = dst->size();
+  dst->resize(start + NeedleRawSize(key.size(), content_type.size(), 0));
+  EncodePrefixAt(salt, h, key, content_type, value, dst->data() + start);
 }
 
 Status DecodeNeedleHeader(std::string_view buf, NeedleHeader* h) {
@@ -46,22 +75,27 @@ Status DecodeNeedleHeader(std::string_view buf, NeedleHeader* h) {
     return Status::Corruption("bad needle kind");
   }
   h->kind = static_cast<NeedleKind>(kind);
+  h->content_type_len = GetU16(p + o::kContentTypeLen);
   if (h->key_len == 0 || h->key_len > kMaxKeyLen) return Status::Corruption("bad key length");
   if (h->value_len > kMaxValueLen) return Status::Corruption("bad value length");
-  if (GetU16(p + o::kReserved) != 0) return Status::Corruption("bad reserved bytes");
+  if (h->content_type_len > kMaxContentTypeLen) {
+    return Status::Corruption("bad content type length");
+  }
   return Status::OK();
 }
 
 Status VerifyNeedle(uint32_t salt, std::string_view buf, const NeedleHeader& h,
-                    std::string_view* key, std::string_view* value) {
-  size_t raw = kNeedleHeaderSize + h.key_len + h.value_len;
+                    std::string_view* key, std::string_view* content_type,
+                    std::string_view* value) {
+  size_t raw = NeedleRawSize(h);
   if (buf.size() < raw) return Status::Corruption("short needle");
   uint32_t want = GetU32(buf.data() + o::kCrc);
   if (Crc32c(buf.data() + o::kVersion, raw - o::kVersion, salt) != want) {
     return Status::Corruption("needle checksum mismatch");
   }
   *key = buf.substr(o::kKey, h.key_len);
-  *value = buf.substr(o::kKey + h.key_len, h.value_len);
+  *content_type = buf.substr(o::kKey + h.key_len, h.content_type_len);
+  *value = buf.substr(o::kKey + h.key_len + h.content_type_len, h.value_len);
   return Status::OK();
 }
 

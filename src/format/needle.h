@@ -5,25 +5,33 @@
 //
 //   offset  size  field
 //   ------  ----  -----------------------------------------------------------
-//        0     4  magic        kNeedleMagic ("NDL1")
-//        4     4  crc          CRC-32C of bytes [8, 44 + key_len + value_len),
-//                              seeded with the segment's salt (format/superblock.h)
-//        8     8  version      the memcached CAS unique, assigned by the volume
-//       16     8  cookie       random; guards public URLs (DESIGN.md §3)
-//       24     4  value_len    bytes of value
-//       28     4  flags        memcached client flags
-//       32     4  expiry       absolute unix seconds; 0 = never expires
-//       36     4  mtime        unix seconds when written (flush_all with a delay)
-//       40     1  key_len      1..250
-//       41     1  kind         NeedleKind
-//       42     2  reserved     zero
-//       44     -  key          key_len bytes
-//        -     -  value        value_len bytes
-//        -     -  padding      zero bytes up to a multiple of kNeedleAlign
+//        0     4  magic             kNeedleMagic ("NDL1")
+//        4     4  crc               CRC-32C of bytes [8, 44 + key_len + content_type_len
+//                                   + value_len), seeded with the segment's salt
+//                                   (format/superblock.h)
+//        8     8  version           the memcached CAS unique, assigned by the volume
+//       16     8  cookie            random; guards public URLs (DESIGN.md §3)
+//       24     4  value_len         bytes of value
+//       28     4  flags             memcached client flags
+//       32     4  expiry            absolute unix seconds; 0 = never expires
+//       36     4  mtime             unix seconds when written (flush_all with a delay)
+//       40     1  key_len           1..250
+//       41     1  kind              NeedleKind
+//       42     2  content_type_len  0..255; 0 = no content type
+//       44     -  key               key_len bytes
+//        -     -  content_type      content_type_len bytes (an HTTP Content-Type)
+//        -     -  value             value_len bytes
+//        -     -  padding           zero bytes up to a multiple of kNeedleAlign
 //
-// A tombstone is a needle of kind kTombstone with an empty value. The checksum covers
-// everything but the magic and itself, so a bit flipped anywhere in the header, key
-// or value is detected; the padding is not covered.
+// A tombstone is a needle of kind kTombstone with an empty value and no content type.
+// The checksum covers everything but the magic and itself, so a bit flipped anywhere in
+// the header, key, content type or value is detected; the padding is not covered.
+//
+// Compatibility: content_type_len took the place of a u16 "reserved" field that was
+// always written as zero (and rejected when it was not). Needles written before the
+// content type existed therefore read as needles without one, with the same layout and
+// checksum: old segments need no conversion. The converse does not hold: a reader that
+// predates the field rejects a needle that has a content type as corrupt.
 #pragma once
 
 #include <cstddef>
@@ -39,6 +47,7 @@ inline constexpr uint32_t kNeedleMagic = 0x314C444E;  // "NDL1" on disk
 inline constexpr size_t kNeedleHeaderSize = 44;
 inline constexpr size_t kNeedleAlign = 8;  // also the unit of offsets in the index
 inline constexpr size_t kMaxKeyLen = 250;
+inline constexpr size_t kMaxContentTypeLen = 255;
 inline constexpr uint32_t kMaxValueLen = 1u << 30;
 
 enum class NeedleKind : uint8_t { kValue = 0, kTombstone = 1 };
@@ -52,35 +61,60 @@ struct NeedleHeader {
   uint32_t mtime = 0;
   uint8_t key_len = 0;
   NeedleKind kind = NeedleKind::kValue;
+  uint16_t content_type_len = 0;
 };
 
 namespace needle_offsets {
 inline constexpr size_t kMagic = 0, kCrc = 4, kVersion = 8, kCookie = 16, kValueLen = 24,
                         kFlags = 28, kExpiry = 32, kMtime = 36, kKeyLen = 40, kKind = 41,
-                        kReserved = 42, kKey = 44;
+                        kContentTypeLen = 42, kKey = 44;
 static_assert(kKey == kNeedleHeaderSize);
+static_assert(kContentTypeLen + 2 == kKey);
 }  // namespace needle_offsets
 
+// Bytes of a needle without its padding: what the checksum (from offset 8) covers.
+constexpr size_t NeedleRawSize(size_t key_len, size_t content_type_len, size_t value_len) {
+  return kNeedleHeaderSize + key_len + content_type_len + value_len;
+}
 // Bytes a needle occupies on disk, padding included.
-constexpr size_t NeedleSize(size_t key_len, size_t value_len) {
-  size_t raw = kNeedleHeaderSize + key_len + value_len;
+constexpr size_t NeedleSize(size_t key_len, size_t content_type_len, size_t value_len) {
+  size_t raw = NeedleRawSize(key_len, content_type_len, value_len);
   return (raw + kNeedleAlign - 1) & ~(kNeedleAlign - 1);
 }
-static_assert(NeedleSize(0, 0) == 48);
-static_assert(NeedleSize(4, 4) == 56);
+constexpr size_t NeedleRawSize(const NeedleHeader& h) {
+  return NeedleRawSize(h.key_len, h.content_type_len, h.value_len);
+}
+constexpr size_t NeedleSize(const NeedleHeader& h) {
+  return NeedleSize(h.key_len, h.content_type_len, h.value_len);
+}
+static_assert(NeedleSize(0, 0, 0) == 48);
+static_assert(NeedleSize(4, 0, 4) == 56);
+static_assert(NeedleSize(4, 4, 4) == 56);
+static_assert(NeedleSize(4, 5, 4) == 64);
+static_assert(NeedleSize(kMaxKeyLen, kMaxContentTypeLen, 0) == 552);
 
-// Appends the encoded needle (with padding) to *dst.
+// Appends the encoded needle (with padding) to *dst. h.key_len, h.content_type_len and
+// h.value_len are ignored: the sizes of key, content_type and value are stored. The
+// caller checks the lengths (key 1..kMaxKeyLen, content type up to kMaxContentTypeLen).
 void EncodeNeedle(uint32_t salt, const NeedleHeader& h, std::string_view key,
-                  std::string_view value, std::string* dst);
+                  std::string_view content_type, std::string_view value, std::string* dst);
+
+// Like EncodeNeedle but appends only what precedes the value (header, key and content
+// type, NeedleRawSize(key, content_type, 0) bytes), with the checksum already computed
+// over `value` as well. The needle on disk is these bytes, then the value, then
+// NeedleSize(...) - NeedleRawSize(...) zero bytes: large values can be written from the
+// caller's memory (pwritev) instead of being copied next to their header.
+void EncodeNeedlePrefix(uint32_t salt, const NeedleHeader& h, std::string_view key,
+                        std::string_view content_type, std::string_view value, std::string* dst);
 
 // Checks that `buf` starts with a needle header whose magic, lengths and kind are sane
-// and fills *h. Returns Corruption otherwise. Does not check the CRC (the header may
-// be all we have read so far).
+// and fills *h. Returns Corruption otherwise (content_type_len above kMaxContentTypeLen
+// included). Does not check the CRC (the header may be all we have read so far).
 Status DecodeNeedleHeader(std::string_view buf, NeedleHeader* h);
 
-// Given a buffer holding the whole needle (at least NeedleSize bytes unpadded),
-// verifies the CRC and returns key and value views into buf.
+// Given a buffer holding the whole needle (at least NeedleRawSize(h) bytes), verifies
+// the CRC and returns key, content type and value views into buf.
 Status VerifyNeedle(uint32_t salt, std::string_view buf, const NeedleHeader& h,
-                    std::string_view* key, std::string_view* value);
+                    std::string_view* key, std::string_view* content_type, std::string_view* value);
 
 }  // namespace bale::format

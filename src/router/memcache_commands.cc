@@ -221,7 +221,7 @@ void MemcacheCommands::Storage(const Request& req, std::string* out, ThreadStats
                 d->status = Status::Exists();
               }
               break;
-            default:  // append, prepend: keep the object's flags, expiry and cookie
+            default:  // append, prepend: keep flags, expiry, cookie and content type
               if (cur == nullptr) {
                 d->action = UpdateDecision::Action::kAbort;
                 d->status = Status::NotFound();
@@ -236,6 +236,7 @@ void MemcacheCommands::Storage(const Request& req, std::string* out, ThreadStats
                            ? std::string(cur->value()) + std::string(req.data)
                            : std::string(req.data) + std::string(cur->value());
               d->value = joined;
+              d->content_type = cur->content_type();
               d->flags = cur->header().flags;
               d->expiry = cur->header().expiry;
               d->cookie = cur->header().cookie;
@@ -304,6 +305,7 @@ void MemcacheCommands::Arithmetic(const Request& req, std::string* out, ThreadSt
           auto r = std::to_chars(digits, digits + sizeof(digits), result);
           d->action = UpdateDecision::Action::kPut;
           d->value = std::string_view(digits, static_cast<size_t>(r.ptr - digits));
+          d->content_type = cur->content_type();
           d->flags = cur->header().flags;
           d->expiry = cur->header().expiry;
           d->cookie = cur->header().cookie;
@@ -342,6 +344,7 @@ Status MemcacheCommands::SetExpiry(Volume* v, std::string_view key, uint32_t exp
         }
         d->action = UpdateDecision::Action::kPut;
         d->value = cur->value();
+        d->content_type = cur->content_type();
         d->flags = cur->header().flags;
         d->cookie = cur->header().cookie;
         d->expiry = expiry;

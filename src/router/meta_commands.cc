@@ -293,6 +293,7 @@ void MemcacheCommands::MetaSet(const Request& req, std::string* out, ThreadStats
             return;
           }
           d->value = joined;
+          d->content_type = cur->content_type();
           d->flags = cur->header().flags;
           d->expiry = cur->header().expiry;
           d->cookie = cur->header().cookie;
@@ -421,6 +422,7 @@ void MemcacheCommands::MetaArithmetic(const Request& req, std::string* out, Thre
           expiry = f.has['T'] ? ExpiryFromMemcached(ttl, now) : cur->header().expiry;
           flags = cur->header().flags;
           d->cookie = cur->header().cookie;
+          d->content_type = cur->content_type();
         }
         auto r = std::to_chars(digits, digits + sizeof(digits), result);
         d->action = UpdateDecision::Action::kPut;

@@ -5,7 +5,7 @@
 // are dropped; expired ones become tombstones so that no older copy of the key can
 // come back; tombstones are kept unless the segment is the oldest, when nothing older
 // remains for them to hide. The copy keeps the segment's salt, so kept needles are
-// byte-for-byte the same.
+// byte-for-byte the same (content type included).
 //
 // Crash safety: the copy is synced and renamed to its final name; that rename is the
 // commit point. Before it a restart deletes the .tmp file and the old segment stays
@@ -90,6 +90,7 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
     }
     compaction_scanned_.fetch_add(rec.size);
     format::NeedleHeader h = rec.header;
+    std::string_view content_type = rec.content_type;
     std::string_view value = rec.value;
     uint32_t tag = Tag(rec.key);
     uint32_t from = static_cast<uint32_t>(rec.offset / format::kNeedleAlign);
@@ -108,6 +109,7 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
       keep = indexed && (live || (!flushed && !oldest));
       if (keep && !live) {  // expired: a tombstone hides older copies of the key
         h.kind = format::NeedleKind::kTombstone;
+        content_type = {};
         value = {};
       }
     }
@@ -116,7 +118,7 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
       moves.push_back({tag, from, to, !keep || h.kind == format::NeedleKind::kTombstone});
     }
     if (keep) {
-      format::EncodeNeedle(old->salt(), h, rec.key, value, &buf);
+      format::EncodeNeedle(old->salt(), h, rec.key, content_type, value, &buf);
       r.needles_kept++;
     } else {
       r.needles_dropped++;

@@ -258,5 +258,65 @@ TEST(Compaction, ReportsProgress) {
   EXPECT_EQ(st.compaction_scanned, bytes - format::kSuperblockSize);
 }
 
+// Compaction copies needles with their content types; after it, a restart with the
+// checkpoint and one without it read them back too.
+TEST(Compaction, PreservesContentTypes) {
+  Fixture f;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  auto type = [](int i) { return "type/" + std::to_string(i) + (i % 3 == 0 ? "" : "; q=1"); };
+  std::string val(300, 'x');
+  std::string big(Volume::kDirectValueBytes + 9, 'B');  // written with pwritev
+  for (int i = 0; i < 60; i++) {
+    WriteOp op;
+    std::string k = "t" + std::to_string(i), ct = i % 5 == 4 ? "" : type(i);
+    op.key = k;
+    op.value = i == 10 ? std::string_view(big) : std::string_view(val);
+    op.content_type = ct;
+    ASSERT_TRUE(v->Put(op).ok());
+  }
+  for (int i = 0; i < 60; i += 6) ASSERT_TRUE(Set(v.get(), "t" + std::to_string(i), "new").ok());
+  for (int i = 1; i < 60; i += 8) ASSERT_TRUE(v->Delete("t" + std::to_string(i)).ok());
+  ASSERT_GE(v->Segments().size(), 3u);
+  uint64_t kept = 0;
+  for (const auto& seg : v->Segments()) {
+    if (!seg.sealed) break;
+    CompactionResult r;
+    ASSERT_TRUE(v->Compact(seg.seq, &r).ok());
+    kept += r.needles_kept;
+  }
+  EXPECT_GT(kept, 0u);
+  auto check = [&](Volume* vol) {
+    for (int i = 0; i < 60; i++) {
+      std::string k = "t" + std::to_string(i);
+      ReadResult r;
+      Status s = vol->Get(k, &r);
+      if (i % 8 == 1) {
+        ASSERT_TRUE(s.IsNotFound()) << k;
+        continue;
+      }
+      ASSERT_TRUE(s.ok()) << k << ": " << s.ToString();
+      if (i % 6 == 0) {
+        EXPECT_EQ(r.value(), "new") << k;
+        EXPECT_EQ(r.content_type(), "") << k;
+      } else {
+        EXPECT_EQ(r.value(), i == 10 ? big : val) << k;
+        EXPECT_EQ(r.content_type(), i % 5 == 4 ? "" : type(i)) << k;
+      }
+    }
+  };
+  check(v.get());
+  ASSERT_TRUE(v->Close().ok());
+  v.reset();
+  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  EXPECT_TRUE(v->Stats().recovery_used_checkpoint);
+  check(v.get());
+  v.reset();
+  fs::remove(f.Options().dir + "/" + format::kCheckpointFileName);
+  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  EXPECT_EQ(v->Stats().corrupt_records, 0u);
+  check(v.get());
+}
+
 }  // namespace
 }  // namespace bale

@@ -52,14 +52,20 @@ Status Segment::Open(Env* env, const std::string& path, bool writable,
 }
 
 Status Segment::Append(std::string_view records, uint64_t* offset) {
+  return Append(std::span<const std::string_view>(&records, 1), offset);
+}
+
+Status Segment::Append(std::span<const std::string_view> pieces, uint64_t* offset) {
   uint64_t at = end_.load(std::memory_order_relaxed);
-  Status s = file_->PWrite(at, records);
+  uint64_t bytes = 0;
+  for (std::string_view p : pieces) bytes += p.size();
+  Status s = pieces.size() == 1 ? file_->PWrite(at, pieces[0]) : file_->PWritev(at, pieces);
   if (!s.ok()) {
     // Part of the batch may have landed: cut it off so the file ends on a record.
     (void)file_->Truncate(at);
     return s;
   }
-  end_.store(at + records.size(), std::memory_order_release);
+  end_.store(at + bytes, std::memory_order_release);
   *offset = at;
   return Status::OK();
 }
@@ -111,13 +117,13 @@ Status NeedleScanner::Next(Record* rec, uint64_t* bad_offset) {
   }
   std::string_view head(buf_.data() + (pos_ - buf_offset_), format::kNeedleHeaderSize);
   BALE_RETURN_IF_ERROR(format::DecodeNeedleHeader(head, &rec->header));
-  size_t size = format::NeedleSize(rec->header.key_len, rec->header.value_len);
+  size_t size = format::NeedleSize(rec->header);
   if (size > limit_ - pos_) return Status::Corruption("truncated needle");
   BALE_RETURN_IF_ERROR(Fill(pos_, size));
   if (buf_offset_ + buf_len_ < pos_ + size) return Status::Corruption("truncated needle");
   std::string_view whole(buf_.data() + (pos_ - buf_offset_), size);
-  BALE_RETURN_IF_ERROR(
-      format::VerifyNeedle(segment_->salt(), whole, rec->header, &rec->key, &rec->value));
+  BALE_RETURN_IF_ERROR(format::VerifyNeedle(segment_->salt(), whole, rec->header, &rec->key,
+                                            &rec->content_type, &rec->value));
   rec->offset = pos_;
   rec->size = size;
   pos_ += size;

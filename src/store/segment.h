@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -37,6 +38,9 @@ class Segment {
 
   // Appends `records` (whole, aligned needles) at end(); *offset is where they start.
   Status Append(std::string_view records, uint64_t* offset);
+  // The same for records that lie in several buffers: their concatenation is appended
+  // with one pwritev, and on failure cut off the same way.
+  Status Append(std::span<const std::string_view> pieces, uint64_t* offset);
   // Cuts the file to `size` (recovery of a torn tail).
   Status TruncateTo(uint64_t size);
   // Copies from the mapping when there is one, unless `use_map` is false (pread: the
@@ -69,6 +73,7 @@ class NeedleScanner {
     uint64_t offset = 0;
     format::NeedleHeader header;
     std::string_view key;
+    std::string_view content_type;
     std::string_view value;
     size_t size = 0;  // bytes on disk, padding included
   };

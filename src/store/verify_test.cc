@@ -21,10 +21,11 @@ TEST(Verify, CleanTreeHasNoProblems) {
     std::unique_ptr<Volume> v;
     ASSERT_TRUE(Volume::Open(o, &v).ok());
     for (int i = 0; i < 50; i++) {
-      std::string k = "k" + std::to_string(i), val(300, 'v');
+      std::string k = "k" + std::to_string(i), val(300, 'v'), ct = "text/x-" + k;
       WriteOp op;
       op.key = k;
       op.value = val;
+      op.content_type = i % 2 == 0 ? std::string_view(ct) : std::string_view();
       ASSERT_TRUE(v->Put(op).ok());
     }
   }

@@ -107,7 +107,7 @@ Status Volume::ReadNeedleLocked(Location loc, ReadResult* out, bool whole) {
                               std::string(s.message()));
   }
   const auto& h = out->header_;
-  size_t raw = format::kNeedleHeaderSize + h.key_len + h.value_len;
+  size_t raw = format::NeedleRawSize(h);
   size_t need = whole ? raw : format::kNeedleHeaderSize + h.key_len;
   if (need > got) {
     if (offset + raw > end) return Status::Corruption(seg->path() + ": needle past the end");
@@ -121,10 +121,11 @@ Status Volume::ReadNeedleLocked(Location loc, ReadResult* out, bool whole) {
   std::string_view buf(out->buf_.data(), got);
   if (!whole) {
     out->key_ = buf.substr(format::kNeedleHeaderSize, h.key_len);
+    out->content_type_ = {};
     out->value_ = {};
     return Status::OK();
   }
-  s = format::VerifyNeedle(seg->salt(), buf, h, &out->key_, &out->value_);
+  s = format::VerifyNeedle(seg->salt(), buf, h, &out->key_, &out->content_type_, &out->value_);
   if (!s.ok()) {
     return Status::Corruption(seg->path() + " @" + std::to_string(offset) + ": " +
                               std::string(s.message()));
@@ -202,10 +203,50 @@ Status Volume::EnsureRoomLocked(uint64_t bytes) {
   return Status::OK();
 }
 
-Status Volume::AppendLocked(std::string_view records, uint64_t* offset) {
-  BALE_RETURN_IF_ERROR(slots_[order_.back()]->Append(records, offset));
-  appended_.fetch_add(records.size(), std::memory_order_release);
-  since_checkpoint_.fetch_add(records.size(), std::memory_order_relaxed);
+void Volume::ClearEncodedLocked() {
+  scratch_.clear();
+  splices_.clear();
+  spliced_bytes_ = 0;
+}
+
+uint64_t Volume::EncodeLocked(uint32_t salt, const format::NeedleHeader& h, std::string_view key,
+                              std::string_view content_type, std::string_view value) {
+  uint64_t rel = scratch_.size() + spliced_bytes_;
+  if (value.size() <= kDirectValueBytes) {
+    format::EncodeNeedle(salt, h, key, content_type, value, &scratch_);
+    return rel;
+  }
+  // Header, key and content type here (the CRC already covers the value), the value
+  // from the caller's memory, then the padding.
+  format::EncodeNeedlePrefix(salt, h, key, content_type, value, &scratch_);
+  splices_.push_back({scratch_.size(), value});
+  spliced_bytes_ += value.size();
+  scratch_.append(format::NeedleSize(key.size(), content_type.size(), value.size()) -
+                      format::NeedleRawSize(key.size(), content_type.size(), value.size()),
+                  '\0');
+  return rel;
+}
+
+Status Volume::AppendLocked(uint64_t* offset) {
+  const std::shared_ptr<Segment>& head = slots_[order_.back()];
+  uint64_t bytes = scratch_.size() + spliced_bytes_;
+  if (splices_.empty()) {
+    BALE_RETURN_IF_ERROR(head->Append(scratch_, offset));
+  } else {
+    pieces_.clear();
+    size_t from = 0;
+    for (const Splice& sp : splices_) {
+      pieces_.emplace_back(scratch_.data() + from, sp.at - from);
+      pieces_.push_back(sp.value);
+      from = sp.at;
+    }
+    pieces_.emplace_back(scratch_.data() + from, scratch_.size() - from);
+    Status s = head->Append(pieces_, offset);
+    pieces_.clear();  // views into the caller's memory
+    BALE_RETURN_IF_ERROR(s);
+  }
+  appended_.fetch_add(bytes, std::memory_order_release);
+  since_checkpoint_.fetch_add(bytes, std::memory_order_relaxed);
   return Status::OK();
 }
 
@@ -228,6 +269,9 @@ Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
   for (WriteOp& op : ops) {
     BALE_RETURN_IF_ERROR(CheckKey(op.key));
     if (op.value.size() > format::kMaxValueLen) return Status::InvalidArgument("value too large");
+    if (!op.tombstone && op.content_type.size() > format::kMaxContentTypeLen) {
+      return Status::InvalidArgument("content type longer than 255 bytes");
+    }
   }
   struct Pending {
     uint32_t tag = 0;
@@ -246,11 +290,13 @@ Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
     // Seal first if the batch may not fit: needles are encoded with the head's salt.
     uint64_t most = 0;
     for (const WriteOp& op : ops) {
-      most += format::NeedleSize(op.key.size(), op.tombstone ? 0 : op.value.size());
+      most += op.tombstone
+                  ? format::NeedleSize(op.key.size(), 0, 0)
+                  : format::NeedleSize(op.key.size(), op.content_type.size(), op.value.size());
     }
     BALE_RETURN_IF_ERROR(EnsureRoomLocked(most));
     const uint32_t salt = slots_[order_.back()]->salt();
-    scratch_.clear();
+    ClearEncodedLocked();
     std::unordered_map<uint32_t, size_t> last_with_tag;  // tag -> latest written op
     for (size_t i = 0; i < ops.size(); i++) {
       WriteOp& op = ops[i];
@@ -291,13 +337,15 @@ Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
       h.expiry = op.expiry;
       h.mtime = now;
       h.kind = op.tombstone ? format::NeedleKind::kTombstone : format::NeedleKind::kValue;
-      p.rel = scratch_.size();
-      format::EncodeNeedle(salt, h, op.key, op.tombstone ? std::string_view() : op.value,
-                           &scratch_);
+      if (op.tombstone) {
+        p.rel = EncodeLocked(salt, h, op.key, {}, {});
+      } else {
+        p.rel = EncodeLocked(salt, h, op.key, op.content_type, op.value);
+      }
     }
     if (scratch_.empty()) return Status::OK();
     uint64_t base = 0;
-    BALE_RETURN_IF_ERROR(AppendLocked(scratch_, &base));
+    BALE_RETURN_IF_ERROR(AppendLocked(&base));
     lsn = appended_.load(std::memory_order_relaxed);
     uint16_t head = order_.back();
     auto at = [&](const Pending& p) {
@@ -340,7 +388,12 @@ Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version
     if (d.action == UpdateDecision::Action::kAbort) return d.status;
     bool tombstone = d.action == UpdateDecision::Action::kDelete;
     if (tombstone && !live) return Status::NotFound();
-    if (d.value.size() > format::kMaxValueLen) return Status::InvalidArgument("value too large");
+    std::string_view value = tombstone ? std::string_view() : d.value;
+    std::string_view content_type = tombstone ? std::string_view() : d.content_type;
+    if (value.size() > format::kMaxValueLen) return Status::InvalidArgument("value too large");
+    if (content_type.size() > format::kMaxContentTypeLen) {
+      return Status::InvalidArgument("content type longer than 255 bytes");
+    }
     format::NeedleHeader h;
     h.version = ++last_version_;
     h.cookie = d.cookie != 0 ? d.cookie : RandomCookie();
@@ -348,12 +401,12 @@ Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version
     h.expiry = d.expiry;
     h.mtime = now;
     h.kind = tombstone ? format::NeedleKind::kTombstone : format::NeedleKind::kValue;
-    BALE_RETURN_IF_ERROR(EnsureRoomLocked(format::NeedleSize(key.size(), d.value.size())));
-    scratch_.clear();
-    format::EncodeNeedle(slots_[order_.back()]->salt(), h, key, tombstone ? "" : d.value,
-                         &scratch_);
+    BALE_RETURN_IF_ERROR(
+        EnsureRoomLocked(format::NeedleSize(key.size(), content_type.size(), value.size())));
+    ClearEncodedLocked();
+    EncodeLocked(slots_[order_.back()]->salt(), h, key, content_type, value);
     uint64_t at = 0;
-    BALE_RETURN_IF_ERROR(AppendLocked(scratch_, &at));
+    BALE_RETURN_IF_ERROR(AppendLocked(&at));
     lsn = appended_.load(std::memory_order_relaxed);
     Location loc{order_.back(), static_cast<uint32_t>(at / format::kNeedleAlign)};
     if (tombstone) {

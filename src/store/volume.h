@@ -5,7 +5,9 @@
 //   order, an index checkpoint (format/checkpoint.h) and a flush marker
 //   (format/volume_meta.h). Only the newest segment, the head, takes appends; it is
 //   sealed when it reaches options.segment_bytes.
-// - Put, Delete and Write append; nothing is changed in place. The in-memory
+// - Put, Delete and Write append; nothing is changed in place. A value larger than
+//   kDirectValueBytes is not copied next to its header: the append writes it from the
+//   caller's memory (pwritev), so a large object is not held twice. The in-memory
 //   NeedleIndex points each key at its newest needle; a Get is one positioned read of
 //   up to kFirstReadBytes, a second only for larger objects, and the CRC is always
 //   checked: a damaged record is reported as Corruption, never returned.
@@ -70,6 +72,10 @@ struct VolumeOptions {
 struct WriteOp {
   std::string_view key;
   std::string_view value;
+  // An HTTP Content-Type stored with the object; empty = none. At most
+  // format::kMaxContentTypeLen (255) bytes, else the write fails with InvalidArgument.
+  // Ignored for a tombstone.
+  std::string_view content_type;
   uint32_t flags = 0;
   uint32_t expiry = 0;   // absolute unix seconds, 0 = never (see store/expiry.h)
   uint64_t cookie = 0;   // 0 = pick a random one
@@ -84,13 +90,14 @@ class ReadResult {
  public:
   const format::NeedleHeader& header() const { return header_; }
   std::string_view key() const { return key_; }
+  std::string_view content_type() const { return content_type_; }  // empty = none
   std::string_view value() const { return value_; }
 
  private:
   friend class Volume;
   std::string buf_;
   format::NeedleHeader header_;
-  std::string_view key_, value_;
+  std::string_view key_, content_type_, value_;
 };
 
 struct SegmentInfo {
@@ -129,6 +136,10 @@ struct UpdateDecision {
   Action action = Action::kAbort;
   Status status;           // kAbort: what Update returns (NotFound, Exists, InvalidArgument...)
   std::string_view value;  // kPut: must stay valid until Update returns
+  // kPut: the content type to store (empty = none; at most 255 bytes, else Update
+  // returns InvalidArgument); must stay valid until Update returns. Not carried over by
+  // itself: to keep the object's, set it to current->content_type().
+  std::string_view content_type;
   uint32_t flags = 0;
   uint32_t expiry = 0;
   uint64_t cookie = 0;  // 0 = random
@@ -140,6 +151,8 @@ using Updater = std::function<void(const ReadResult* current, UpdateDecision* de
 class Volume {
  public:
   static constexpr size_t kFirstReadBytes = 4096;
+  // Values larger than this are written from the caller's memory (see the contract).
+  static constexpr size_t kDirectValueBytes = 64 << 10;
 
   static Status Open(const VolumeOptions& options, std::unique_ptr<Volume>* out);
   ~Volume();
@@ -190,7 +203,15 @@ class Volume {
   // Makes room for `bytes` in the head, sealing it and starting a new one if needed.
   // Appends must follow under the same lock: needles carry the head's salt.
   Status EnsureRoomLocked(uint64_t bytes);
-  Status AppendLocked(std::string_view records, uint64_t* offset);
+  // Encodes a needle for the next append: into scratch_, or, for a value larger than
+  // kDirectValueBytes, all but the value, which is noted in splices_ instead.
+  // Returns the needle's offset within the append.
+  uint64_t EncodeLocked(uint32_t salt, const format::NeedleHeader& h, std::string_view key,
+                        std::string_view content_type, std::string_view value);
+  void ClearEncodedLocked();
+  // Appends what EncodeLocked encoded since scratch_ and splices_ were last cleared, as
+  // one pwrite (or pwritev when values are spliced in); *offset is where it starts.
+  Status AppendLocked(uint64_t* offset);
   uint16_t FreeSlotLocked() const;
   Status WaitDurable(uint64_t lsn);
   Status WriteCheckpointLocked();
@@ -212,7 +233,16 @@ class Volume {
   uint64_t last_version_ = 0;
   uint64_t flush_version_ = 0;  // needles at or below it are flushed
   uint32_t flush_time_ = 0;     // needles written before it are flushed from then on
-  std::string scratch_;         // encode buffer, reused under the write lock
+  // The next append, reused under the write lock: encoded needles, and large values
+  // to be written from the caller's memory at scratch_ offset `at`.
+  struct Splice {
+    size_t at;
+    std::string_view value;
+  };
+  std::string scratch_;
+  std::vector<Splice> splices_;
+  uint64_t spliced_bytes_ = 0;  // sum of the spliced values' sizes
+  std::vector<std::string_view> pieces_;
   bool closed_ = false;
 
   // Group commit: appended_ counts bytes appended to the volume (a log sequence

@@ -1,0 +1,130 @@
+// Tests for MemcacheCommands: which commands keep an object's content type. memcached
+// cannot set one; objects stored with one (through the HTTP face) keep it through
+// commands that modify the object in place (touch, gat, append, incr, ...) and lose it
+// through commands that replace the object (set, add, replace, cas, ms).
+#include "router/memcache_commands.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "proto/memcache_parser.h"
+#include "test_util.h"
+
+namespace bale {
+namespace {
+
+using testing::TempDir;
+
+class ContentTypeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    StoreOptions o;
+    o.dir = tmp_.Sub("data");
+    o.partitions = 2;
+    o.volume.durability = Durability::kNone;
+    ASSERT_TRUE(Store::Open(o, &store_).ok());
+    settings_.durability = Durability::kNone;
+    commands_ = std::make_unique<MemcacheCommands>(store_.get(), &settings_, nullptr);
+  }
+
+  // Runs one request (the whole of `in`) and returns the reply.
+  std::string Run(const std::string& in) {
+    proto::Request req;
+    proto::ParseResult r = proto::ParseRequest(in, proto::ParserLimits(), &req);
+    EXPECT_EQ(r.status, proto::ParseStatus::kRequest) << in;
+    EXPECT_EQ(r.consumed, in.size()) << in;
+    std::string out;
+    DirtyVolumes dirty;
+    commands_->Execute(req, &out, &stats_, &dirty);
+    return out;
+  }
+
+  void PutTyped(const std::string& key, const std::string& value, const std::string& type) {
+    WriteOp op;
+    op.key = key;
+    op.value = value;
+    op.content_type = type;
+    op.flags = 3;
+    ASSERT_TRUE(store_->VolumeFor(key)->Put(op).ok());
+  }
+
+  // "content type|value" or "<missing>".
+  std::string Read(const std::string& key) {
+    ReadResult r;
+    if (!store_->VolumeFor(key)->Get(key, &r).ok()) return "<missing>";
+    return std::string(r.content_type()) + "|" + std::string(r.value());
+  }
+
+  uint64_t Version(const std::string& key) {
+    ReadResult r;
+    EXPECT_TRUE(store_->VolumeFor(key)->Get(key, &r).ok());
+    return r.header().version;
+  }
+
+  TempDir tmp_;
+  std::unique_ptr<Store> store_;
+  MemcacheSettings settings_;
+  std::unique_ptr<MemcacheCommands> commands_;
+  ThreadStats stats_;
+};
+
+TEST_F(ContentTypeTest, InPlaceCommandsKeepIt) {
+  struct Case {
+    std::string request, reply_prefix, value_after;
+  };
+  const Case cases[] = {
+      {"touch k 100\r\n", "TOUCHED\r\n", "5"},
+      {"gat 100 k\r\n", "VALUE k 3 1\r\n5\r\nEND\r\n", "5"},
+      {"gats 100 k\r\n", "VALUE k 3 1 ", "5"},
+      {"mg k T100 v\r\n", "VA 1", "5"},
+      {"append k 0 0 2\r\nab\r\n", "STORED\r\n", "5ab"},
+      {"prepend k 0 0 2\r\nab\r\n", "STORED\r\n", "ab5"},
+      {"ms k 2 MA\r\nab\r\n", "HD", "5ab"},
+      {"ms k 2 MP\r\nab\r\n", "HD", "ab5"},
+      {"incr k 2\r\n", "7\r\n", "7"},
+      {"decr k 2\r\n", "3\r\n", "3"},
+      {"ma k\r\n", "HD", "6"},
+      {"ma k MD D2\r\n", "HD", "3"},
+  };
+  for (const Case& c : cases) {
+    PutTyped("k", "5", "text/plain; charset=utf-8");
+    std::string reply = Run(c.request);
+    EXPECT_EQ(reply.substr(0, c.reply_prefix.size()), c.reply_prefix) << c.request << reply;
+    EXPECT_EQ(Read("k"), "text/plain; charset=utf-8|" + c.value_after) << c.request;
+  }
+}
+
+TEST_F(ContentTypeTest, ReplacingCommandsStoreNone) {
+  PutTyped("k", "old", "image/png");
+  EXPECT_EQ(Run("set k 0 0 3\r\nnew\r\n"), "STORED\r\n");
+  EXPECT_EQ(Read("k"), "|new");
+
+  PutTyped("k", "old", "image/png");
+  EXPECT_EQ(Run("replace k 0 0 3\r\nrep\r\n"), "STORED\r\n");
+  EXPECT_EQ(Read("k"), "|rep");
+
+  PutTyped("k", "old", "image/png");
+  EXPECT_EQ(Run("cas k 0 0 3 " + std::to_string(Version("k")) + "\r\ncas\r\n"), "STORED\r\n");
+  EXPECT_EQ(Read("k"), "|cas");
+
+  PutTyped("k", "old", "image/png");
+  EXPECT_EQ(Run("ms k 2\r\nms\r\n"), "HD\r\n");
+  EXPECT_EQ(Read("k"), "|ms");
+
+  PutTyped("k", "old", "image/png");
+  EXPECT_EQ(Run("ms k 2 MR\r\nmr\r\n"), "HD\r\n");
+  EXPECT_EQ(Read("k"), "|mr");
+
+  // add stores only when the key is missing; the new object has no content type.
+  PutTyped("k", "old", "image/png");
+  EXPECT_EQ(Run("add k 0 0 3\r\nadd\r\n"), "NOT_STORED\r\n");
+  EXPECT_EQ(Read("k"), "image/png|old");
+  EXPECT_EQ(Run("delete k\r\n"), "DELETED\r\n");
+  EXPECT_EQ(Run("add k 0 0 3\r\nadd\r\n"), "STORED\r\n");
+  EXPECT_EQ(Read("k"), "|add");
+}
+
+}  // namespace
+}  // namespace bale
