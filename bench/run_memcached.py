@@ -72,7 +72,7 @@ def run_bale(args, cfg):
     port = free_port()
     data = tempfile.mkdtemp(prefix="bale-bench-", dir=os.path.join(ROOT, "build"))
     cmd = [os.path.join(ROOT, "build", "bale"), "serve", "--data", data, "--port", str(port),
-           "--threads", str(args.threads), "--durability", args.durability]
+           "--http-port", "0", "--threads", str(args.threads), "--durability", args.durability]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     try:
         wait_port(port, proc)

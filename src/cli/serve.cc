@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <thread>
 
-#include "net/memcache_server.h"
+#include "net/server.h"
 #include "store/store.h"
 
 namespace bale::cli {
@@ -45,12 +45,24 @@ bool ParseSize(const std::string& s, uint64_t* out) {
 }
 
 void AddServeCommand(CLI::App* app, ServeArgs* a) {
-  auto* cmd = app->add_subcommand("serve", "run bale on this machine: store + memcached protocol");
+  auto* cmd =
+      app->add_subcommand("serve", "run bale on this machine: store, memcached protocol and HTTP");
   cmd->add_option("--data", a->data, "data directory")->capture_default_str();
   cmd->add_option("--listen", a->listen, "IPv4 address to listen on")->capture_default_str();
   cmd->add_option("--port", a->port, "memcached protocol port (0 = any free port)")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
+  cmd->add_option("--http-port", a->http_port,
+                  "HTTP port (docs/http.md); 0 = no HTTP, any = any free port")
+      ->capture_default_str();
+  cmd->add_option("--http-max-body", a->http_max_body,
+                  "largest HTTP request body, and so object stored over HTTP (1k..1g)")
+      ->capture_default_str();
+  cmd->add_option("--http-timeout", a->http_timeout,
+                  "seconds a client has to send a whole HTTP request (408 after; 0 = no limit)")
+      ->capture_default_str();
+  cmd->add_flag("--http-public-only", a->http_public_only,
+                "serve only public URLs (with cookies), /metrics and /status over HTTP");
   cmd->add_option("--durability", a->durability,
                   "sync: reply after fdatasync (group commit); interval: fdatasync every "
                   "--interval-ms; none: leave it to the OS")
@@ -93,6 +105,27 @@ int RunServe(const ServeArgs& a) {
                  a.segment_size.c_str());
     return 2;
   }
+  uint64_t http_max_body = 0;
+  if (!ParseSize(a.http_max_body, &http_max_body) || http_max_body < 1024 ||
+      http_max_body > (1ull << 30)) {
+    std::fprintf(stderr, "bale serve: --http-max-body must be 1k..1g, got '%s'\n",
+                 a.http_max_body.c_str());
+    return 2;
+  }
+  bool http_enabled = true;
+  uint16_t http_port = 0;
+  if (a.http_port != "any") {
+    uint64_t p = 0;
+    if (a.http_port.empty() || a.http_port.size() > 5 ||
+        a.http_port.find_first_not_of("0123456789") != std::string::npos ||
+        (p = std::stoull(a.http_port)) > 65535) {
+      std::fprintf(stderr, "bale serve: --http-port must be 0..65535 or 'any', got '%s'\n",
+                   a.http_port.c_str());
+      return 2;
+    }
+    http_enabled = p != 0;
+    http_port = static_cast<uint16_t>(p);
+  }
   // Signals are taken by sigwait below, never by the worker threads.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -120,6 +153,8 @@ int RunServe(const ServeArgs& a) {
                        ? a.threads
                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   config.max_connections = a.max_connections;
+  config.http_enabled = http_enabled;
+  config.http_port = http_port;
   config.idle_timeout_s = a.idle_timeout;
   MemcacheSettings settings;
   settings.max_item_size = static_cast<uint32_t>(max_item);
@@ -129,7 +164,11 @@ int RunServe(const ServeArgs& a) {
   settings.idle_timeout_s = a.idle_timeout;
   settings.data_dir = a.data;
   settings.durability = so.volume.durability;
-  net::MemcacheServer server(store.get(), config, settings);
+  HttpSettings http;
+  http.max_body_bytes = http_max_body;
+  http.timeout_s = a.http_timeout;
+  http.public_only = a.http_public_only;
+  net::Server server(store.get(), config, settings, http);
   s = server.Start();
   if (!s.ok()) {
     std::fprintf(stderr, "bale serve: %s\n", s.ToString().c_str());
@@ -141,6 +180,11 @@ int RunServe(const ServeArgs& a) {
       "objects), durability %s\n",
       a.listen.c_str(), server.port(), a.data.c_str(), st.partitions,
       static_cast<unsigned long long>(st.total.objects), a.durability.c_str());
+  if (http_enabled) {
+    std::printf("bale serve: HTTP on %s:%u\n", a.listen.c_str(), server.http_port());
+  } else {
+    std::printf("bale serve: HTTP off\n");
+  }
   std::fflush(stdout);
 
   int sig = 0;

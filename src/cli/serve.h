@@ -1,4 +1,5 @@
-// `bale serve`: every role in one process (today: the store and the memcached face).
+// `bale serve`: every role in one process (today: the store, the memcached face and the
+// HTTP face).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -19,6 +20,10 @@ struct ServeArgs {
   uint32_t partitions = 0;
   std::string segment_size = "1g";
   uint32_t idle_timeout = 0;
+  std::string http_port = "8080";  // "0" = off, "any" = ephemeral
+  std::string http_max_body = "64m";
+  uint32_t http_timeout = 30;
+  bool http_public_only = false;
 };
 
 void AddServeCommand(CLI::App* app, ServeArgs* args);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 
 #include "net/socket.h"
 
@@ -17,11 +18,27 @@ constexpr size_t kMaxReadPerEvent = 1 << 20;  // fairness between connections
 constexpr size_t kShrinkAbove = 256 << 10;
 constexpr int kMaxEvents = 256;
 constexpr std::string_view kTooMany = "SERVER_ERROR Too many open connections\r\n";
+constexpr std::string_view kHttpTooMany =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    "Content-Length: 36\r\nConnection: close\r\n\r\n{\"error\":\"too many open connections\"}";
+
+uint64_t MonotonicNs() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 }  // namespace
 
-EventLoop::EventLoop(MemcacheServer* server, int listen_fd)
-    : server_(server), listen_fd_(listen_fd), read_buf_(new char[kReadChunk]) {}
+EventLoop::EventLoop(Server* server, int listen_fd, int http_listen_fd)
+    : server_(server),
+      listen_fd_(listen_fd),
+      http_listen_fd_(http_listen_fd),
+      read_buf_(new char[kReadChunk]) {
+  http_limits_.max_body_bytes = server_->http_settings_.max_body_bytes;
+  http_scratch_.stats = &stats_;
+  http_scratch_.dirty = &dirty_;
+}
 
 EventLoop::~EventLoop() {
   for (auto& [fd, c] : conns_) {
@@ -31,6 +48,7 @@ EventLoop::~EventLoop() {
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
   if (wake_fd_ >= 0) ::close(wake_fd_);
   if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (http_listen_fd_ >= 0) ::close(http_listen_fd_);
 }
 
 Status EventLoop::Init() {
@@ -48,6 +66,12 @@ Status EventLoop::Init() {
   ev.data.fd = listen_fd_;
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev) != 0) {
     return Status::FromErrno("epoll_ctl listen", errno);
+  }
+  if (http_listen_fd_ >= 0) {
+    ev.data.fd = http_listen_fd_;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, http_listen_fd_, &ev) != 0) {
+      return Status::FromErrno("epoll_ctl http listen", errno);
+    }
   }
   listening_ = true;
   return Status::OK();
@@ -71,7 +95,11 @@ void EventLoop::Run() {
         continue;
       }
       if (fd == listen_fd_) {
-        Accept();
+        Accept(listen_fd_, Protocol::kMemcache);
+        continue;
+      }
+      if (fd == http_listen_fd_) {
+        Accept(http_listen_fd_, Protocol::kHttp);
         continue;
       }
       auto it = conns_.find(fd);
@@ -99,8 +127,13 @@ void EventLoop::FinishRound() {
   std::vector<Connection*> round;
   while (!round_.empty()) {
     round.swap(round_);
-    if (!dirty_.empty() && !dirty_.SyncAll(server_->store_).ok()) {
-      for (Connection* c : round) Close(c);
+    if (!dirty_.empty()) {
+      uint64_t start = MonotonicNs();
+      bool ok = dirty_.SyncAll(server_->store_).ok();
+      stats_.group_commit_latency.Observe(MonotonicNs() - start);
+      if (!ok) {
+        for (Connection* c : round) Close(c);
+      }
     }
     for (Connection* c : round) {
       if (c->fd >= 0) Flush(c);
@@ -109,13 +142,14 @@ void EventLoop::FinishRound() {
   }
 }
 
-void EventLoop::Accept() {
+void EventLoop::Accept(int listen_fd, Protocol protocol) {
   for (;;) {
-    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;  // EAGAIN: another loop took it, or none left
     if (server_->connections_.fetch_add(1) >= server_->config_.max_connections) {
       server_->connections_.fetch_sub(1);
-      (void)!::send(fd, kTooMany.data(), kTooMany.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      std::string_view refusal = protocol == Protocol::kHttp ? kHttpTooMany : kTooMany;
+      (void)!::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(fd);
       ThreadStats::Add(stats_.rejected_connections);
       continue;
@@ -123,6 +157,8 @@ void EventLoop::Accept() {
     SetNoDelay(fd);
     auto c = std::make_unique<Connection>();
     c->fd = fd;
+    c->protocol = protocol;
+    if (protocol == Protocol::kHttp) c->http = std::make_unique<HttpState>(http_limits_);
     c->last_active = ::time(nullptr);
     epoll_event ev{};
     ev.events = c->events = EPOLLIN | EPOLLRDHUP;
@@ -156,7 +192,8 @@ void EventLoop::OnReadable(Connection* c) {
       break;
     }
     c->in.append(read_buf_.get(), static_cast<size_t>(r));
-    ThreadStats::Add(stats_.bytes_read, static_cast<uint64_t>(r));
+    ThreadStats::Add(c->http ? stats_.http_bytes_read : stats_.bytes_read,
+                     static_cast<uint64_t>(r));
     total += static_cast<size_t>(r);
     Process(c);
     // A short read drained the socket: skip the read that would only say EAGAIN.
@@ -166,9 +203,33 @@ void EventLoop::OnReadable(Connection* c) {
   if (c->fd >= 0) Process(c);
 }
 
+bool EventLoop::OutputFull(Connection* c) {
+  if (c->out.size() - c->out_sent <= server_->config_.max_output_bytes) return false;
+  c->paused = true;  // resume once the client has read its replies
+  return true;
+}
+
 void EventLoop::Process(Connection* c) {
-  MemcacheCommands& commands = server_->commands_;
   size_t out_before = c->out.size();
+  if (c->protocol == Protocol::kHttp) {
+    ProcessHttp(c);
+  } else {
+    ProcessMemcache(c);
+  }
+  if (c->fd >= 0 && (c->out.size() != out_before || c->close_after_flush)) {
+    round_.push_back(c);
+  }
+  if (c->fd >= 0 && c->in_start == c->in.size() && c->in.capacity() > kShrinkAbove) {
+    std::string().swap(c->in);
+    c->in_start = 0;
+  }
+}
+
+// Requests parsed from this read are timed together: two clock reads per batch.
+void EventLoop::ProcessMemcache(Connection* c) {
+  MemcacheCommands& commands = server_->commands_;
+  uint64_t start = MonotonicNs();
+  uint64_t executed = 0;
   while (c->fd >= 0) {
     if (c->swallow > 0) {
       size_t avail = c->in.size() - c->in_start;
@@ -178,17 +239,14 @@ void EventLoop::Process(Connection* c) {
       if (c->swallow > 0) break;
     }
     if (c->close_after_flush && c->in_start == c->in.size()) break;
-    if (c->out.size() - c->out_sent > server_->config_.max_output_bytes) {
-      c->paused = true;  // resume once the client has read its replies
-      break;
-    }
+    if (OutputFull(c)) break;
     std::string_view input(c->in.data() + c->in_start, c->in.size() - c->in_start);
     if (input.empty()) break;
     proto::ParseResult r = proto::ParseRequest(input, server_->limits_, &req_);
     if (r.status == proto::ParseStatus::kIncomplete) break;
     if (r.status == proto::ParseStatus::kClose) {
       Close(c);
-      return;
+      break;
     }
     if (r.status == proto::ParseStatus::kError) {
       ThreadStats::Add(stats_.client_errors);
@@ -199,6 +257,7 @@ void EventLoop::Process(Connection* c) {
     size_t consumed = r.consumed;
     c->swallow = r.swallow;
     Outcome o = commands.Execute(req_, &c->out, &stats_, &dirty_);
+    executed++;
     c->in_start += consumed;
     if (o == Outcome::kClose) {
       c->close_after_flush = true;
@@ -206,12 +265,40 @@ void EventLoop::Process(Connection* c) {
       break;
     }
   }
-  if (c->fd >= 0 && (c->out.size() != out_before || c->close_after_flush)) {
-    round_.push_back(c);
-  }
-  if (c->in_start == c->in.size() && c->in.capacity() > kShrinkAbove) {
-    std::string().swap(c->in);
-    c->in_start = 0;
+  if (executed > 0) stats_.memcached_latency.Observe(MonotonicNs() - start, executed);
+}
+
+// HTTP input is handed to the parser as it arrives (it keeps what it needs: the head
+// and the body), so c->in never holds more than one read.
+void EventLoop::ProcessHttp(Connection* c) {
+  HttpState& h = *c->http;
+  while (c->fd >= 0 && !c->close_after_flush) {
+    if (OutputFull(c)) break;
+    std::string_view input(c->in.data() + c->in_start, c->in.size() - c->in_start);
+    if (input.empty()) break;
+    bool was_idle = !h.parser.InProgress();
+    uint64_t start = MonotonicNs();
+    proto::HttpParseResult r = h.parser.Feed(input, &h.request);
+    c->in_start += r.consumed;
+    if (r.status == proto::HttpParseStatus::kIncomplete) {
+      if (was_idle && h.parser.InProgress()) h.request_started = ::time(nullptr);
+      if (r.consumed == 0) break;
+      continue;
+    }
+    if (r.status == proto::HttpParseStatus::kError) {
+      HttpRoutes::AppendError(r.error_status, &c->out, &http_scratch_);
+      c->close_after_flush = true;
+      c->in_start = c->in.size();
+      break;
+    }
+    Outcome o = server_->routes_.Handle(h.request, &c->out, &http_scratch_);
+    stats_.http_latency.Observe(MonotonicNs() - start);
+    h.request.body.clear();
+    std::string().swap(h.request.body);
+    if (o == Outcome::kClose) {
+      c->close_after_flush = true;
+      c->in_start = c->in.size();
+    }
   }
 }
 
@@ -225,7 +312,8 @@ void EventLoop::Flush(Connection* c) {
       return;
     }
     c->out_sent += static_cast<size_t>(w);
-    ThreadStats::Add(stats_.bytes_written, static_cast<uint64_t>(w));
+    ThreadStats::Add(c->http ? stats_.http_bytes_written : stats_.bytes_written,
+                     static_cast<uint64_t>(w));
   }
   if (c->out_sent == c->out.size()) {
     c->out.clear();
@@ -278,10 +366,18 @@ void EventLoop::ReapClosed() {
 void EventLoop::KickIdle(time_t now) {
   last_idle_check_ = now;
   uint32_t timeout = server_->config_.idle_timeout_s;
-  if (timeout == 0) return;
+  auto request_timeout = static_cast<time_t>(server_->http_settings_.timeout_s);
   for (auto& [fd, conn] : conns_) {
     Connection* c = conn.get();
-    if (c->fd >= 0 && now - c->last_active > static_cast<time_t>(timeout)) {
+    if (c->fd < 0) continue;
+    if (c->http && request_timeout > 0 && !c->close_after_flush && c->http->parser.InProgress() &&
+        now - c->http->request_started >= request_timeout) {
+      HttpRoutes::AppendError(408, &c->out, &http_scratch_);
+      c->close_after_flush = true;
+      Flush(c);
+      continue;
+    }
+    if (timeout != 0 && now - c->last_active > static_cast<time_t>(timeout)) {
       ThreadStats::Add(stats_.idle_kicks);
       Close(c);
     }
@@ -295,6 +391,11 @@ void EventLoop::Drain() {
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
     ::close(listen_fd_);  // refuse new connections from here on
     listen_fd_ = -1;
+    if (http_listen_fd_ >= 0) {
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, http_listen_fd_, nullptr);
+      ::close(http_listen_fd_);
+      http_listen_fd_ = -1;
+    }
   }
   for (auto& [fd, c] : conns_) {
     if (c->fd >= 0) Process(c.get());

@@ -1,4 +1,6 @@
-// EventLoop: one thread's epoll loop and the connections it owns (memcache_server.h).
+// EventLoop: one thread's epoll loop and the connections it owns, of both protocols
+// (server.h). A connection's protocol is fixed by the port that accepted it; reading,
+// writing, backpressure, group commit and closing are shared, only Process differs.
 #pragma once
 
 #include <cstdint>
@@ -8,12 +10,25 @@
 #include <unordered_map>
 #include <vector>
 
-#include "net/memcache_server.h"
+#include "net/server.h"
+#include "proto/http_request.h"
+#include "router/http_routes.h"
 
 namespace bale::net {
 
+enum class Protocol : uint8_t { kMemcache, kHttp };
+
+struct HttpState {
+  explicit HttpState(const proto::HttpLimits& limits) : parser(limits) {}
+  proto::HttpRequestParser parser;
+  proto::HttpRequest request;
+  time_t request_started = 0;  // when the request in progress began (408 after timeout)
+};
+
 struct Connection {
   int fd = -1;
+  Protocol protocol = Protocol::kMemcache;
+  std::unique_ptr<HttpState> http;
   std::string in;
   size_t in_start = 0;  // parsed up to here
   std::string out;
@@ -27,7 +42,8 @@ struct Connection {
 
 class EventLoop {
  public:
-  EventLoop(MemcacheServer* server, int listen_fd);
+  // listen_fd: the memcached port; http_listen_fd: the HTTP port, or -1.
+  EventLoop(Server* server, int listen_fd, int http_listen_fd);
   ~EventLoop();
   Status Init();
   void Run();
@@ -36,9 +52,12 @@ class EventLoop {
   const ThreadStats& stats() const { return stats_; }
 
  private:
-  void Accept();
+  void Accept(int listen_fd, Protocol protocol);
   void OnReadable(Connection* c);
   void Process(Connection* c);
+  void ProcessMemcache(Connection* c);
+  void ProcessHttp(Connection* c);
+  bool OutputFull(Connection* c);
   void Flush(Connection* c);
   void UpdateInterest(Connection* c);
   void Close(Connection* c);
@@ -47,8 +66,9 @@ class EventLoop {
   void FinishRound();
   void ReapClosed();
 
-  MemcacheServer* server_;
+  Server* server_;
   int listen_fd_;
+  int http_listen_fd_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   bool listening_ = false;
@@ -59,6 +79,8 @@ class EventLoop {
   DirtyVolumes dirty_;
   ThreadStats stats_;
   proto::Request req_;
+  proto::HttpLimits http_limits_;
+  HttpScratch http_scratch_;
   time_t last_idle_check_ = 0;
 };
 

@@ -55,6 +55,8 @@ class HttpRequestParser {
   // Parses from `data`. On kRequest, *out holds the request and the parser is ready for
   // the next one; on kIncomplete all of `data` was consumed and more is needed.
   HttpParseResult Feed(std::string_view data, HttpRequest* out);
+  // True between the first byte of a request and its end (a request timeout applies).
+  bool InProgress() const { return header_bytes_ > 0 || !building_.body.empty(); }
 
  private:
   friend struct HttpCallbacks;

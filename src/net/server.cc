@@ -1,4 +1,4 @@
-#include "net/memcache_server.h"
+#include "net/server.h"
 
 #include <unistd.h>
 
@@ -7,33 +7,47 @@
 
 namespace bale::net {
 
-MemcacheServer::MemcacheServer(Store* store, const ServerConfig& config,
-                               const MemcacheSettings& settings)
-    : store_(store), config_(config), settings_(settings), commands_(store, &settings_, this) {
+Server::Server(Store* store, const ServerConfig& config, const MemcacheSettings& settings,
+               const HttpSettings& http_settings)
+    : store_(store),
+      config_(config),
+      settings_(settings),
+      http_settings_(http_settings),
+      commands_(store, &settings_, this),
+      routes_(store, &http_settings_, &settings_, this) {
   limits_.max_item_size = settings_.max_item_size;
 }
 
-MemcacheServer::~MemcacheServer() { Stop(); }
+Server::~Server() { Stop(); }
 
-Status MemcacheServer::Start() {
+Status Server::Start() {
   if (config_.threads < 1) return Status::InvalidArgument("threads must be at least 1");
   // One listening socket per loop on the same port (SO_REUSEPORT): the kernel spreads
   // new connections across the loops.
   port_ = config_.port;
+  http_port_ = config_.http_port;
   for (int i = 0; i < config_.threads; i++) {
-    int fd = -1;
+    int fd = -1, http_fd = -1;
     BALE_RETURN_IF_ERROR(ListenTcp(config_.listen_addr, port_, 1024, true, &fd, &port_));
-    auto loop = std::make_unique<EventLoop>(this, fd);
+    if (config_.http_enabled) {
+      Status s = ListenTcp(config_.listen_addr, http_port_, 1024, true, &http_fd, &http_port_);
+      if (!s.ok()) {
+        ::close(fd);
+        return s;
+      }
+    }
+    auto loop = std::make_unique<EventLoop>(this, fd, http_fd);
     BALE_RETURN_IF_ERROR(loop->Init());
     loops_.push_back(std::move(loop));
   }
   settings_.port = port_;
+  http_settings_.port = config_.http_enabled ? http_port_ : 0;
   started_ = std::chrono::steady_clock::now();
   for (auto& loop : loops_) threads_.emplace_back([l = loop.get()] { l->Run(); });
   return Status::OK();
 }
 
-void MemcacheServer::Stop() {
+void Server::Stop() {
   if (stopping_.exchange(true)) {
     for (auto& t : threads_) {
       if (t.joinable()) t.join();
@@ -45,17 +59,11 @@ void MemcacheServer::Stop() {
   threads_.clear();
 }
 
-void MemcacheServer::Sum(ThreadStats* total) const {
-  for (const auto& loop : loops_) {
-    const ThreadStats& s = loop->stats();
-#define BALE_SUM(name) total->name.fetch_add(s.name.load(std::memory_order_relaxed));
-    BALE_THREAD_STATS(BALE_SUM)
-#undef BALE_SUM
-    total->curr_connections.fetch_add(s.curr_connections.load(std::memory_order_relaxed));
-  }
+void Server::Sum(ThreadStats* total) const {
+  for (const auto& loop : loops_) loop->stats().AccumulateInto(total);
 }
 
-void MemcacheServer::Reset() {
+void Server::Reset() {
   // Counters are reset by the thread running `stats reset`; a racing increment in
   // another thread may survive, which memcached tolerates too.
   for (auto& loop : loops_) {
@@ -67,7 +75,7 @@ void MemcacheServer::Reset() {
   }
 }
 
-uint64_t MemcacheServer::uptime_s() const {
+uint64_t Server::uptime_s() const {
   return static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
           .count());

@@ -1,0 +1,218 @@
+// HttpRoutes::Metrics and StatusJson: /metrics in Prometheus' text format (every name
+// prefixed bale_) and /status as JSON, plus the JSON string escaping the HTTP replies
+// share.
+#include <sys/statvfs.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>  // Debian nlohmann-json3-dev: /status is not a hot path
+
+#include "router/http_reply.h"
+
+namespace bale {
+namespace {
+
+class PromText {
+ public:
+  explicit PromText(std::string* out) : out_(out) {}
+
+  void Family(std::string_view name, std::string_view type, std::string_view help) {
+    out_->append("# HELP bale_").append(name).push_back(' ');
+    out_->append(help).append("\n# TYPE bale_").append(name).push_back(' ');
+    out_->append(type).push_back('\n');
+  }
+  void Sample(std::string_view name, std::string_view labels, uint64_t value) {
+    Name(name, labels);
+    out_->append(std::to_string(value)).push_back('\n');
+  }
+  void SampleDouble(std::string_view name, std::string_view labels, double value) {
+    Name(name, labels);
+    char buf[40];
+    std::snprintf(buf, sizeof(buf), "%.9g", value);
+    out_->append(buf).push_back('\n');
+  }
+  void Gauge(std::string_view name, std::string_view help, uint64_t value) {
+    Family(name, "gauge", help);
+    Sample(name, "", value);
+  }
+  void Counter(std::string_view name, std::string_view help, uint64_t value) {
+    Family(name, "counter", help);
+    Sample(name, "", value);
+  }
+  void Histogram(std::string_view name, std::string_view labels, const LatencyHistogram& h) {
+    uint64_t cumulative = 0;
+    std::string bucket_name = std::string(name) + "_bucket";
+    for (size_t b = 0; b < kLatencyBuckets; b++) {
+      cumulative += h.buckets[b].load(std::memory_order_relaxed);
+      char le[48];
+      if (b + 1 < kLatencyBuckets) {
+        std::snprintf(le, sizeof(le), "le=\"%g\"", kLatencyBounds[b]);
+      } else {
+        std::snprintf(le, sizeof(le), "le=\"+Inf\"");
+      }
+      std::string l = labels.empty() ? std::string(le) : std::string(labels) + "," + le;
+      Sample(bucket_name, l, cumulative);
+    }
+    SampleDouble(std::string(name) + "_sum", labels,
+                 static_cast<double>(h.sum_ns.load(std::memory_order_relaxed)) * 1e-9);
+    Sample(std::string(name) + "_count", labels, h.count.load(std::memory_order_relaxed));
+  }
+
+ private:
+  void Name(std::string_view name, std::string_view labels) {
+    out_->append("bale_").append(name);
+    if (!labels.empty()) out_->append("{").append(labels).append("}");
+    out_->push_back(' ');
+  }
+  std::string* out_;
+};
+
+std::string Labels(std::initializer_list<std::pair<std::string_view, std::string_view>> kv) {
+  std::string s;
+  for (const auto& [k, v] : kv) {
+    if (!s.empty()) s.push_back(',');
+    s.append(k).append("=\"").append(v).append("\"");
+  }
+  return s;
+}
+
+}  // namespace
+
+void AppendJsonString(std::string_view s, std::string* out) {
+  out->append(nlohmann::json(std::string(s))
+                  .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+void HttpRoutes::Metrics(Reply* r) {
+  ThreadStats t;
+  stats_source_->Sum(&t);
+  StoreStats ss = store_->Stats();
+  std::string& o = r->scratch->text;
+  o.clear();
+  PromText p(&o);
+
+  p.Family("requests_total", "counter", "Requests answered, by protocol.");
+  p.Sample("requests_total", "protocol=\"memcached\"", t.memcached_latency.count.load());
+  p.Sample("requests_total", "protocol=\"http\"", t.http_latency.count.load());
+
+  p.Family("memcached_commands_total", "counter", "memcached commands by command and outcome.");
+  auto mc = [&](std::string_view cmd, std::string_view outcome, const std::atomic<uint64_t>& v) {
+    p.Sample("memcached_commands_total", Labels({{"command", cmd}, {"outcome", outcome}}),
+             v.load());
+  };
+  mc("get", "hit", t.get_hits);
+  mc("get", "miss", t.get_misses);
+  mc("set", "all", t.cmd_set);
+  mc("delete", "hit", t.delete_hits);
+  mc("delete", "miss", t.delete_misses);
+  mc("incr", "hit", t.incr_hits);
+  mc("incr", "miss", t.incr_misses);
+  mc("decr", "hit", t.decr_hits);
+  mc("decr", "miss", t.decr_misses);
+  mc("cas", "hit", t.cas_hits);
+  mc("cas", "miss", t.cas_misses);
+  mc("cas", "badval", t.cas_badval);
+  mc("touch", "hit", t.touch_hits);
+  mc("touch", "miss", t.touch_misses);
+  mc("flush_all", "all", t.cmd_flush);
+  mc("meta", "all", t.cmd_meta);
+
+  p.Family("http_requests_total", "counter", "HTTP requests by route, method and status.");
+  for (size_t route = 0; route < kHttpRoutes; route++) {
+    for (size_t m = 0; m < kHttpMethods; m++) {
+      for (size_t c = 0; c < kHttpCodeSlots; c++) {
+        uint64_t n = t.http_requests[route][m][c].load();
+        if (n == 0) continue;
+        std::string code = kHttpCodes[c] == 0 ? "other" : std::to_string(kHttpCodes[c]);
+        p.Sample("http_requests_total",
+                 Labels({{"route", kHttpRouteNames[route]},
+                         {"method", kHttpMethodNames[m]},
+                         {"code", code}}),
+                 n);
+      }
+    }
+  }
+  p.Family("request_duration_seconds", "histogram",
+           "Time from a request's bytes being read to its reply being queued, before any "
+           "group-commit wait (pipelined memcached requests are timed per batch).");
+  p.Histogram("request_duration_seconds", "protocol=\"memcached\"", t.memcached_latency);
+  p.Histogram("request_duration_seconds", "protocol=\"http\"", t.http_latency);
+  p.Family("group_commit_duration_seconds", "histogram",
+           "fdatasync rounds of --durability sync, one per event-loop round with writes.");
+  p.Histogram("group_commit_duration_seconds", "", t.group_commit_latency);
+
+  p.Family("bytes_read_total", "counter", "Bytes received from clients.");
+  p.Sample("bytes_read_total", "protocol=\"memcached\"", t.bytes_read.load());
+  p.Sample("bytes_read_total", "protocol=\"http\"", t.http_bytes_read.load());
+  p.Family("bytes_written_total", "counter", "Bytes sent to clients.");
+  p.Sample("bytes_written_total", "protocol=\"memcached\"", t.bytes_written.load());
+  p.Sample("bytes_written_total", "protocol=\"http\"", t.http_bytes_written.load());
+
+  p.Gauge("connections", "Open client connections.",
+          static_cast<uint64_t>(std::max<int64_t>(0, t.curr_connections.load())));
+  p.Counter("connections_total", "Connections accepted.", t.total_connections.load());
+  p.Counter("connections_rejected_total", "Connections refused over --max-connections.",
+            t.rejected_connections.load());
+  p.Counter("server_errors_total", "Requests that failed in the store.", t.server_errors.load());
+  p.Counter("corrupt_reads_total", "Reads that found a damaged record.", t.corrupt_reads.load());
+  p.Gauge("partitions", "Partitions on this node.", ss.partitions);
+  p.Gauge("objects", "Index entries (live objects, plus expired ones not yet compacted).",
+          ss.total.objects);
+  p.Gauge("index_bytes", "Memory the needle indexes map.", ss.total.index_bytes);
+  p.Gauge("segments", "Segment files.", ss.total.segments);
+  p.Gauge("disk_bytes", "Bytes of segment files.", ss.total.disk_bytes);
+  p.Gauge("durability_lag_bytes", "Bytes appended but not yet fdatasynced.",
+          ss.total.unsynced_bytes);
+  p.Counter("compactions_total", "Segment compactions finished.", ss.total.compactions);
+  p.Gauge("compaction_scanned_bytes", "Bytes scanned by the running or last compaction.",
+          ss.total.compaction_scanned);
+  p.Gauge("compaction_total_bytes", "Bytes the running or last compaction has to scan.",
+          ss.total.compaction_total);
+  p.Gauge("uptime_seconds", "Seconds since the server started.", stats_source_->uptime_s());
+
+  r->Start(200);
+  r->Finish("text/plain; version=0.0.4; charset=utf-8", o);
+}
+
+void HttpRoutes::StatusJson(Reply* r) {
+  StoreStats ss = store_->Stats();
+  ThreadStats t;
+  stats_source_->Sum(&t);
+  const MemcacheSettings& s = *settings_;
+  nlohmann::json j;
+  j["version"] = std::string(MemcacheCommands::kVersion);
+  j["uptime_seconds"] = stats_source_->uptime_s();
+  j["config"] = {{"data_dir", s.data_dir},
+                 {"memcached_port", s.port},
+                 {"http_port", http_->port},
+                 {"durability", DurabilityName(s.durability)},
+                 {"threads", s.threads},
+                 {"max_item_size", s.max_item_size},
+                 {"max_connections", s.max_connections},
+                 {"idle_timeout_seconds", s.idle_timeout_s},
+                 {"flush_all_enabled", !s.disable_flush_all},
+                 {"http_max_body", http_->max_body_bytes},
+                 {"http_timeout_seconds", http_->timeout_s},
+                 {"http_public_only", http_->public_only}};
+  j["partitions"] = ss.partitions;
+  j["objects"] = ss.total.objects;
+  j["index_bytes"] = ss.total.index_bytes;
+  j["durability_lag_bytes"] = ss.total.unsynced_bytes;
+  j["connections"] = std::max<int64_t>(0, t.curr_connections.load());
+  nlohmann::json disk = {{"segments", ss.total.segments}, {"used_bytes", ss.total.disk_bytes}};
+  struct statvfs fs;
+  if (::statvfs(s.data_dir.c_str(), &fs) == 0) {
+    disk["free_bytes"] = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    disk["size_bytes"] = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
+  }
+  j["disk"] = disk;
+  j["compaction"] = {{"finished", ss.total.compactions},
+                     {"scanned_bytes", ss.total.compaction_scanned},
+                     {"total_bytes", ss.total.compaction_total}};
+  std::string& body = r->scratch->text;
+  body = j.dump(2);
+  body.push_back('\n');
+  r->Start(200);
+  r->Finish("application/json", body);
+}
+
+}  // namespace bale

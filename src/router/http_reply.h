@@ -1,0 +1,99 @@
+// HttpRoutes::Reply: one HTTP/1.1 response written straight into the connection's
+// output buffer: Start (status line, Server, Date), any Header, then Finish (type,
+// length, connection, body) or FinishHead (no body). A HEAD request gets the same head
+// without the body. Private to the router's HTTP files.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "proto/http_fields.h"
+#include "router/http_routes.h"
+
+namespace bale {
+
+// Appends `s` as a JSON string literal (quotes included), escaping as RFC 8259 asks;
+// bytes that are not valid UTF-8 are escaped as \u00XX of their byte value.
+void AppendJsonString(std::string_view s, std::string* out);
+
+struct HttpRoutes::Reply {
+  Reply(const proto::HttpRequest* req, std::string* out, HttpScratch* scratch)
+      : req(req), out(out), scratch(scratch), close(!req->keep_alive) {}
+
+  void Start(int code) {
+    status = code;
+    out->append("HTTP/1.1 ").append(std::to_string(code)).push_back(' ');
+    out->append(proto::StatusText(code)).append("\r\nServer: bale\r\nDate: ");
+    out->append(Date(::time(nullptr))).append("\r\n");
+  }
+  void Header(std::string_view name, std::string_view value) {
+    out->append(name).append(": ").append(value).append("\r\n");
+  }
+  // Ends the head for a reply without a body (204, 304).
+  void FinishHead() {
+    Connection();
+    out->append("\r\n");
+  }
+  void Finish(std::string_view content_type, std::string_view body) {
+    Header("Content-Type", content_type);
+    Header("Content-Length", std::to_string(body.size()));
+    Connection();
+    out->append("\r\n");
+    if (req->method != "HEAD") out->append(body);
+  }
+  void Connection() {
+    if (close) {
+      out->append("Connection: close\r\n");
+    } else if (req->http_minor == 0) {
+      out->append("Connection: keep-alive\r\n");
+    }
+  }
+  void Error(int code, std::string_view reason) {
+    Start(code);
+    std::string body = "{\"error\":";
+    AppendJsonString(reason, &body);
+    body.append("}\n");
+    if (code == 400 || code == 408 || code == 413 || code == 431) close = true;
+    Finish("application/json", body);
+  }
+  // The one answer to every miss, so that a wrong cookie looks like a missing object.
+  void NotFound() {
+    Start(404);
+    Finish("application/json", "{\"error\":\"not found\"}\n");
+  }
+  void NotAllowed(std::string_view allow) {
+    Start(405);
+    Header("Allow", allow);
+    Finish("application/json", "{\"error\":\"method not allowed\"}\n");
+  }
+  void StoreError(const Status& s) {
+    ThreadStats::Add(scratch->stats->server_errors);
+    if (s.IsNoSpace()) return Error(507, "out of disk space");
+    if (s.IsInvalidArgument()) return Error(400, s.message());
+    Error(500, s.ToString());
+  }
+  // An IMF-fixdate; the current second's is cached.
+  std::string_view Date(time_t t) {
+    if (t == scratch->date_second && scratch->date_len != 0) {
+      return std::string_view(scratch->date, scratch->date_len);
+    }
+    if (t != ::time(nullptr)) {
+      other_len = proto::FormatHttpDate(t, other);
+      return std::string_view(other, other_len);
+    }
+    scratch->date_second = t;
+    scratch->date_len = proto::FormatHttpDate(t, scratch->date);
+    return std::string_view(scratch->date, scratch->date_len);
+  }
+
+  const proto::HttpRequest* req;
+  std::string* out;
+  HttpScratch* scratch;
+  int status = 0;
+  HttpRoute route = HttpRoute::kOther;
+  bool close;
+  char other[32] = {};
+  size_t other_len = 0;
+};
+
+}  // namespace bale

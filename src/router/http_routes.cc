@@ -1,0 +1,296 @@
+#include "router/http_routes.h"
+
+#include <charconv>
+#include <ctime>
+
+#include "proto/http_fields.h"
+#include "router/http_reply.h"
+#include "store/expiry.h"
+
+namespace bale {
+namespace {
+
+constexpr std::string_view kDefaultContentType = "application/octet-stream";
+
+bool ParseU32(std::string_view s, uint32_t* out) {
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+bool ParseI64(std::string_view s, int64_t* out) {
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+uint64_t NewCookie() {
+  uint64_t c = RandomU64();
+  return c == 0 ? 1 : c;
+}
+
+}  // namespace
+
+bool IsValidKey(std::string_view key) {
+  if (key.empty() || key.size() > 250) return false;
+  for (char ch : key) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c <= 32 || c == 127) return false;
+  }
+  return true;
+}
+
+uint32_t HttpRoutes::Now() const { return static_cast<uint32_t>(::time(nullptr)); }
+
+Outcome HttpRoutes::Handle(const proto::HttpRequest& req, std::string* out, HttpScratch* scratch) {
+  Reply r(&req, out, scratch);
+  Dispatch(req, &r);
+  ThreadStats::Add(scratch->stats->http_requests[static_cast<size_t>(
+      r.route)][ThreadStats::HttpMethodSlot(req.method)][ThreadStats::HttpCodeSlot(r.status)]);
+  return r.close ? Outcome::kClose : Outcome::kContinue;
+}
+
+void HttpRoutes::AppendError(int status, std::string* out, HttpScratch* scratch) {
+  proto::HttpRequest none;  // keep_alive false: the connection closes
+  Reply r(&none, out, scratch);
+  r.Error(status, proto::StatusText(status));
+  ThreadStats::Add(scratch->stats->http_requests[static_cast<size_t>(
+      HttpRoute::kOther)][kHttpMethods - 1][ThreadStats::HttpCodeSlot(status)]);
+}
+
+void HttpRoutes::Dispatch(const proto::HttpRequest& req, Reply* r) {
+  std::string_view target = req.target;
+  size_t query = target.find('?');
+  std::string_view path = target.substr(0, query);
+  std::string_view params = query == std::string_view::npos ? "" : target.substr(query + 1);
+  const std::string& m = req.method;
+  bool read = m == "GET" || m == "HEAD";
+
+  if (path == "/metrics" || path == "/status") {
+    r->route = path == "/metrics" ? HttpRoute::kMetrics : HttpRoute::kStatus;
+    if (!read) return r->NotAllowed("GET, HEAD");
+    return path == "/metrics" ? Metrics(r) : StatusJson(r);
+  }
+  if (!http_->public_only) {
+    if (path.substr(0, 3) == "/o/") {
+      r->route = HttpRoute::kObject;
+      std::string& key = r->scratch->key;
+      if (!proto::PercentDecode(path.substr(3), &key) || !IsValidKey(key)) {
+        return r->Error(400, "invalid key");
+      }
+      if (read) return ObjectRead(req, key, false, 0, r);
+      if (m == "PUT") return ObjectPut(req, key, r);
+      if (m == "DELETE") return ObjectDelete(key, r);
+      return r->NotAllowed("GET, HEAD, PUT, DELETE");
+    }
+    if (path == "/o") {
+      r->route = HttpRoute::kUpload;
+      if (m != "POST") return r->NotAllowed("POST");
+      return ObjectPost(req, r);
+    }
+    if (path == "/batch") {
+      r->route = HttpRoute::kBatch;
+      if (m != "POST") return r->NotAllowed("POST");
+      (void)params;
+      return Batch(req, r);
+    }
+  }
+  // The public URL: /{partition}/{key}/{cookie}. Anything that does not name a live
+  // object with that cookie is the same 404.
+  r->route = HttpRoute::kPublic;
+  if (!read) return r->NotFound();
+  size_t first = path.find('/', 1), last = path.rfind('/');
+  if (path.size() < 2 || first == std::string_view::npos || last <= first) return r->NotFound();
+  uint32_t partition = 0;
+  uint64_t cookie = 0;
+  std::string& key = r->scratch->key;
+  if (!ParseU32(path.substr(1, first - 1), &partition) ||
+      !proto::ParseCookieHex(path.substr(last + 1), &cookie) ||
+      !proto::PercentDecode(path.substr(first + 1, last - first - 1), &key) || !IsValidKey(key) ||
+      store_->PartitionOf(key) != partition) {
+    return r->NotFound();
+  }
+  ObjectRead(req, key, true, cookie, r);
+}
+
+void HttpRoutes::ObjectRead(const proto::HttpRequest& req, std::string_view key, bool is_public,
+                            uint64_t cookie, Reply* r) {
+  ThreadStats* st = r->scratch->stats;
+  ReadResult& obj = r->scratch->read;
+  Status s = store_->VolumeFor(key)->Get(key, &obj);
+  if (s.IsCorruption()) ThreadStats::Add(st->corrupt_reads);
+  if (s.IsNotFound() || s.IsCorruption() ||
+      (s.ok() && is_public && obj.header().cookie != cookie)) {
+    return r->NotFound();
+  }
+  if (!s.ok()) return r->StoreError(s);
+
+  const format::NeedleHeader& h = obj.header();
+  char etag[19] = {'"'};
+  {
+    std::string hex;
+    proto::AppendHex16(h.version, &hex);
+    hex.copy(etag + 1, 16);
+    etag[17] = '"';
+  }
+  std::string_view etag_view(etag, 18);
+  std::string_view value = obj.value();
+  std::string_view inm = req.Header("if-none-match");
+  if (!inm.empty() && proto::IfNoneMatchMatches(inm, etag_view)) {
+    r->Start(304);
+    r->Header("ETag", etag_view);
+    return r->FinishHead();
+  }
+  proto::ByteRange range{0, value.empty() ? 0 : value.size() - 1};
+  proto::RangeKind kind = proto::RangeKind::kNone;
+  std::string_view range_header = req.Header("range");
+  if (!range_header.empty()) kind = proto::ParseRange(range_header, value.size(), &range);
+  if (kind == proto::RangeKind::kUnsatisfiable) {
+    r->Start(416);
+    r->Header("Content-Range", "bytes */" + std::to_string(value.size()));
+    return r->Finish("application/json", "{\"error\":\"range not satisfiable\"}\n");
+  }
+  std::string_view type = obj.content_type().empty() ? kDefaultContentType : obj.content_type();
+  r->Start(kind == proto::RangeKind::kSatisfiable ? 206 : 200);
+  r->Header("ETag", etag_view);
+  r->Header("Last-Modified", r->Date(h.mtime));
+  r->Header("Accept-Ranges", "bytes");
+  r->Header("X-Bale-Flags", std::to_string(h.flags));
+  if (!is_public) {
+    std::string hex;
+    proto::AppendHex16(h.cookie, &hex);
+    r->Header("X-Bale-Cookie", hex);
+  }
+  if (kind == proto::RangeKind::kSatisfiable) {
+    r->Header("Content-Range", "bytes " + std::to_string(range.first) + "-" +
+                                   std::to_string(range.last) + "/" + std::to_string(value.size()));
+    value = value.substr(range.first, range.last - range.first + 1);
+  }
+  r->Finish(type, value);
+}
+
+bool HttpRoutes::WriteOptions(const proto::HttpRequest& req, WriteOp* op, Reply* r) const {
+  std::string_view flags = req.Header("x-bale-flags");
+  if (!flags.empty() && !ParseU32(flags, &op->flags)) {
+    r->Error(400, "X-Bale-Flags must be a 32-bit unsigned number");
+    return false;
+  }
+  std::string_view expires = req.Header("x-bale-expires");
+  if (!expires.empty()) {
+    int64_t exptime = 0;
+    if (!ParseI64(expires, &exptime)) {
+      r->Error(400, "X-Bale-Expires must be a memcached exptime");
+      return false;
+    }
+    op->expiry = ExpiryFromMemcached(exptime, Now());
+  }
+  op->content_type = req.Header("content-type");
+  if (op->content_type.size() > format::kMaxContentTypeLen) {
+    r->Error(400, "Content-Type longer than 255 bytes");
+    return false;
+  }
+  op->cookie = NewCookie();
+  op->value = req.body;
+  return true;
+}
+
+void HttpRoutes::ObjectPut(const proto::HttpRequest& req, std::string_view key, Reply* r) {
+  ThreadStats* st = r->scratch->stats;
+  WriteOp op;
+  op.key = key;
+  if (!WriteOptions(req, &op, r)) return;
+  Volume* v = store_->VolumeFor(key);
+  Status s = v->WriteNoWait(std::span<WriteOp>(&op, 1));
+  if (!s.ok()) return r->StoreError(s);
+  if (settings_->durability == Durability::kSync) r->scratch->dirty->Add(v);
+  ThreadStats::Add(st->total_items);
+  std::string& json = r->scratch->text;
+  json.clear();
+  ObjectJson(key, op.value.size(), op.version, op.cookie, &json);
+  r->Start(200);
+  r->Finish("application/json", json);
+}
+
+void HttpRoutes::ObjectPost(const proto::HttpRequest& req, Reply* r) {
+  ThreadStats* st = r->scratch->stats;
+  WriteOp op;
+  if (!WriteOptions(req, &op, r)) return;
+  bool sync = settings_->durability == Durability::kSync;
+  // A new 64-bit id that no object has (add semantics); a collision just draws again.
+  for (int attempt = 0; attempt < 8; attempt++) {
+    std::string key = std::to_string(RandomU64());
+    Volume* v = store_->VolumeFor(key);
+    uint64_t version = 0;
+    Status s = v->Update(
+        key,
+        [&](const ReadResult* cur, UpdateDecision* d) {
+          if (cur != nullptr) {
+            d->action = UpdateDecision::Action::kAbort;
+            d->status = Status::Exists();
+            return;
+          }
+          d->action = UpdateDecision::Action::kPut;
+          d->value = op.value;
+          d->flags = op.flags;
+          d->expiry = op.expiry;
+          d->cookie = op.cookie;
+          d->content_type = op.content_type;
+        },
+        &version, /*wait=*/!sync);
+    if (s.IsExists()) continue;
+    if (!s.ok()) return r->StoreError(s);
+    if (sync) r->scratch->dirty->Add(v);
+    ThreadStats::Add(st->total_items);
+    std::string& json = r->scratch->text;
+    json.clear();
+    ObjectJson(key, op.value.size(), version, op.cookie, &json);
+    std::string url;
+    PublicUrl(key, op.cookie, &url);
+    r->Start(201);
+    r->Header("Location", url);
+    return r->Finish("application/json", json);
+  }
+  r->StoreError(Status::IOError("could not draw a free object id"));
+}
+
+void HttpRoutes::ObjectDelete(std::string_view key, Reply* r) {
+  Volume* v = store_->VolumeFor(key);
+  WriteOp op;
+  op.key = key;
+  op.tombstone = true;
+  Status s = v->WriteNoWait(std::span<WriteOp>(&op, 1));
+  if (s.ok()) s = op.status;
+  if (s.IsNotFound()) {
+    return r->NotFound();
+  }
+  if (!s.ok()) return r->StoreError(s);
+  if (settings_->durability == Durability::kSync) r->scratch->dirty->Add(v);
+  r->Start(204);
+  r->FinishHead();
+}
+
+void HttpRoutes::PublicUrl(std::string_view key, uint64_t cookie, std::string* out) const {
+  out->push_back('/');
+  out->append(std::to_string(store_->PartitionOf(key)));
+  out->push_back('/');
+  proto::PercentEncode(key, out);
+  out->push_back('/');
+  proto::AppendHex16(cookie, out);
+}
+
+void HttpRoutes::ObjectJson(std::string_view key, uint64_t size, uint64_t version, uint64_t cookie,
+                            std::string* out) const {
+  out->append("{\"key\":");
+  AppendJsonString(key, out);
+  out->append(",\"size\":").append(std::to_string(size));
+  out->append(",\"etag\":\"\\\"");
+  proto::AppendHex16(version, out);
+  out->append("\\\"\",\"cookie\":\"");
+  proto::AppendHex16(cookie, out);
+  out->append("\",\"url\":");
+  std::string url;
+  PublicUrl(key, cookie, &url);
+  AppendJsonString(url, out);
+  out->append(",\"partition\":").append(std::to_string(store_->PartitionOf(key)));
+  out->append(",\"version\":").append(std::to_string(version)).append("}");
+}
+
+}  // namespace bale

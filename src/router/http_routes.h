@@ -1,0 +1,91 @@
+// HttpRoutes: bale's HTTP face (docs/http.md) over the same Store the memcached commands
+// use: objects by key (/o/{key}), public URLs guarded by cookies
+// (/{partition}/{key}/{cookie}), server-named uploads (POST /o), batch uploads
+// (POST /batch), /metrics and /status.
+//
+// Contract: Handle appends one complete HTTP/1.1 response for one parsed request to
+// *out and never throws; it returns kClose when the connection must close after the
+// response. Store failures become 500 (507 for a full disk) with a JSON reason; a
+// damaged object reads as missing. Writes follow the memcached commands' rule: in kSync
+// durability they are not waited for here, the written volumes go into *dirty and the
+// event loop syncs them before sending the round's replies (group commit).
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <string>
+#include <string_view>
+
+#include "proto/http_request.h"
+#include "router/memcache_commands.h"
+#include "router/server_stats.h"
+#include "store/store.h"
+
+namespace bale {
+
+struct HttpSettings {
+  uint64_t max_body_bytes = 64 << 20;
+  uint32_t timeout_s = 30;
+  bool public_only = false;  // serve only public URLs, /metrics and /status
+  uint16_t port = 8080;      // as bound, for /status
+};
+
+// What one event-loop thread lends the routes: counters, the volumes to sync, and
+// buffers reused across requests.
+struct HttpScratch {
+  ThreadStats* stats = nullptr;
+  DirtyVolumes* dirty = nullptr;
+  ReadResult read;
+  std::string key;
+  std::string text;
+  time_t date_second = 0;
+  char date[32] = {};
+  size_t date_len = 0;
+};
+
+class HttpRoutes {
+ public:
+  HttpRoutes(Store* store, const HttpSettings* http, const MemcacheSettings* settings,
+             StatsSource* stats_source)
+      : store_(store), http_(http), settings_(settings), stats_source_(stats_source) {}
+
+  Outcome Handle(const proto::HttpRequest& req, std::string* out, HttpScratch* scratch);
+
+  // The response to a request that could not be parsed or took too long (400, 408, 413,
+  // 431); the connection closes after it.
+  static void AppendError(int status, std::string* out, HttpScratch* scratch);
+
+ private:
+  struct Reply;  // a response under construction (http_routes.cc)
+
+  void Dispatch(const proto::HttpRequest& req, Reply* r);
+  void ObjectRead(const proto::HttpRequest& req, std::string_view key, bool is_public,
+                  uint64_t cookie, Reply* r);
+  void ObjectPut(const proto::HttpRequest& req, std::string_view key, Reply* r);
+  void ObjectPost(const proto::HttpRequest& req, Reply* r);
+  void ObjectDelete(std::string_view key, Reply* r);
+  void Batch(const proto::HttpRequest& req, Reply* r);  // http_batch.cc
+  void Metrics(Reply* r);                               // http_metrics.cc
+  void StatusJson(Reply* r);                            // http_metrics.cc
+
+  // Reads the write options a request carries (X-Bale-Flags, X-Bale-Expires,
+  // Content-Type); false (with a 400 in *r) if one is malformed.
+  bool WriteOptions(const proto::HttpRequest& req, WriteOp* op, Reply* r) const;
+  // The JSON description of a stored object ({"key", "size", "etag", "cookie", "url",
+  // "partition", "version"}), appended to *out.
+  void ObjectJson(std::string_view key, uint64_t size, uint64_t version, uint64_t cookie,
+                  std::string* out) const;
+  // "/{partition}/{key}/{cookie}" for a key.
+  void PublicUrl(std::string_view key, uint64_t cookie, std::string* out) const;
+  uint32_t Now() const;
+
+  Store* store_;
+  const HttpSettings* http_;
+  const MemcacheSettings* settings_;
+  StatsSource* stats_source_;
+};
+
+// True if `key` obeys memcached's key rules: 1..250 bytes, no spaces or control bytes.
+bool IsValidKey(std::string_view key);
+
+}  // namespace bale

@@ -1,0 +1,230 @@
+#include "router/http_routes.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "proto/http_request.h"
+#include "test_util.h"
+
+namespace bale {
+namespace {
+
+class NoStats : public StatsSource {
+ public:
+  void Sum(ThreadStats*) const override {}
+  void Reset() override {}
+  uint64_t uptime_s() const override { return 7; }
+};
+
+struct Response {
+  int code = 0;
+  std::map<std::string, std::string> headers;
+  std::string body;
+  bool close = false;
+};
+
+class HttpRoutesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    StoreOptions so;
+    so.dir = dir_.path() + "/data";
+    so.partitions = 8;
+    so.volume.durability = Durability::kNone;
+    ASSERT_TRUE(Store::Open(so, &store_).ok());
+    settings_.durability = Durability::kNone;
+    settings_.data_dir = so.dir;
+    scratch_.stats = &stats_;
+    scratch_.dirty = &dirty_;
+    routes_ = std::make_unique<HttpRoutes>(store_.get(), &http_, &settings_, &no_stats_);
+  }
+
+  // Sends raw request bytes (one request) and parses the one response.
+  Response Send(const std::string& raw) {
+    proto::HttpRequestParser parser;
+    proto::HttpRequest req;
+    proto::HttpParseResult r = parser.Feed(raw, &req);
+    EXPECT_EQ(r.status, proto::HttpParseStatus::kRequest) << raw;
+    std::string out;
+    Response resp;
+    resp.close = routes_->Handle(req, &out, &scratch_) == Outcome::kClose;
+    size_t head_end = out.find("\r\n\r\n");
+    EXPECT_NE(head_end, std::string::npos);
+    resp.code = std::stoi(out.substr(9, 3));
+    size_t pos = out.find("\r\n") + 2;
+    while (pos < head_end) {
+      size_t eol = out.find("\r\n", pos);
+      std::string line = out.substr(pos, eol - pos);
+      size_t colon = line.find(':');
+      resp.headers[line.substr(0, colon)] = line.substr(colon + 2);
+      pos = eol + 2;
+    }
+    resp.body = out.substr(head_end + 4);
+    return resp;
+  }
+  Response Put(const std::string& path, const std::string& body, const std::string& extra = "") {
+    return Send("PUT " + path + " HTTP/1.1\r\nContent-Length: " + std::to_string(body.size()) +
+                "\r\n" + extra + "\r\n" + body);
+  }
+  Response Get(const std::string& path, const std::string& extra = "") {
+    return Send("GET " + path + " HTTP/1.1\r\n" + extra + "\r\n");
+  }
+  static std::string JsonField(const std::string& json, const std::string& name) {
+    size_t at = json.find("\"" + name + "\":");
+    if (at == std::string::npos) return "";
+    at += name.size() + 3;
+    if (json[at] == '"') {
+      size_t end = json.find('"', at + 1);
+      while (json[end - 1] == '\\') end = json.find('"', end + 1);
+      return json.substr(at + 1, end - at - 1);
+    }
+    return json.substr(at, json.find_first_of(",}", at) - at);
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Store> store_;
+  MemcacheSettings settings_;
+  HttpSettings http_;
+  NoStats no_stats_;
+  ThreadStats stats_;
+  DirtyVolumes dirty_;
+  HttpScratch scratch_;
+  std::unique_ptr<HttpRoutes> routes_;
+};
+
+TEST_F(HttpRoutesTest, PutThenGetKeepsBytesAndType) {
+  Response put = Put("/o/a%2Fb", std::string("x\0y", 3), "Content-Type: image/png\r\n");
+  ASSERT_EQ(put.code, 200) << put.body;
+  EXPECT_EQ(JsonField(put.body, "key"), "a/b");
+  EXPECT_EQ(JsonField(put.body, "size"), "3");
+  Response get = Get("/o/a%2Fb");
+  ASSERT_EQ(get.code, 200);
+  EXPECT_EQ(get.body, std::string("x\0y", 3));
+  EXPECT_EQ(get.headers["Content-Type"], "image/png");
+  EXPECT_EQ(get.headers["Content-Length"], "3");
+  EXPECT_EQ(get.headers["X-Bale-Cookie"], JsonField(put.body, "cookie"));
+  Response head = Send("HEAD /o/a%2Fb HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(head.code, 200);
+  EXPECT_EQ(head.headers["Content-Length"], "3");
+  EXPECT_EQ(head.body, "");
+}
+
+TEST_F(HttpRoutesTest, PublicUrlNeedsTheCookie) {
+  Response put = Put("/o/photo", "jpegbytes");
+  std::string url = JsonField(put.body, "url");
+  ASSERT_EQ(url.substr(0, 1), "/");
+  Response ok = Get(url);
+  ASSERT_EQ(ok.code, 200);
+  EXPECT_EQ(ok.body, "jpegbytes");
+  EXPECT_EQ(ok.headers.count("X-Bale-Cookie"), 0u);
+  Response missing = Get("/o/nothing-here");
+  ASSERT_EQ(missing.code, 404);
+  std::string wrong = url;
+  wrong.back() = wrong.back() == '0' ? '1' : '0';
+  Response bad = Get(wrong);
+  EXPECT_EQ(bad.code, 404);
+  EXPECT_EQ(bad.body, missing.body);
+  std::string other_partition = url;
+  other_partition[1] = other_partition[1] == '0' ? '1' : '0';
+  EXPECT_EQ(Get(other_partition).body, missing.body);
+  EXPECT_EQ(Get(url + "0").code, 404);
+  EXPECT_EQ(Get("/x").code, 404);
+}
+
+TEST_F(HttpRoutesTest, RangesAndEtags) {
+  Response put = Put("/o/r", "0123456789");
+  std::string etag = JsonField(put.body, "etag");
+  ASSERT_EQ(etag.size(), 20u);  // \"16 hex\" as escaped in JSON
+  Response part = Get("/o/r", "Range: bytes=2-4\r\n");
+  EXPECT_EQ(part.code, 206);
+  EXPECT_EQ(part.body, "234");
+  EXPECT_EQ(part.headers["Content-Range"], "bytes 2-4/10");
+  EXPECT_EQ(Get("/o/r", "Range: bytes=-3\r\n").body, "789");
+  Response past = Get("/o/r", "Range: bytes=10-\r\n");
+  EXPECT_EQ(past.code, 416);
+  EXPECT_EQ(past.headers["Content-Range"], "bytes */10");
+  Response full = Get("/o/r");
+  EXPECT_EQ(Get("/o/r", "If-None-Match: " + full.headers["ETag"] + "\r\n").code, 304);
+  EXPECT_EQ(Get("/o/r", "If-None-Match: \"0\"\r\n").code, 200);
+  Put("/o/r", "changed");
+  EXPECT_NE(Get("/o/r").headers["ETag"], full.headers["ETag"]);
+}
+
+TEST_F(HttpRoutesTest, PostDeleteAndErrors) {
+  Response post = Send("POST /o HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi");
+  ASSERT_EQ(post.code, 201);
+  EXPECT_EQ(post.headers["Location"], JsonField(post.body, "url"));
+  std::string key = JsonField(post.body, "key");
+  EXPECT_EQ(Get("/o/" + key).body, "hi");
+  EXPECT_EQ(Send("DELETE /o/" + key + " HTTP/1.1\r\n\r\n").code, 204);
+  EXPECT_EQ(Send("DELETE /o/" + key + " HTTP/1.1\r\n\r\n").code, 404);
+  EXPECT_EQ(Get("/o/" + key).code, 404);
+  Response bad_key = Put("/o/has%20space", "v");
+  EXPECT_EQ(bad_key.code, 400);
+  EXPECT_TRUE(bad_key.close);
+  EXPECT_EQ(Put("/o/" + std::string(251, 'k'), "v").code, 400);
+  Response not_allowed = Send("POST /o/k HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(not_allowed.code, 405);
+  EXPECT_EQ(not_allowed.headers["Allow"], "GET, HEAD, PUT, DELETE");
+  EXPECT_EQ(Put("/o/k", "v", "X-Bale-Flags: nope\r\n").code, 400);
+  EXPECT_EQ(Put("/o/k", "v", "Content-Type: " + std::string(256, 't') + "\r\n").code, 400);
+}
+
+TEST_F(HttpRoutesTest, ExpiresAndFlags) {
+  ASSERT_EQ(Put("/o/e", "v", "X-Bale-Expires: -1\r\n").code, 200);
+  EXPECT_EQ(Get("/o/e").code, 404);
+  ASSERT_EQ(Put("/o/f", "v", "X-Bale-Flags: 4294967295\r\n").code, 200);
+  EXPECT_EQ(Get("/o/f").headers["X-Bale-Flags"], "4294967295");
+}
+
+TEST_F(HttpRoutesTest, BatchStoresAllOrNothing) {
+  std::string body =
+      "--B\r\nContent-Disposition: form-data; name=\"one\"\r\nContent-Type: text/plain\r\n\r\n"
+      "first\r\n--B\r\nContent-Disposition: form-data; name=\"two\"\r\n\r\nsecond\r\n--B--\r\n";
+  auto batch = [&](const std::string& target, const std::string& b) {
+    return Send("POST " + target +
+                " HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+                "Content-Length: " +
+                std::to_string(b.size()) + "\r\n\r\n" + b);
+  };
+  Response named = batch("/batch?keys=names", body);
+  ASSERT_EQ(named.code, 201) << named.body;
+  EXPECT_EQ(Get("/o/one").body, "first");
+  EXPECT_EQ(Get("/o/one").headers["Content-Type"], "text/plain");
+  EXPECT_EQ(Get("/o/two").body, "second");
+  Response generated = batch("/batch", body);
+  ASSERT_EQ(generated.code, 201);
+  std::string first_url = JsonField(generated.body, "url");
+  EXPECT_EQ(Get(first_url).body, "first");
+  std::string bad = body;
+  bad.replace(bad.find("name=\"two\""), 10, "name=\"t o\"");
+  bad.replace(bad.find("first"), 5, "FIRST");
+  EXPECT_EQ(batch("/batch?keys=names", bad).code, 400);
+  EXPECT_EQ(Get("/o/one").body, "first");  // nothing of the bad batch was stored
+  EXPECT_EQ(batch("/batch", "garbage").code, 400);
+}
+
+TEST_F(HttpRoutesTest, MetricsAndStatus) {
+  Put("/o/m", "v");
+  Response m = Get("/metrics");
+  ASSERT_EQ(m.code, 200);
+  EXPECT_NE(m.body.find("# TYPE bale_objects gauge\nbale_objects 1\n"), std::string::npos);
+  EXPECT_NE(m.body.find("bale_request_duration_seconds_bucket{protocol=\"http\",le=\"+Inf\"}"),
+            std::string::npos);
+  Response s = Get("/status");
+  ASSERT_EQ(s.code, 200);
+  EXPECT_NE(s.body.find("\"partitions\": 8"), std::string::npos);
+  EXPECT_NE(s.body.find("\"uptime_seconds\": 7"), std::string::npos);
+  EXPECT_EQ(Send("PUT /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n").code, 405);
+}
+
+TEST_F(HttpRoutesTest, PublicOnlyHidesTheApi) {
+  Response put = Put("/o/p", "v");
+  http_.public_only = true;
+  EXPECT_EQ(Get("/o/p").code, 404);
+  EXPECT_EQ(Get(JsonField(put.body, "url")).code, 200);
+  EXPECT_EQ(Put("/o/p", "w").code, 404);
+}
+
+}  // namespace
+}  // namespace bale
