@@ -35,6 +35,9 @@ class File {
   // only bytes below the file's size may be touched). Returns null when mapping is not
   // supported, in which case readers use PRead. The mapping lives as long as the File.
   virtual const char* MapForRead(uint64_t length) { return nullptr; }
+  // The OS descriptor, for sendfile(2) straight from the page cache to a socket; -1 when
+  // there is none (test doubles), in which case callers copy.
+  virtual int Descriptor() const { return -1; }
 };
 
 enum class OpenMode {

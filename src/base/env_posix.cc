@@ -22,6 +22,7 @@ class PosixFile final : public File {
     ::close(fd_);
   }
 
+  int Descriptor() const override { return fd_; }
   const char* MapForRead(uint64_t length) override {
     if (map_ != nullptr) return length <= map_len_ ? static_cast<const char*>(map_) : nullptr;
     void* p = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd_, 0);

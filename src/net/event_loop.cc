@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -175,6 +176,7 @@ void EventLoop::Accept(int listen_fd, Protocol protocol) {
 }
 
 void EventLoop::OnReadable(Connection* c) {
+  if (c->lingering) return Discard(c);
   size_t total = 0;
   for (;;) {
     if (c->in_start > 0 && c->in_start == c->in.size()) {
@@ -187,6 +189,7 @@ void EventLoop::OnReadable(Connection* c) {
       if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
         // The peer closed (or failed): answer what it sent, then close.
         c->close_after_flush = true;
+        c->peer_closed = true;
         break;
       }
       break;
@@ -204,7 +207,11 @@ void EventLoop::OnReadable(Connection* c) {
 }
 
 bool EventLoop::OutputFull(Connection* c) {
-  if (c->out.size() - c->out_sent <= server_->config_.max_output_bytes) return false;
+  constexpr size_t kMaxFileSends = 1024;
+  if (c->out.size() - c->out_sent <= server_->config_.max_output_bytes &&
+      c->files.size() < kMaxFileSends) {
+    return false;
+  }
   c->paused = true;  // resume once the client has read its replies
   return true;
 }
@@ -282,6 +289,7 @@ void EventLoop::ProcessHttp(Connection* c) {
     c->in_start += r.consumed;
     if (r.status == proto::HttpParseStatus::kIncomplete) {
       if (was_idle && h.parser.InProgress()) h.request_started = ::time(nullptr);
+      if (h.parser.TakeContinue()) c->out.append("HTTP/1.1 100 Continue\r\n\r\n");
       if (r.consumed == 0) break;
       continue;
     }
@@ -291,6 +299,7 @@ void EventLoop::ProcessHttp(Connection* c) {
       c->in_start = c->in.size();
       break;
     }
+    http_scratch_.files = &c->files;
     Outcome o = server_->routes_.Handle(h.request, &c->out, &http_scratch_);
     stats_.http_latency.Observe(MonotonicNs() - start);
     h.request.body.clear();
@@ -302,24 +311,56 @@ void EventLoop::ProcessHttp(Connection* c) {
   }
 }
 
-void EventLoop::Flush(Connection* c) {
-  while (c->out_sent < c->out.size()) {
-    ssize_t w =
-        ::send(c->fd, c->out.data() + c->out_sent, c->out.size() - c->out_sent, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EAGAIN || errno == EINTR) break;
+bool EventLoop::SendFile(Connection* c) {
+  FileSend& f = c->files.front();
+  while (f.len > 0) {
+    auto offset = static_cast<off_t>(f.offset);
+    size_t n = f.len < (size_t{1} << 30) ? static_cast<size_t>(f.len) : size_t{1} << 30;
+    ssize_t w = ::sendfile(c->fd, f.fd, &offset, n);
+    if (w < 0 && (errno == EAGAIN || errno == EINTR)) return false;
+    if (w <= 0) {  // an error, or the file is shorter than the index said
       Close(c);
-      return;
+      return false;
     }
-    c->out_sent += static_cast<size_t>(w);
-    ThreadStats::Add(c->http ? stats_.http_bytes_written : stats_.bytes_written,
-                     static_cast<uint64_t>(w));
+    f.offset += static_cast<uint64_t>(w);
+    f.len -= static_cast<uint64_t>(w);
+    ThreadStats::Add(stats_.http_bytes_written, static_cast<uint64_t>(w));
   }
-  if (c->out_sent == c->out.size()) {
+  c->files.erase(c->files.begin());
+  return true;
+}
+
+void EventLoop::Flush(Connection* c) {
+  if (c->lingering) return;
+  for (;;) {
+    size_t limit = c->files.empty() ? c->out.size() : c->files.front().at;
+    bool blocked = false;
+    while (c->out_sent < limit) {
+      ssize_t w = ::send(c->fd, c->out.data() + c->out_sent, limit - c->out_sent, MSG_NOSIGNAL);
+      if (w < 0) {
+        if (errno == EAGAIN || errno == EINTR) {
+          blocked = true;
+          break;
+        }
+        Close(c);
+        return;
+      }
+      c->out_sent += static_cast<size_t>(w);
+      ThreadStats::Add(c->http ? stats_.http_bytes_written : stats_.bytes_written,
+                       static_cast<uint64_t>(w));
+    }
+    if (blocked || c->files.empty()) break;
+    if (!SendFile(c)) {
+      if (c->fd < 0) return;
+      break;
+    }
+  }
+  if (!Unsent(c)) {
     c->out.clear();
     c->out_sent = 0;
     if (c->out.capacity() > kShrinkAbove) std::string().swap(c->out);
     if (c->close_after_flush) {
+      if (c->http && !c->peer_closed) return StartLinger(c);
       Close(c);
       return;
     }
@@ -333,8 +374,8 @@ void EventLoop::Flush(Connection* c) {
 
 void EventLoop::UpdateInterest(Connection* c) {
   if (c->fd < 0) return;
-  uint32_t events = c->paused ? 0u : uint32_t{EPOLLIN | EPOLLRDHUP};
-  if (c->out_sent < c->out.size()) events |= EPOLLOUT;
+  uint32_t events = c->paused && !c->lingering ? 0u : uint32_t{EPOLLIN | EPOLLRDHUP};
+  if (Unsent(c)) events |= EPOLLOUT;
   if (events == c->events) return;  // no syscall when nothing changes
   epoll_event ev{};
   ev.events = events;
@@ -355,6 +396,31 @@ void EventLoop::Close(Connection* c) {
   stats_.curr_connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
+void EventLoop::StartLinger(Connection* c) {
+  constexpr time_t kLingerSeconds = 2;
+  ::shutdown(c->fd, SHUT_WR);
+  c->lingering = true;
+  c->paused = false;
+  c->linger_until = ::time(nullptr) + kLingerSeconds;
+  c->in.clear();
+  c->in_start = 0;
+  UpdateInterest(c);
+}
+
+// Reads and drops a lingering connection's input; closes at its end (or on an error).
+// The linger deadline bounds a peer that keeps sending.
+void EventLoop::Discard(Connection* c) {
+  for (size_t total = 0; total < kMaxReadPerEvent;) {
+    ssize_t r = ::read(c->fd, read_buf_.get(), kReadChunk);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (r <= 0) {
+      Close(c);
+      return;
+    }
+    total += static_cast<size_t>(r);
+  }
+}
+
 void EventLoop::ReapClosed() {
   for (int fd : closed_) {
     conns_.erase(fd);
@@ -370,6 +436,10 @@ void EventLoop::KickIdle(time_t now) {
   for (auto& [fd, conn] : conns_) {
     Connection* c = conn.get();
     if (c->fd < 0) continue;
+    if (c->lingering) {
+      if (now >= c->linger_until) Close(c);
+      continue;
+    }
     if (c->http && request_timeout > 0 && !c->close_after_flush && c->http->parser.InProgress() &&
         now - c->http->request_started >= request_timeout) {
       HttpRoutes::AppendError(408, &c->out, &http_scratch_);
@@ -408,7 +478,7 @@ void EventLoop::Drain() {
     for (auto& [fd, c] : conns_) {
       if (c->fd < 0) continue;
       Flush(c.get());
-      if (c->fd >= 0 && c->out_sent < c->out.size()) pending = true;
+      if (c->fd >= 0 && Unsent(c.get())) pending = true;
     }
     if (pending) ::usleep(1000);
   }

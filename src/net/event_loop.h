@@ -33,8 +33,15 @@ struct Connection {
   size_t in_start = 0;  // parsed up to here
   std::string out;
   size_t out_sent = 0;
-  uint64_t swallow = 0;  // bytes of an oversized value still to discard
+  std::vector<FileSend> files;  // bodies sent with sendfile, in place in `out`
+  uint64_t swallow = 0;         // bytes of an oversized value still to discard
   bool close_after_flush = false;
+  bool peer_closed = false;  // read() said end of stream
+  // HTTP close after a reply: our side is shut down and input discarded until the peer
+  // closes or linger_until passes, so that a client still sending (a refused upload)
+  // reads its reply instead of a reset.
+  bool lingering = false;
+  time_t linger_until = 0;
   bool paused = false;  // not reading: too much unsent output
   uint32_t events = 0;  // the epoll interest registered now
   time_t last_active = 0;
@@ -59,8 +66,15 @@ class EventLoop {
   void ProcessHttp(Connection* c);
   bool OutputFull(Connection* c);
   void Flush(Connection* c);
+  // Sends the front of c->files; false if the socket is full (or the connection closed).
+  bool SendFile(Connection* c);
+  static bool Unsent(const Connection* c) {
+    return c->out_sent < c->out.size() || !c->files.empty();
+  }
   void UpdateInterest(Connection* c);
   void Close(Connection* c);
+  void StartLinger(Connection* c);
+  void Discard(Connection* c);
   void KickIdle(time_t now);
   void Drain();
   void FinishRound();

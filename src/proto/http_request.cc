@@ -1,6 +1,7 @@
 #include "proto/http_request.h"
 
 #include <http_parser.h>
+#include <strings.h>
 
 #include <cctype>
 
@@ -71,6 +72,10 @@ struct HttpCallbacks {
       s->error_status_ = 413;
       return -1;
     }
+    std::string_view expect = s->building_.Header("expect");
+    bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length);
+    s->continue_ = has_body && expect.size() == 12 && (expect[0] == '1') &&
+                   strncasecmp(expect.data(), "100-continue", 12) == 0;
     return 0;
   }
 
@@ -120,6 +125,7 @@ void HttpRequestParser::Reset() {
   in_value_ = false;
   header_bytes_ = 0;
   complete_ = false;
+  continue_ = false;
   error_status_ = 0;
 }
 

@@ -57,6 +57,13 @@ class HttpRequestParser {
   HttpParseResult Feed(std::string_view data, HttpRequest* out);
   // True between the first byte of a request and its end (a request timeout applies).
   bool InProgress() const { return header_bytes_ > 0 || !building_.body.empty(); }
+  // True once per request that asked "Expect: 100-continue" and whose head has been
+  // read without its body: the server should answer "100 Continue" now.
+  bool TakeContinue() {
+    bool c = continue_;
+    continue_ = false;
+    return c;
+  }
 
  private:
   friend struct HttpCallbacks;
@@ -69,6 +76,7 @@ class HttpRequestParser {
   bool in_value_ = false;
   size_t header_bytes_ = 0;
   bool complete_ = false;
+  bool continue_ = false;
   int error_status_ = 0;
 };
 

@@ -112,5 +112,24 @@ TEST(HttpRequestParser, LimitsGiveTheRightStatus) {
   EXPECT_EQ(last.error_status, 400);
 }
 
+TEST(HttpRequestParserTest, ExpectContinueOncePerRequestWithABody) {
+  HttpRequestParser parser;
+  HttpRequest req;
+  std::string head = "PUT /o/k HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n";
+  HttpParseResult r = parser.Feed(head, &req);
+  EXPECT_EQ(r.status, HttpParseStatus::kIncomplete);
+  EXPECT_TRUE(parser.TakeContinue());
+  EXPECT_FALSE(parser.TakeContinue());
+  r = parser.Feed("abc", &req);
+  ASSERT_EQ(r.status, HttpParseStatus::kRequest);
+  EXPECT_EQ(req.body, "abc");
+  // No body, or no Expect: nothing to continue.
+  r = parser.Feed("GET /o/k HTTP/1.1\r\nExpect: 100-continue\r\n\r\n", &req);
+  EXPECT_EQ(r.status, HttpParseStatus::kRequest);
+  EXPECT_FALSE(parser.TakeContinue());
+  r = parser.Feed("PUT /o/k HTTP/1.1\r\nContent-Length: 3\r\n\r\n", &req);
+  EXPECT_FALSE(parser.TakeContinue());
+}
+
 }  // namespace
 }  // namespace bale::proto

@@ -35,11 +35,15 @@ struct HttpRoutes::Reply {
     out->append("\r\n");
   }
   void Finish(std::string_view content_type, std::string_view body) {
+    FinishWithoutBody(content_type, body.size());
+    if (req->method != "HEAD") out->append(body);
+  }
+  // The head of a reply whose body the caller sends another way (sendfile).
+  void FinishWithoutBody(std::string_view content_type, uint64_t length) {
     Header("Content-Type", content_type);
-    Header("Content-Length", std::to_string(body.size()));
+    Header("Content-Length", std::to_string(length));
     Connection();
     out->append("\r\n");
-    if (req->method != "HEAD") out->append(body);
   }
   void Connection() {
     if (close) {

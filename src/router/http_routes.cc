@@ -111,32 +111,47 @@ void HttpRoutes::Dispatch(const proto::HttpRequest& req, Reply* r) {
   ObjectRead(req, key, true, cookie, r);
 }
 
+// Reads without copying where it can: Locate gives views into the segment's mapping
+// (one copy into the output buffer), and values of kSendfileBytes or more go from the
+// page cache to the socket with sendfile. Get (a copy through a buffer) is the fallback
+// for segments that are not mapped.
 void HttpRoutes::ObjectRead(const proto::HttpRequest& req, std::string_view key, bool is_public,
                             uint64_t cookie, Reply* r) {
   ThreadStats* st = r->scratch->stats;
-  ReadResult& obj = r->scratch->read;
-  Status s = store_->VolumeFor(key)->Get(key, &obj);
+  Volume* v = store_->VolumeFor(key);
+  ObjectRef& ref = r->scratch->ref;
+  Status s = v->Locate(key, &ref);
+  if (s.IsInvalidArgument()) {
+    ReadResult& obj = r->scratch->read;
+    s = v->Get(key, &obj);
+    ref.segment.reset();
+    if (s.ok()) {
+      ref.header = obj.header();
+      ref.content_type = obj.content_type();
+      ref.value = obj.value();
+    }
+  }
   if (s.IsCorruption()) ThreadStats::Add(st->corrupt_reads);
-  if (s.IsNotFound() || s.IsCorruption() ||
-      (s.ok() && is_public && obj.header().cookie != cookie)) {
+  if (s.IsNotFound() || s.IsCorruption() || (s.ok() && is_public && ref.header.cookie != cookie)) {
+    ref.segment.reset();
     return r->NotFound();
   }
   if (!s.ok()) return r->StoreError(s);
+  SendObject(req, ref, is_public, r);
+  ref.segment.reset();  // do not keep a compacted-away file open
+}
 
-  const format::NeedleHeader& h = obj.header();
-  char etag[19] = {'"'};
-  {
-    std::string hex;
-    proto::AppendHex16(h.version, &hex);
-    hex.copy(etag + 1, 16);
-    etag[17] = '"';
-  }
-  std::string_view etag_view(etag, 18);
-  std::string_view value = obj.value();
+void HttpRoutes::SendObject(const proto::HttpRequest& req, const ObjectRef& obj, bool is_public,
+                            Reply* r) {
+  const format::NeedleHeader& h = obj.header;
+  std::string etag = "\"";
+  proto::AppendHex16(h.version, &etag);
+  etag.push_back('"');
+  std::string_view value = obj.value;
   std::string_view inm = req.Header("if-none-match");
-  if (!inm.empty() && proto::IfNoneMatchMatches(inm, etag_view)) {
+  if (!inm.empty() && proto::IfNoneMatchMatches(inm, etag)) {
     r->Start(304);
-    r->Header("ETag", etag_view);
+    r->Header("ETag", etag);
     return r->FinishHead();
   }
   proto::ByteRange range{0, value.empty() ? 0 : value.size() - 1};
@@ -148,9 +163,9 @@ void HttpRoutes::ObjectRead(const proto::HttpRequest& req, std::string_view key,
     r->Header("Content-Range", "bytes */" + std::to_string(value.size()));
     return r->Finish("application/json", "{\"error\":\"range not satisfiable\"}\n");
   }
-  std::string_view type = obj.content_type().empty() ? kDefaultContentType : obj.content_type();
+  std::string_view type = obj.content_type.empty() ? kDefaultContentType : obj.content_type;
   r->Start(kind == proto::RangeKind::kSatisfiable ? 206 : 200);
-  r->Header("ETag", etag_view);
+  r->Header("ETag", etag);
   r->Header("Last-Modified", r->Date(h.mtime));
   r->Header("Accept-Ranges", "bytes");
   r->Header("X-Bale-Flags", std::to_string(h.flags));
@@ -159,12 +174,21 @@ void HttpRoutes::ObjectRead(const proto::HttpRequest& req, std::string_view key,
     proto::AppendHex16(h.cookie, &hex);
     r->Header("X-Bale-Cookie", hex);
   }
+  uint64_t first = 0;
   if (kind == proto::RangeKind::kSatisfiable) {
     r->Header("Content-Range", "bytes " + std::to_string(range.first) + "-" +
                                    std::to_string(range.last) + "/" + std::to_string(value.size()));
+    first = range.first;
     value = value.substr(range.first, range.last - range.first + 1);
   }
-  r->Finish(type, value);
+  std::vector<FileSend>* files = r->scratch->files;
+  int fd = obj.segment ? obj.segment->descriptor() : -1;
+  if (files == nullptr || fd < 0 || value.size() < kSendfileBytes || req.method == "HEAD") {
+    return r->Finish(type, value);
+  }
+  r->FinishWithoutBody(type, value.size());
+  files->push_back(
+      FileSend{r->out->size(), obj.segment, fd, obj.value_offset + first, value.size()});
 }
 
 bool HttpRoutes::WriteOptions(const proto::HttpRequest& req, WriteOp* op, Reply* r) const {

@@ -15,6 +15,7 @@
 #include <ctime>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "proto/http_request.h"
 #include "router/memcache_commands.h"
@@ -30,12 +31,26 @@ struct HttpSettings {
   uint16_t port = 8080;      // as bound, for /status
 };
 
+// Part of a response body to send straight from a segment file (sendfile), placed at
+// byte `at` of the connection's output buffer. `hold` keeps the file open.
+struct FileSend {
+  size_t at = 0;
+  std::shared_ptr<Segment> hold;
+  int fd = -1;
+  uint64_t offset = 0;
+  uint64_t len = 0;
+};
+inline constexpr size_t kSendfileBytes = 64 << 10;  // values from this size go by sendfile
+
 // What one event-loop thread lends the routes: counters, the volumes to sync, and
 // buffers reused across requests.
 struct HttpScratch {
   ThreadStats* stats = nullptr;
   DirtyVolumes* dirty = nullptr;
   ReadResult read;
+  ObjectRef ref;
+  // Where large bodies go (the connection's queue); null: bodies are always copied.
+  std::vector<FileSend>* files = nullptr;
   std::string key;
   std::string text;
   time_t date_second = 0;
@@ -61,6 +76,7 @@ class HttpRoutes {
   void Dispatch(const proto::HttpRequest& req, Reply* r);
   void ObjectRead(const proto::HttpRequest& req, std::string_view key, bool is_public,
                   uint64_t cookie, Reply* r);
+  void SendObject(const proto::HttpRequest& req, const ObjectRef& obj, bool is_public, Reply* r);
   void ObjectPut(const proto::HttpRequest& req, std::string_view key, Reply* r);
   void ObjectPost(const proto::HttpRequest& req, Reply* r);
   void ObjectDelete(std::string_view key, Reply* r);

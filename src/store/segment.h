@@ -50,6 +50,13 @@ class Segment {
   // pread (the head maps its whole size limit ahead of the appends). Best effort.
   void Map(uint64_t length) { map_ = file_->MapForRead(map_len_ = length); }
   bool mapped() const { return map_ != nullptr; }
+  // A view of [offset, offset + n) in the mapping, if it covers it (bytes below end()).
+  bool View(uint64_t offset, size_t n, std::string_view* out) const {
+    if (map_ == nullptr || offset + n > end() || offset + n > map_len_) return false;
+    *out = std::string_view(map_ + offset, n);
+    return true;
+  }
+  int descriptor() const { return file_->Descriptor(); }
   Status Sync() { return file_->Sync(); }
 
  private:

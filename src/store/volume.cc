@@ -173,6 +173,58 @@ Status Volume::Get(std::string_view key, ReadResult* out) {
   return result;
 }
 
+Status Volume::Locate(std::string_view key, ObjectRef* out) {
+  BALE_RETURN_IF_ERROR(CheckKey(key));
+  uint32_t tag = Tag(key);
+  uint32_t now = Now();
+  std::shared_lock<std::shared_mutex> l(mu_);
+  if (closed_) return Status::IOError("volume closed");
+  Status result = Status::NotFound();
+  index_.ForEachCandidate(tag, [&](Location loc) {
+    const std::shared_ptr<Segment>& seg = slots_[loc.slot];
+    uint64_t offset = uint64_t{loc.offset_units} * format::kNeedleAlign;
+    auto corrupt = [&](std::string_view why) {
+      return Status::Corruption(seg->path() + " @" + std::to_string(offset) + ": " +
+                                std::string(why));
+    };
+    std::string_view head, whole;
+    if (offset + format::kNeedleHeaderSize > seg->end()) {
+      result = corrupt("index points past the end");
+      return true;
+    }
+    if (!seg->View(offset, format::kNeedleHeaderSize, &head)) {
+      result = Status::InvalidArgument("not mapped");
+      return true;
+    }
+    Status s = format::DecodeNeedleHeader(head, &out->header);
+    if (!s.ok()) {
+      result = corrupt(s.message());
+      return true;
+    }
+    size_t raw = format::NeedleRawSize(out->header);
+    if (offset + raw > seg->end()) {
+      result = corrupt("needle past the end");
+      return true;
+    }
+    if (!seg->View(offset, raw, &whole)) {
+      result = Status::InvalidArgument("not mapped");
+      return true;
+    }
+    s = format::VerifyNeedle(seg->salt(), whole, out->header, &out->key, &out->content_type,
+                             &out->value);
+    if (!s.ok()) {
+      result = corrupt(s.message());
+      return true;
+    }
+    if (out->key != key) return false;  // a tag collision: another key
+    result = IsLive(out->header, now) ? Status::OK() : Status::NotFound();
+    out->segment = seg;
+    out->value_offset = offset + (raw - out->value.size());
+    return true;
+  });
+  return result;
+}
+
 uint16_t Volume::FreeSlotLocked() const {
   for (size_t i = 0; i < slots_.size(); i++) {
     if (!slots_[i]) return static_cast<uint16_t>(i);

@@ -84,6 +84,18 @@ struct WriteOp {
   Status status;  // out, for Write: OK, or NotFound for a delete of a missing key
 };
 
+class Segment;
+
+// A live object found by Locate, for sending without copying: views of its key,
+// content type and value in the segment's mapping (checksum verified), valid as long as
+// `segment` is held, and where its value lies in the segment file (for sendfile).
+struct ObjectRef {
+  format::NeedleHeader header;
+  std::string_view key, content_type, value;
+  std::shared_ptr<Segment> segment;
+  uint64_t value_offset = 0;
+};
+
 // The result of a Get: the needle as read, with views into its own buffer. Reusing one
 // ReadResult across calls avoids allocation.
 class ReadResult {
@@ -170,6 +182,10 @@ class Volume {
   // new needle's version. Waits for durability unless `wait` is false.
   Status Update(std::string_view key, const Updater& fn, uint64_t* version, bool wait = true);
   Status Get(std::string_view key, ReadResult* out);
+  // Like Get, without copying the object: NotFound, Corruption or an I/O error as Get
+  // would say; NotSupported-like InvalidArgument("not mapped") when the segment has no
+  // mapping, in which case the caller uses Get.
+  Status Locate(std::string_view key, ObjectRef* out);
 
   // flush_all: objects written before `when` (unix seconds; 0 or past = now) read as
   // missing from `when` on.

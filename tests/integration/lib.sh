@@ -3,11 +3,13 @@
 #
 #   source "$(dirname "$0")/lib.sh"
 #   bale_init "$1"              # sets BALE and BALE_TMP, installs the cleanup trap
-#   bale_start "$BALE_TMP/data" --durability sync ...   # sets BALE_PID, BALE_PORT, BALE_OUT
+#   bale_start "$BALE_TMP/data" --durability sync ...   # sets BALE_PID, BALE_PORT,
+#                                                       # BALE_HTTP_PORT, BALE_OUT
 #   bale_stop "$BALE_PID"       # SIGTERM, bounded wait; returns the exit code
 #
-# Servers listen on 127.0.0.1 with an ephemeral port. Every server started here is
-# SIGKILLed by the EXIT trap if still running, and BALE_TMP is removed.
+# Servers listen on 127.0.0.1 with an ephemeral port, for HTTP too (`--http-port any`,
+# never the default 8080) unless the options name their own --http-port. Every server
+# started here is SIGKILLed by the EXIT trap if still running, and BALE_TMP is removed.
 
 BALE_PIDS=()
 BALE_TMP=
@@ -34,21 +36,63 @@ bale_init() {
 }
 
 # bale_start DATA_DIR [serve options...]: starts `bale serve` in the background and waits
-# (at most 15 s) for its first line to name the port. Output goes to BALE_OUT
-# ($DATA_DIR.out.N).
+# (at most 15 s) for its first line to name the port and, unless HTTP is off
+# (`--http-port 0`), for the HTTP line (`bale serve: HTTP on 127.0.0.1:PORT`).
+# Sets BALE_PID, BALE_PORT, BALE_HTTP_PORT (empty when HTTP is off) and BALE_OUT
+# ($DATA_DIR.out.N, the server's output).
 bale_start() {
   local data=$1
   shift
+  local args=("$@") http_arg='' i
+  for ((i = 0; i < ${#args[@]}; i++)); do
+    case ${args[i]} in
+      --http-port) http_arg=${args[i + 1]:-} ;;
+      --http-port=*) http_arg=${args[i]#--http-port=} ;;
+    esac
+  done
+  if [ -z "$http_arg" ]; then
+    args+=(--http-port any)
+    http_arg=any
+  fi
   BALE_OUT="$data.out.${#BALE_PIDS[@]}"
-  "$BALE" serve --data "$data" --listen 127.0.0.1 --port 0 "$@" > "$BALE_OUT" 2>&1 &
+  "$BALE" serve --data "$data" --listen 127.0.0.1 --port 0 "${args[@]}" > "$BALE_OUT" 2>&1 &
   BALE_PID=$!
   BALE_PIDS+=("$BALE_PID")
   BALE_PORT=
-  local _
-  for _ in $(seq 1 300); do
-    BALE_PORT=$(sed -n 's/^bale serve: memcached protocol on 127\.0\.0\.1:\([0-9][0-9]*\),.*/\1/p' \
-      "$BALE_OUT" | head -n 1)
-    [ -n "$BALE_PORT" ] && return 0
+  # shellcheck disable=SC2034  # read by the tests
+  BALE_HTTP_PORT=
+  local line http_seen='' deadline=$((SECONDS + 15))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if [ -z "$BALE_PORT" ]; then
+      BALE_PORT=$(sed -n 's/^bale serve: memcached protocol on 127\.0\.0\.1:\([0-9][0-9]*\),.*/\1/p' \
+        "$BALE_OUT" | head -n 1)
+    fi
+    if [ -n "$BALE_PORT" ]; then
+      # `read` skips a last line without its newline, so a half-written line never counts.
+      while IFS= read -r line; do
+        case $line in
+          "bale serve: HTTP off")
+            http_seen=1
+            ;;
+          "bale serve: HTTP on "*:*)
+            line=${line##*:}
+            line=${line%$'\r'}
+            case $line in
+              '' | *[!0-9]*) ;;
+              *)
+                # shellcheck disable=SC2034  # read by the tests
+                BALE_HTTP_PORT=$line
+                http_seen=1
+                ;;
+            esac
+            ;;
+        esac
+        if [ -n "$http_seen" ]; then break; fi
+      done < "$BALE_OUT"
+      if [ -n "$http_seen" ] || [ "$http_arg" = 0 ]; then
+        return 0
+      fi
+    fi
     if ! kill -0 "$BALE_PID" 2> /dev/null || bale_is_zombie "$BALE_PID"; then
       echo "bale serve exited before listening:" >&2
       cat "$BALE_OUT" >&2
@@ -56,7 +100,12 @@ bale_start() {
     fi
     sleep 0.05
   done
-  echo "bale serve did not report its port within 15 s:" >&2
+  if [ -n "$BALE_PORT" ]; then
+    echo "bale serve did not report its HTTP port ('bale serve: HTTP on 127.0.0.1:PORT')" \
+      "within 15 s:" >&2
+  else
+    echo "bale serve did not report its port within 15 s:" >&2
+  fi
   cat "$BALE_OUT" >&2
   return 1
 }
