@@ -44,6 +44,7 @@ fuzz: bootstrap
 bench: build
 	bench/run_engine.sh --objects 1000000 --baseline-objects 1000000 --rounds 3
 	bench/run_memcached.py --rounds 3 --time 10s
+	bench/run_http.py --rounds 3 --time 10s
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
