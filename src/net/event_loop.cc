@@ -125,7 +125,7 @@ void EventLoop::Run() {
 // fails the writes are not durable: the round's connections are closed rather than
 // told STORED. Flushing can resume a paused connection, which starts another round.
 void EventLoop::FinishRound() {
-  std::vector<Connection*> round;
+  std::vector<Connection*>& round = flushing_;
   while (!round_.empty()) {
     round.swap(round_);
     if (!dirty_.empty()) {
@@ -190,20 +190,24 @@ void EventLoop::OnReadable(Connection* c) {
         // The peer closed (or failed): answer what it sent, then close.
         c->close_after_flush = true;
         c->peer_closed = true;
-        break;
+        Process(c);
       }
       break;
     }
-    c->in.append(read_buf_.get(), static_cast<size_t>(r));
     ThreadStats::Add(c->http ? stats_.http_bytes_read : stats_.bytes_read,
                      static_cast<uint64_t>(r));
     total += static_cast<size_t>(r);
-    Process(c);
+    std::string_view fresh(read_buf_.get(), static_cast<size_t>(r));
+    if (c->in.empty() && c->protocol == Protocol::kMemcache) {
+      Process(c, fresh);  // parsed where it was read; only a partial tail is kept
+    } else {
+      c->in.append(fresh);
+      Process(c);
+    }
     // A short read drained the socket: skip the read that would only say EAGAIN.
     if (c->fd < 0 || c->paused || total >= kMaxReadPerEvent) break;
     if (static_cast<size_t>(r) < kReadChunk) break;
   }
-  if (c->fd >= 0) Process(c);
 }
 
 bool EventLoop::OutputFull(Connection* c) {
@@ -216,12 +220,16 @@ bool EventLoop::OutputFull(Connection* c) {
   return true;
 }
 
-void EventLoop::Process(Connection* c) {
+void EventLoop::Process(Connection* c, std::string_view fresh) {
   size_t out_before = c->out.size();
   if (c->protocol == Protocol::kHttp) {
     ProcessHttp(c);
+  } else if (!fresh.empty()) {
+    size_t used = ExecuteMemcache(c, fresh);
+    if (c->fd >= 0 && used < fresh.size()) c->in.append(fresh.substr(used));
   } else {
-    ProcessMemcache(c);
+    std::string_view buffered(c->in.data() + c->in_start, c->in.size() - c->in_start);
+    c->in_start += ExecuteMemcache(c, buffered);
   }
   if (c->fd >= 0 && (c->out.size() != out_before || c->close_after_flush)) {
     round_.push_back(c);
@@ -232,24 +240,27 @@ void EventLoop::Process(Connection* c) {
   }
 }
 
-// Requests parsed from this read are timed together: two clock reads per batch.
-void EventLoop::ProcessMemcache(Connection* c) {
+// Executes the complete requests at the front of `input`; returns the bytes used.
+// Requests parsed from one read are timed together: two clock reads per batch.
+size_t EventLoop::ExecuteMemcache(Connection* c, std::string_view input) {
+  if (input.empty()) return 0;
   MemcacheCommands& commands = server_->commands_;
   uint64_t start = MonotonicNs();
   uint64_t executed = 0;
+  size_t used = 0;
   while (c->fd >= 0) {
     if (c->swallow > 0) {
-      size_t avail = c->in.size() - c->in_start;
+      size_t avail = input.size() - used;
       size_t n = c->swallow < avail ? static_cast<size_t>(c->swallow) : avail;
-      c->in_start += n;
+      used += n;
       c->swallow -= n;
       if (c->swallow > 0) break;
     }
-    if (c->close_after_flush && c->in_start == c->in.size()) break;
+    if (used == input.size()) break;
+    if (c->close_after_flush && !c->peer_closed) break;
     if (OutputFull(c)) break;
-    std::string_view input(c->in.data() + c->in_start, c->in.size() - c->in_start);
-    if (input.empty()) break;
-    proto::ParseResult r = proto::ParseRequest(input, server_->limits_, &req_);
+    std::string_view rest = input.substr(used);
+    proto::ParseResult r = proto::ParseRequest(rest, server_->limits_, &req_);
     if (r.status == proto::ParseStatus::kIncomplete) break;
     if (r.status == proto::ParseStatus::kClose) {
       Close(c);
@@ -258,21 +269,21 @@ void EventLoop::ProcessMemcache(Connection* c) {
     if (r.status == proto::ParseStatus::kError) {
       ThreadStats::Add(stats_.client_errors);
       if (!r.noreply) c->out.append(r.error).append("\r\n");
-      c->in_start += r.consumed;
+      used += r.consumed;
       continue;
     }
-    size_t consumed = r.consumed;
     c->swallow = r.swallow;
     Outcome o = commands.Execute(req_, &c->out, &stats_, &dirty_);
     executed++;
-    c->in_start += consumed;
+    used += r.consumed;
     if (o == Outcome::kClose) {
       c->close_after_flush = true;
-      c->in_start = c->in.size();
+      used = input.size();  // nothing after quit is answered
       break;
     }
   }
   if (executed > 0) stats_.memcached_latency.Observe(MonotonicNs() - start, executed);
+  return used;
 }
 
 // HTTP input is handed to the parser as it arrives (it keeps what it needs: the head

@@ -61,8 +61,10 @@ class EventLoop {
  private:
   void Accept(int listen_fd, Protocol protocol);
   void OnReadable(Connection* c);
-  void Process(Connection* c);
-  void ProcessMemcache(Connection* c);
+  // Parses and answers what the connection has buffered, or, when `fresh` is given,
+  // the bytes just read (c->in empty): they are parsed in place, without a copy.
+  void Process(Connection* c, std::string_view fresh = {});
+  size_t ExecuteMemcache(Connection* c, std::string_view input);
   void ProcessHttp(Connection* c);
   bool OutputFull(Connection* c);
   void Flush(Connection* c);
@@ -87,8 +89,9 @@ class EventLoop {
   int wake_fd_ = -1;
   bool listening_ = false;
   std::unordered_map<int, std::unique_ptr<Connection>> conns_;
-  std::vector<Connection*> round_;  // connections with new output this round
-  std::vector<int> closed_;         // closed this round, erased at its end
+  std::vector<Connection*> round_;     // connections with new output this round
+  std::vector<Connection*> flushing_;  // FinishRound's copy of round_ (capacity reused)
+  std::vector<int> closed_;            // closed this round, erased at its end
   std::unique_ptr<char[]> read_buf_;
   DirtyVolumes dirty_;
   ThreadStats stats_;

@@ -31,20 +31,35 @@ void Reply(const Request& req, std::string* out, std::string_view s) {
   if (!req.noreply) Line(out, s);
 }
 
-void AppendValue(std::string* out, std::string_view key, const ReadResult& r, bool with_cas) {
+void AppendValue(std::string* out, std::string_view key, const format::NeedleHeader& h,
+                 std::string_view value, bool with_cas) {
   out->append("VALUE ");
   out->append(key);
   out->push_back(' ');
-  AppendU64(out, r.header().flags);
+  AppendU64(out, h.flags);
   out->push_back(' ');
-  AppendU64(out, r.value().size());
+  AppendU64(out, value.size());
   if (with_cas) {
     out->push_back(' ');
-    AppendU64(out, r.header().version);
+    AppendU64(out, h.version);
   }
   out->append("\r\n");
-  out->append(r.value());
+  out->append(value);
   out->append("\r\n");
+}
+
+// A plain get copies the value once, from the segment's mapping into the reply
+// (Locate); Get, which copies through a buffer, serves unmapped segments.
+Status Lookup(Volume* v, std::string_view key, ObjectRef* ref, ReadResult* r) {
+  Status s = v->Locate(key, ref);
+  if (!s.IsInvalidArgument()) return s;
+  ref->segment.reset();
+  s = v->Get(key, r);
+  if (s.ok()) {
+    ref->header = r->header();
+    ref->value = r->value();
+  }
+  return s;
 }
 
 }  // namespace
@@ -149,6 +164,7 @@ void MemcacheCommands::Retrieve(const Request& req, std::string* out, ThreadStat
   bool with_cas = req.command == Command::kGets || req.command == Command::kGats;
   uint32_t expiry = touch ? ExpiryFromMemcached(req.exptime, Now()) : 0;
   thread_local ReadResult r;
+  thread_local ObjectRef ref;
   std::string_view keys = req.keys, key;
   while (proto::NextToken(&keys, &key)) {
     ThreadStats::Add(st->cmd_get);
@@ -157,14 +173,15 @@ void MemcacheCommands::Retrieve(const Request& req, std::string* out, ThreadStat
     Status s;
     if (touch) {
       s = SetExpiry(v, key, expiry, dirty);
-      if (s.ok()) s = v->Get(key, &r);  // an expiry in the past makes this a miss
+      if (s.ok()) s = Lookup(v, key, &ref, &r);  // an expiry in the past makes this a miss
     } else {
-      s = v->Get(key, &r);
+      s = Lookup(v, key, &ref, &r);
     }
     if (s.ok()) {
       ThreadStats::Add(st->get_hits);
       if (touch) ThreadStats::Add(st->touch_hits);
-      AppendValue(out, key, r, with_cas);
+      AppendValue(out, key, ref.header, ref.value, with_cas);
+      ref.segment.reset();
     } else {
       ThreadStats::Add(st->get_misses);
       if (touch) ThreadStats::Add(st->touch_misses);
