@@ -100,7 +100,12 @@ bool ParseLength(std::string_view s, uint32_t* out) {
 }
 
 struct Tokens {
-  std::string_view tok[kMaxTokens];
+  // Left uninitialized (a union member is not constructed): only tok[0, n) is read,
+  // and zeroing 23 views per request showed in profiles.
+  Tokens() {}
+  union {
+    std::string_view tok[kMaxTokens];
+  };
   size_t n = 0;
   std::string_view rest;  // what follows the tokens read so far
 };

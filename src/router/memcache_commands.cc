@@ -50,8 +50,8 @@ void AppendValue(std::string* out, std::string_view key, const format::NeedleHea
 
 // A plain get copies the value once, from the segment's mapping into the reply
 // (Locate); Get, which copies through a buffer, serves unmapped segments.
-Status Lookup(Volume* v, std::string_view key, ObjectRef* ref, ReadResult* r) {
-  Status s = v->Locate(key, ref);
+Status Lookup(Volume* v, std::string_view key, uint64_t hash, ObjectRef* ref, ReadResult* r) {
+  Status s = v->Locate(key, ref, &hash);
   if (!s.IsInvalidArgument()) return s;
   ref->segment.reset();
   s = v->Get(key, r);
@@ -169,13 +169,14 @@ void MemcacheCommands::Retrieve(const Request& req, std::string* out, ThreadStat
   while (proto::NextToken(&keys, &key)) {
     ThreadStats::Add(st->cmd_get);
     if (touch) ThreadStats::Add(st->cmd_touch);
-    Volume* v = store_->VolumeFor(key);
+    uint64_t hash;
+    Volume* v = store_->VolumeFor(key, &hash);
     Status s;
     if (touch) {
       s = SetExpiry(v, key, expiry, dirty);
-      if (s.ok()) s = Lookup(v, key, &ref, &r);  // an expiry in the past makes this a miss
+      if (s.ok()) s = Lookup(v, key, hash, &ref, &r);  // an expiry in the past: a miss
     } else {
-      s = Lookup(v, key, &ref, &r);
+      s = Lookup(v, key, hash, &ref, &r);
     }
     if (s.ok()) {
       ThreadStats::Add(st->get_hits);

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/checksum.h"
 #include "store/sync_pool.h"
 #include "store/syncer.h"
 #include "store/volume.h"
@@ -41,6 +42,11 @@ class Store {
   uint32_t partitions() const { return static_cast<uint32_t>(volumes_.size()); }
   uint32_t PartitionOf(std::string_view key) const;
   Volume* VolumeFor(std::string_view key) { return volumes_[PartitionOf(key)].get(); }
+  // The same, also giving HashKey(key), which Volume::Locate can reuse.
+  Volume* VolumeFor(std::string_view key, uint64_t* hash) {
+    *hash = HashKey(key);
+    return volumes_[*hash % volumes_.size()].get();
+  }
   Volume* volume(uint32_t p) { return volumes_[p].get(); }
 
   // Makes the given volumes durable, in parallel (kSync group commit).

@@ -173,9 +173,9 @@ Status Volume::Get(std::string_view key, ReadResult* out) {
   return result;
 }
 
-Status Volume::Locate(std::string_view key, ObjectRef* out) {
+Status Volume::Locate(std::string_view key, ObjectRef* out, const uint64_t* key_hash) {
   BALE_RETURN_IF_ERROR(CheckKey(key));
-  uint32_t tag = Tag(key);
+  uint32_t tag = Tag(key, key_hash);
   uint32_t now = Now();
   std::shared_lock<std::shared_mutex> l(mu_);
   if (closed_) return Status::IOError("volume closed");

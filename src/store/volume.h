@@ -185,7 +185,8 @@ class Volume {
   // Like Get, without copying the object: NotFound, Corruption or an I/O error as Get
   // would say; NotSupported-like InvalidArgument("not mapped") when the segment has no
   // mapping, in which case the caller uses Get.
-  Status Locate(std::string_view key, ObjectRef* out);
+  // `key_hash`, when given, is HashKey(key), already computed by the caller.
+  Status Locate(std::string_view key, ObjectRef* out, const uint64_t* key_hash = nullptr);
 
   // flush_all: objects written before `when` (unix seconds; 0 or past = now) read as
   // missing from `when` on.
@@ -210,6 +211,10 @@ class Volume {
   explicit Volume(const VolumeOptions& options);
   uint32_t Now() const;
   uint32_t Tag(std::string_view key) const;
+  uint32_t Tag(std::string_view key, const uint64_t* key_hash) const {
+    return key_hash != nullptr && !options_.hasher ? static_cast<uint32_t>(*key_hash >> 32)
+                                                   : Tag(key);
+  }
   bool IsLive(const format::NeedleHeader& h, uint32_t now) const;
   Status CheckKey(std::string_view key) const;
 
