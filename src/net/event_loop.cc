@@ -48,6 +48,10 @@ EventLoop::~EventLoop() {
   for (int fd : closed_) ::close(fd);
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
   if (wake_fd_ >= 0) ::close(wake_fd_);
+  for (auto& [fd, protocol] : inbox_) {
+    ::close(fd);
+    server_->connections_.fetch_sub(1);
+  }
   if (listen_fd_ >= 0) ::close(listen_fd_);
   if (http_listen_fd_ >= 0) ::close(http_listen_fd_);
 }
@@ -93,6 +97,7 @@ void EventLoop::Run() {
       if (fd == wake_fd_) {
         uint64_t v;
         (void)!::read(wake_fd_, &v, sizeof(v));
+        TakeInbox();
         continue;
       }
       if (fd == listen_fd_) {
@@ -156,23 +161,49 @@ void EventLoop::Accept(int listen_fd, Protocol protocol) {
       continue;
     }
     SetNoDelay(fd);
-    auto c = std::make_unique<Connection>();
-    c->fd = fd;
-    c->protocol = protocol;
-    if (protocol == Protocol::kHttp) c->http = std::make_unique<HttpState>(http_limits_);
-    c->last_active = ::time(nullptr);
-    epoll_event ev{};
-    ev.events = c->events = EPOLLIN | EPOLLRDHUP;
-    ev.data.fd = fd;
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-      ::close(fd);
-      server_->connections_.fetch_sub(1);
+    EventLoop* owner = server_->NextLoop();
+    if (owner != this) {
+      owner->Adopt(fd, protocol);
       continue;
     }
-    conns_[fd] = std::move(c);
-    ThreadStats::Add(stats_.total_connections);
-    stats_.curr_connections.fetch_add(1, std::memory_order_relaxed);
+    AddConnection(fd, protocol);
   }
+}
+
+void EventLoop::Adopt(int fd, Protocol protocol) {
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    inbox_.emplace_back(fd, protocol);
+  }
+  Wake();
+}
+
+void EventLoop::TakeInbox() {
+  std::vector<std::pair<int, Protocol>> adopted;
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    adopted.swap(inbox_);
+  }
+  for (auto& [fd, protocol] : adopted) AddConnection(fd, protocol);
+}
+
+void EventLoop::AddConnection(int fd, Protocol protocol) {
+  auto c = std::make_unique<Connection>();
+  c->fd = fd;
+  c->protocol = protocol;
+  if (protocol == Protocol::kHttp) c->http = std::make_unique<HttpState>(http_limits_);
+  c->last_active = ::time(nullptr);
+  epoll_event ev{};
+  ev.events = c->events = EPOLLIN | EPOLLRDHUP;
+  ev.data.fd = fd;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    ::close(fd);
+    server_->connections_.fetch_sub(1);
+    return;
+  }
+  conns_[fd] = std::move(c);
+  ThreadStats::Add(stats_.total_connections);
+  stats_.curr_connections.fetch_add(1, std::memory_order_relaxed);
 }
 
 void EventLoop::OnReadable(Connection* c) {

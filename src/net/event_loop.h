@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <ctime>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -54,12 +55,17 @@ class EventLoop {
   ~EventLoop();
   Status Init();
   void Run();
-  void Wake();  // from another thread: look at server->stopping_
+  void Wake();  // from another thread: look at server->stopping_ and the inbox
+  // From another loop: take over an accepted connection (connections are dealt out
+  // round-robin, as memcached's dispatcher does, rather than as the kernel hashes them).
+  void Adopt(int fd, Protocol protocol);
   ThreadStats& stats() { return stats_; }
   const ThreadStats& stats() const { return stats_; }
 
  private:
   void Accept(int listen_fd, Protocol protocol);
+  void AddConnection(int fd, Protocol protocol);
+  void TakeInbox();
   void OnReadable(Connection* c);
   // Parses and answers what the connection has buffered, or, when `fresh` is given,
   // the bytes just read (c->in empty): they are parsed in place, without a copy.
@@ -87,6 +93,8 @@ class EventLoop {
   int http_listen_fd_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
+  std::mutex inbox_mu_;
+  std::vector<std::pair<int, Protocol>> inbox_;  // guarded by inbox_mu_
   bool listening_ = false;
   std::unordered_map<int, std::unique_ptr<Connection>> conns_;
   std::vector<Connection*> round_;     // connections with new output this round

@@ -65,6 +65,10 @@ class Server final : public StatsSource {
 
  private:
   friend class EventLoop;
+  // The loop that gets the next accepted connection (round-robin).
+  EventLoop* NextLoop() {
+    return loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()].get();
+  }
   Store* store_;
   ServerConfig config_;
   MemcacheSettings settings_;
@@ -76,6 +80,7 @@ class Server final : public StatsSource {
   uint16_t http_port_ = 0;
   std::atomic<uint32_t> connections_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<uint32_t> next_loop_{0};
   std::vector<std::unique_ptr<EventLoop>> loops_;
   std::vector<std::thread> threads_;
   std::chrono::steady_clock::time_point started_;
