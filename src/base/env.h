@@ -38,6 +38,8 @@ class File {
   // The OS descriptor, for sendfile(2) straight from the page cache to a socket; -1 when
   // there is none (test doubles), in which case callers copy.
   virtual int Descriptor() const { return -1; }
+  // Hints that [offset, offset + n) of the mapping will be read soon (read-ahead).
+  virtual void WillNeed(uint64_t offset, uint64_t n) {}
 };
 
 enum class OpenMode {

@@ -23,6 +23,13 @@ class PosixFile final : public File {
   }
 
   int Descriptor() const override { return fd_; }
+  void WillNeed(uint64_t offset, uint64_t n) override {
+    if (map_ == nullptr || offset >= map_len_) return;
+    uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    uint64_t start = offset & ~(page - 1);
+    uint64_t end = std::min<uint64_t>(offset + n, map_len_);
+    (void)::madvise(static_cast<char*>(map_) + start, end - start, MADV_WILLNEED);
+  }
   const char* MapForRead(uint64_t length) override {
     if (map_ != nullptr) return length <= map_len_ ? static_cast<const char*>(map_) : nullptr;
     void* p = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd_, 0);

@@ -21,7 +21,7 @@ constexpr int kMaxEvents = 256;
 constexpr std::string_view kTooMany = "SERVER_ERROR Too many open connections\r\n";
 constexpr std::string_view kHttpTooMany =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-    "Content-Length: 36\r\nConnection: close\r\n\r\n{\"error\":\"too many open connections\"}";
+    "Content-Length: 37\r\nConnection: close\r\n\r\n{\"error\":\"too many open connections\"}";
 
 uint64_t MonotonicNs() {
   timespec ts;
@@ -228,6 +228,12 @@ void EventLoop::OnReadable(Connection* c) {
     ThreadStats::Add(c->http ? stats_.http_bytes_read : stats_.bytes_read,
                      static_cast<uint64_t>(r));
     total += static_cast<size_t>(r);
+    if (c->close_after_flush) {
+      // Closing after the replies already queued (quit, Connection: close, an error):
+      // nothing more is answered, so what arrives is dropped, not buffered.
+      if (total >= kMaxReadPerEvent || static_cast<size_t>(r) < kReadChunk) break;
+      continue;
+    }
     std::string_view fresh(read_buf_.get(), static_cast<size_t>(r));
     if (c->in.empty() && c->protocol == Protocol::kMemcache) {
       Process(c, fresh);  // parsed where it was read; only a partial tail is kept
@@ -262,11 +268,18 @@ void EventLoop::Process(Connection* c, std::string_view fresh) {
     std::string_view buffered(c->in.data() + c->in_start, c->in.size() - c->in_start);
     c->in_start += ExecuteMemcache(c, buffered);
   }
-  if (c->fd >= 0 && (c->out.size() != out_before || c->close_after_flush)) {
+  if (c->fd < 0) return;
+  if (c->out.size() != out_before || c->close_after_flush) {
     round_.push_back(c);
+  } else if (c->paused) {
+    UpdateInterest(c);  // stop reading now, not after a flush that may never come
   }
-  if (c->fd >= 0 && c->in_start == c->in.size() && c->in.capacity() > kShrinkAbove) {
-    std::string().swap(c->in);
+  if (c->in_start == c->in.size()) {
+    if (c->in.capacity() > kShrinkAbove) std::string().swap(c->in);
+    c->in.clear();
+    c->in_start = 0;
+  } else if (c->in_start > kShrinkAbove && c->in_start > c->in.size() / 2) {
+    c->in.erase(0, c->in_start);  // a client whose sends end mid-request
     c->in_start = 0;
   }
 }
@@ -287,9 +300,9 @@ size_t EventLoop::ExecuteMemcache(Connection* c, std::string_view input) {
       c->swallow -= n;
       if (c->swallow > 0) break;
     }
-    if (used == input.size()) break;
     if (c->close_after_flush && !c->peer_closed) break;
     if (OutputFull(c)) break;
+    if (used == input.size()) break;
     std::string_view rest = input.substr(used);
     proto::ParseResult r = proto::ParseRequest(rest, server_->limits_, &req_);
     if (r.status == proto::ParseStatus::kIncomplete) break;
@@ -344,6 +357,8 @@ void EventLoop::ProcessHttp(Connection* c) {
     http_scratch_.files = &c->files;
     Outcome o = server_->routes_.Handle(h.request, &c->out, &http_scratch_);
     stats_.http_latency.Observe(MonotonicNs() - start);
+    if (http_scratch_.text.capacity() > kShrinkAbove) std::string().swap(http_scratch_.text);
+    if (http_scratch_.read.capacity() > kShrinkAbove) http_scratch_.read = ReadResult();
     h.request.body.clear();
     std::string().swap(h.request.body);
     if (o == Outcome::kClose) {
@@ -489,7 +504,11 @@ void EventLoop::KickIdle(time_t now) {
       Flush(c);
       continue;
     }
-    if (timeout != 0 && now - c->last_active > static_cast<time_t>(timeout)) {
+    // An HTTP connection between requests gets --http-timeout too (keep-alive timeout):
+    // idle sockets on a public port must not hold connection slots for ever.
+    bool http_idle = c->http && request_timeout > 0 && !c->http->parser.InProgress() &&
+                     !Unsent(c) && now - c->last_active > request_timeout;
+    if (http_idle || (timeout != 0 && now - c->last_active > static_cast<time_t>(timeout))) {
       ThreadStats::Add(stats_.idle_kicks);
       Close(c);
     }

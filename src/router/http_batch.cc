@@ -18,6 +18,9 @@ void HttpRoutes::Batch(const proto::HttpRequest& req, Reply* r) {
   Status s = proto::ParseMultipart(req.body, boundary, &parts);
   if (!s.ok()) return r->Error(400, s.message());
   if (parts.empty()) return r->Error(400, "no parts in the batch");
+  if (parts.size() > kMaxBatchParts) {
+    return r->Error(400, "more than " + std::to_string(kMaxBatchParts) + " parts in one batch");
+  }
   std::string_view target = req.target;
   size_t q = target.find('?');
   bool named = q != std::string_view::npos && target.substr(q + 1) == "keys=names";
@@ -30,8 +33,9 @@ void HttpRoutes::Batch(const proto::HttpRequest& req, Reply* r) {
     // guessing a cookie.
     keys[i] = named ? parts[i].name : std::to_string(RandomU64());
     if (!IsValidKey(keys[i])) return r->Error(400, "invalid key in part " + std::to_string(i));
-    if (parts[i].content_type.size() > format::kMaxContentTypeLen) {
-      return r->Error(400, "Content-Type longer than 255 bytes in part " + std::to_string(i));
+    if (!format::IsValidContentType(parts[i].content_type)) {
+      return r->Error(
+          400, "bad Content-Type (over 255 bytes or control bytes) in part " + std::to_string(i));
     }
     WriteOp& op = ops[i];
     op.key = keys[i];

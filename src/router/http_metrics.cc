@@ -209,7 +209,7 @@ void HttpRoutes::StatusJson(Reply* r) {
                      {"scanned_bytes", ss.total.compaction_scanned},
                      {"total_bytes", ss.total.compaction_total}};
   std::string& body = r->scratch->text;
-  body = j.dump(2);
+  body = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
   body.push_back('\n');
   r->Start(200);
   r->Finish("application/json", body);

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <ctime>
+#include <exception>
 
 #include "proto/http_fields.h"
 #include "router/http_reply.h"
@@ -42,7 +43,15 @@ uint32_t HttpRoutes::Now() const { return static_cast<uint32_t>(::time(nullptr))
 
 Outcome HttpRoutes::Handle(const proto::HttpRequest& req, std::string* out, HttpScratch* scratch) {
   Reply r(&req, out, scratch);
-  Dispatch(req, &r);
+  size_t start = out->size();
+  size_t files = scratch->files != nullptr ? scratch->files->size() : 0;
+  try {
+    Dispatch(req, &r);
+  } catch (const std::exception& e) {  // the boundary: nothing escapes to the event loop
+    out->resize(start);
+    if (scratch->files != nullptr) scratch->files->resize(files);
+    r.Error(500, std::string("internal error: ") + e.what());
+  }
   ThreadStats::Add(scratch->stats->http_requests[static_cast<size_t>(
       r.route)][ThreadStats::HttpMethodSlot(req.method)][ThreadStats::HttpCodeSlot(r.status)]);
   return r.close ? Outcome::kClose : Outcome::kContinue;
@@ -120,7 +129,7 @@ void HttpRoutes::ObjectRead(const proto::HttpRequest& req, std::string_view key,
   ThreadStats* st = r->scratch->stats;
   Volume* v = store_->VolumeFor(key);
   ObjectRef& ref = r->scratch->ref;
-  Status s = v->Locate(key, &ref);
+  Status s = v->Locate(key, &ref, nullptr, is_public ? &cookie : nullptr);
   if (s.IsInvalidArgument()) {
     ReadResult& obj = r->scratch->read;
     s = v->Get(key, &obj);
@@ -163,7 +172,10 @@ void HttpRoutes::SendObject(const proto::HttpRequest& req, const ObjectRef& obj,
     r->Header("Content-Range", "bytes */" + std::to_string(value.size()));
     return r->Finish("application/json", "{\"error\":\"range not satisfiable\"}\n");
   }
-  std::string_view type = obj.content_type.empty() ? kDefaultContentType : obj.content_type;
+  // Stored types are checked on write; one that is not valid (older data) is not echoed.
+  std::string_view type = obj.content_type.empty() || !format::IsValidContentType(obj.content_type)
+                              ? kDefaultContentType
+                              : obj.content_type;
   r->Start(kind == proto::RangeKind::kSatisfiable ? 206 : 200);
   r->Header("ETag", etag);
   r->Header("Last-Modified", r->Date(h.mtime));
@@ -207,8 +219,8 @@ bool HttpRoutes::WriteOptions(const proto::HttpRequest& req, WriteOp* op, Reply*
     op->expiry = ExpiryFromMemcached(exptime, Now());
   }
   op->content_type = req.Header("content-type");
-  if (op->content_type.size() > format::kMaxContentTypeLen) {
-    r->Error(400, "Content-Type longer than 255 bytes");
+  if (!format::IsValidContentType(op->content_type)) {
+    r->Error(400, "Content-Type over 255 bytes or with control bytes");
     return false;
   }
   op->cookie = NewCookie();

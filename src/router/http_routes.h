@@ -41,6 +41,7 @@ struct FileSend {
   uint64_t len = 0;
 };
 inline constexpr size_t kSendfileBytes = 64 << 10;  // values from this size go by sendfile
+inline constexpr size_t kMaxBatchParts = 10000;     // objects in one POST /batch
 
 // What one event-loop thread lends the routes: counters, the volumes to sync, and
 // buffers reused across requests.

@@ -226,5 +226,44 @@ TEST_F(HttpRoutesTest, PublicOnlyHidesTheApi) {
   EXPECT_EQ(Put("/o/p", "w").code, 404);
 }
 
+TEST_F(HttpRoutesTest, ControlBytesNeverReachAResponseHead) {
+  // A part's headers end at CRLF only, so a bare LF could ride inside its Content-Type.
+  std::string body =
+      "--B\r\nContent-Disposition: form-data; name=\"x\"\r\n"
+      "Content-Type: text/html\nSet-Cookie: a=b\r\n\r\nv\r\n--B--\r\n";
+  Response r = Send(
+      "POST /batch?keys=names HTTP/1.1\r\nContent-Type: multipart/form-data; "
+      "boundary=B\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body);
+  EXPECT_EQ(r.code, 400);
+  EXPECT_EQ(Get("/o/x").code, 404);
+  WriteOp op;
+  op.key = "direct";
+  op.value = "v";
+  op.content_type = "text/plain\r\nX: y";
+  EXPECT_TRUE(store_->VolumeFor("direct")->Put(op).IsInvalidArgument());
+  op.content_type = "text/plain;\tcharset=utf-8";  // HTAB is allowed in field values
+  EXPECT_TRUE(store_->VolumeFor("direct")->Put(op).ok());
+}
+
+TEST_F(HttpRoutesTest, BatchPartCountIsBounded) {
+  std::string part = "--B\r\nContent-Disposition: form-data; name=\"p\"\r\n\r\n\r\n";
+  std::string body;
+  for (size_t i = 0; i <= kMaxBatchParts; i++) body += part;
+  body += "--B--\r\n";
+  Response r = Send(
+      "POST /batch HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body);
+  EXPECT_EQ(r.code, 400);
+  EXPECT_NE(r.body.find("parts"), std::string::npos);
+}
+
+TEST_F(HttpRoutesTest, StatusSurvivesANonUtf8DataDir) {
+  settings_.data_dir = "/tmp/bale-\xff\xfe";
+  Response s = Get("/status");
+  EXPECT_EQ(s.code, 200);
+}
+
 }  // namespace
 }  // namespace bale

@@ -57,6 +57,9 @@ class Segment {
     return true;
   }
   int descriptor() const { return file_->Descriptor(); }
+  // Asks the kernel to read [offset, offset + n) of the mapping ahead (it is mapped
+  // MADV_RANDOM, so a large object would otherwise fault in a page at a time).
+  void WillNeed(uint64_t offset, size_t n) const { file_->WillNeed(offset, n); }
   Status Sync() { return file_->Sync(); }
 
  private:

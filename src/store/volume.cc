@@ -173,7 +173,8 @@ Status Volume::Get(std::string_view key, ReadResult* out) {
   return result;
 }
 
-Status Volume::Locate(std::string_view key, ObjectRef* out, const uint64_t* key_hash) {
+Status Volume::Locate(std::string_view key, ObjectRef* out, const uint64_t* key_hash,
+                      const uint64_t* cookie) {
   BALE_RETURN_IF_ERROR(CheckKey(key));
   uint32_t tag = Tag(key, key_hash);
   uint32_t now = Now();
@@ -210,14 +211,21 @@ Status Volume::Locate(std::string_view key, ObjectRef* out, const uint64_t* key_
       result = Status::InvalidArgument("not mapped");
       return true;
     }
+    // Cheap checks first: a tag collision, a dead object or a wrong cookie costs no
+    // checksum over the value (a guessed public URL costs what a miss does).
+    if (whole.substr(format::kNeedleHeaderSize, out->header.key_len) != key) return false;
+    if (!IsLive(out->header, now) || (cookie != nullptr && out->header.cookie != *cookie)) {
+      result = Status::NotFound();
+      return true;
+    }
+    if (raw >= kWillNeedBytes) seg->WillNeed(offset, raw);  // one read-ahead, not a fault a page
     s = format::VerifyNeedle(seg->salt(), whole, out->header, &out->key, &out->content_type,
                              &out->value);
     if (!s.ok()) {
       result = corrupt(s.message());
       return true;
     }
-    if (out->key != key) return false;  // a tag collision: another key
-    result = IsLive(out->header, now) ? Status::OK() : Status::NotFound();
+    result = Status::OK();
     out->segment = seg;
     out->value_offset = offset + (raw - out->value.size());
     return true;
@@ -321,8 +329,8 @@ Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
   for (WriteOp& op : ops) {
     BALE_RETURN_IF_ERROR(CheckKey(op.key));
     if (op.value.size() > format::kMaxValueLen) return Status::InvalidArgument("value too large");
-    if (!op.tombstone && op.content_type.size() > format::kMaxContentTypeLen) {
-      return Status::InvalidArgument("content type longer than 255 bytes");
+    if (!op.tombstone && !format::IsValidContentType(op.content_type)) {
+      return Status::InvalidArgument("content type over 255 bytes or with control bytes");
     }
   }
   struct Pending {
@@ -443,8 +451,8 @@ Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version
     std::string_view value = tombstone ? std::string_view() : d.value;
     std::string_view content_type = tombstone ? std::string_view() : d.content_type;
     if (value.size() > format::kMaxValueLen) return Status::InvalidArgument("value too large");
-    if (content_type.size() > format::kMaxContentTypeLen) {
-      return Status::InvalidArgument("content type longer than 255 bytes");
+    if (!format::IsValidContentType(content_type)) {
+      return Status::InvalidArgument("content type over 255 bytes or with control bytes");
     }
     format::NeedleHeader h;
     h.version = ++last_version_;

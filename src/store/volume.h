@@ -105,6 +105,8 @@ class ReadResult {
   std::string_view content_type() const { return content_type_; }  // empty = none
   std::string_view value() const { return value_; }
 
+  size_t capacity() const { return buf_.capacity(); }  // the buffer kept for reuse
+
  private:
   friend class Volume;
   std::string buf_;
@@ -182,11 +184,16 @@ class Volume {
   // new needle's version. Waits for durability unless `wait` is false.
   Status Update(std::string_view key, const Updater& fn, uint64_t* version, bool wait = true);
   Status Get(std::string_view key, ReadResult* out);
-  // Like Get, without copying the object: NotFound, Corruption or an I/O error as Get
+  // Like Get, without copying the object (a candidate whose key differs is skipped
+  // before any checksum): NotFound, Corruption or an I/O error as Get
   // would say; NotSupported-like InvalidArgument("not mapped") when the segment has no
   // mapping, in which case the caller uses Get.
-  // `key_hash`, when given, is HashKey(key), already computed by the caller.
-  Status Locate(std::string_view key, ObjectRef* out, const uint64_t* key_hash = nullptr);
+  // `key_hash`, when given, is HashKey(key), already computed by the caller. With
+  // `cookie`, an object with another cookie is NotFound, found so before its checksum is
+  // computed. out->segment is set only when OK.
+  Status Locate(std::string_view key, ObjectRef* out, const uint64_t* key_hash = nullptr,
+                const uint64_t* cookie = nullptr);
+  static constexpr size_t kWillNeedBytes = 1 << 20;
 
   // flush_all: objects written before `when` (unix seconds; 0 or past = now) read as
   // missing from `when` on.
