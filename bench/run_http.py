@@ -38,6 +38,8 @@ import argparse, ctypes, hashlib, http.client, json, os, queue, random, re, shle
 import resource, signal, socket, statistics, subprocess, sys, tempfile, threading, time
 import urllib.parse
 
+from benchlib import free_port, terminate, wait_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 PROCS = []  # every server started, stopped by cleanup()
@@ -60,33 +62,8 @@ def fail(msg):
     log(f"FAILED: {msg}")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout=10.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited early with status {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{proc.args[0]} did not start")
-
-
 def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    terminate(proc)
     if proc in PROCS:
         PROCS.remove(proc)
 
