@@ -27,7 +27,6 @@ void HttpRoutes::Batch(const proto::HttpRequest& req, Reply* r) {
 
   // Everything is checked before anything is written: a bad batch stores nothing.
   std::vector<std::string> keys(parts.size());
-  std::vector<WriteOp> ops(parts.size());
   for (size_t i = 0; i < parts.size(); i++) {
     // Generated ids are 64 random bits: a clash with a stored object is as unlikely as
     // guessing a cookie.
@@ -37,20 +36,18 @@ void HttpRoutes::Batch(const proto::HttpRequest& req, Reply* r) {
       return r->Error(
           400, "bad Content-Type (over 255 bytes or control bytes) in part " + std::to_string(i));
     }
-    WriteOp& op = ops[i];
-    op.key = keys[i];
-    op.value = parts[i].body;
-    op.content_type = parts[i].content_type;
-    uint64_t cookie = RandomU64();
-    op.cookie = cookie == 0 ? 1 : cookie;
   }
   // One append per partition, in part order within each.
   std::unordered_map<Volume*, std::vector<WriteOp>> by_volume;
   std::vector<std::pair<Volume*, size_t>> where(parts.size());
-  for (size_t i = 0; i < ops.size(); i++) {
+  for (size_t i = 0; i < parts.size(); i++) {
     Volume* v = store_->VolumeFor(keys[i]);
     where[i] = {v, by_volume[v].size()};
-    by_volume[v].push_back(ops[i]);
+    WriteOp& op = by_volume[v].emplace_back();
+    op.key = keys[i];
+    op.value = parts[i].body;
+    op.content_type = parts[i].content_type;
+    op.cookie = NewCookie();
   }
   bool sync = settings_->durability == Durability::kSync;
   for (auto& [v, batch] : by_volume) {

@@ -16,6 +16,12 @@ namespace bale {
 // bytes that are not valid UTF-8 are escaped as \u00XX of their byte value.
 void AppendJsonString(std::string_view s, std::string* out);
 
+// A cookie for a new object (never 0, which WriteOp reads as "pick one").
+inline uint64_t NewCookie() {
+  uint64_t c = RandomU64();
+  return c == 0 ? 1 : c;
+}
+
 struct HttpRoutes::Reply {
   Reply(const proto::HttpRequest* req, std::string* out, HttpScratch* scratch)
       : req(req), out(out), scratch(scratch), close(!req->keep_alive) {}

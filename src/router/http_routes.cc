@@ -23,11 +23,6 @@ bool ParseI64(std::string_view s, int64_t* out) {
   return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
 
-uint64_t NewCookie() {
-  uint64_t c = RandomU64();
-  return c == 0 ? 1 : c;
-}
-
 }  // namespace
 
 bool IsValidKey(std::string_view key) {
@@ -121,30 +116,16 @@ void HttpRoutes::Dispatch(const proto::HttpRequest& req, Reply* r) {
 }
 
 // Reads without copying where it can: Locate gives views into the segment's mapping
-// (one copy into the output buffer), and values of kSendfileBytes or more go from the
-// page cache to the socket with sendfile. Get (a copy through a buffer) is the fallback
-// for segments that are not mapped.
+// (one copy into the output buffer; unmapped segments are read through scratch->read),
+// and values of kSendfileBytes or more go from the page cache to the socket with sendfile.
 void HttpRoutes::ObjectRead(const proto::HttpRequest& req, std::string_view key, bool is_public,
                             uint64_t cookie, Reply* r) {
   ThreadStats* st = r->scratch->stats;
   Volume* v = store_->VolumeFor(key);
   ObjectRef& ref = r->scratch->ref;
-  Status s = v->Locate(key, &ref, nullptr, is_public ? &cookie : nullptr);
-  if (s.IsInvalidArgument()) {
-    ReadResult& obj = r->scratch->read;
-    s = v->Get(key, &obj);
-    ref.segment.reset();
-    if (s.ok()) {
-      ref.header = obj.header();
-      ref.content_type = obj.content_type();
-      ref.value = obj.value();
-    }
-  }
+  Status s = v->Locate(key, &ref, &r->scratch->read, nullptr, is_public ? &cookie : nullptr);
   if (s.IsCorruption()) ThreadStats::Add(st->corrupt_reads);
-  if (s.IsNotFound() || s.IsCorruption() || (s.ok() && is_public && ref.header.cookie != cookie)) {
-    ref.segment.reset();
-    return r->NotFound();
-  }
+  if (s.IsNotFound() || s.IsCorruption()) return r->NotFound();
   if (!s.ok()) return r->StoreError(s);
   SendObject(req, ref, is_public, r);
   ref.segment.reset();  // do not keep a compacted-away file open

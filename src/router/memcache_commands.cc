@@ -48,18 +48,9 @@ void AppendValue(std::string* out, std::string_view key, const format::NeedleHea
   out->append("\r\n");
 }
 
-// A plain get copies the value once, from the segment's mapping into the reply
-// (Locate); Get, which copies through a buffer, serves unmapped segments.
+// A plain get copies the value once, from the segment's mapping into the reply.
 Status Lookup(Volume* v, std::string_view key, uint64_t hash, ObjectRef* ref, ReadResult* r) {
-  Status s = v->Locate(key, ref, &hash);
-  if (!s.IsInvalidArgument()) return s;
-  ref->segment.reset();
-  s = v->Get(key, r);
-  if (s.ok()) {
-    ref->header = r->header();
-    ref->value = r->value();
-  }
-  return s;
+  return v->Locate(key, ref, r, &hash);
 }
 
 }  // namespace

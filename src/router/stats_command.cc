@@ -79,13 +79,15 @@ void MemcacheCommands::Stats(const proto::Request& req, std::string* out) {
   BALE_STAT(cmd_get)
   BALE_STAT(cmd_set)
   BALE_STAT(cmd_flush)
-  BALE_STAT(cmd_touch) BALE_STAT(cmd_meta) BALE_STAT(get_hits) BALE_STAT(get_misses)
-      BALE_STAT(get_expired) Stat(out, "get_flushed", uint64_t{0});
+  BALE_STAT(cmd_touch)
+  BALE_STAT(cmd_meta) BALE_STAT(get_hits) BALE_STAT(get_misses) BALE_STAT(get_expired)
+      Stat(out, "get_flushed", uint64_t{0});
   BALE_STAT(delete_misses)
   BALE_STAT(delete_hits)
   BALE_STAT(incr_misses)
-  BALE_STAT(incr_hits) BALE_STAT(decr_misses) BALE_STAT(decr_hits) BALE_STAT(cas_misses)
-      BALE_STAT(cas_hits) BALE_STAT(cas_badval) BALE_STAT(touch_hits) BALE_STAT(touch_misses)
+  BALE_STAT(incr_hits)
+  BALE_STAT(decr_misses) BALE_STAT(decr_hits) BALE_STAT(cas_misses) BALE_STAT(cas_hits)
+      BALE_STAT(cas_badval) BALE_STAT(touch_hits) BALE_STAT(touch_misses)
           Stat(out, "auth_cmds", uint64_t{0});
   Stat(out, "auth_errors", uint64_t{0});
   BALE_STAT(bytes_read) BALE_STAT(bytes_written) Stat(out, "limit_maxbytes", ss.total.disk_bytes);

@@ -173,8 +173,23 @@ Status Volume::Get(std::string_view key, ReadResult* out) {
   return result;
 }
 
-Status Volume::Locate(std::string_view key, ObjectRef* out, const uint64_t* key_hash,
-                      const uint64_t* cookie) {
+Status Volume::Locate(std::string_view key, ObjectRef* out, ReadResult* fallback,
+                      const uint64_t* key_hash, const uint64_t* cookie) {
+  out->segment.reset();
+  bool not_mapped = false;
+  Status s = LocateMapped(key, out, key_hash, cookie, &not_mapped);
+  if (!not_mapped) return s;
+  BALE_RETURN_IF_ERROR(Get(key, fallback));
+  if (cookie != nullptr && fallback->header().cookie != *cookie) return Status::NotFound();
+  out->header = fallback->header();
+  out->key = fallback->key();
+  out->content_type = fallback->content_type();
+  out->value = fallback->value();
+  return Status::OK();
+}
+
+Status Volume::LocateMapped(std::string_view key, ObjectRef* out, const uint64_t* key_hash,
+                            const uint64_t* cookie, bool* not_mapped) {
   BALE_RETURN_IF_ERROR(CheckKey(key));
   uint32_t tag = Tag(key, key_hash);
   uint32_t now = Now();
@@ -194,7 +209,7 @@ Status Volume::Locate(std::string_view key, ObjectRef* out, const uint64_t* key_
       return true;
     }
     if (!seg->View(offset, format::kNeedleHeaderSize, &head)) {
-      result = Status::InvalidArgument("not mapped");
+      *not_mapped = true;
       return true;
     }
     Status s = format::DecodeNeedleHeader(head, &out->header);
@@ -208,7 +223,7 @@ Status Volume::Locate(std::string_view key, ObjectRef* out, const uint64_t* key_
       return true;
     }
     if (!seg->View(offset, raw, &whole)) {
-      result = Status::InvalidArgument("not mapped");
+      *not_mapped = true;
       return true;
     }
     // Cheap checks first: a tag collision, a dead object or a wrong cookie costs no

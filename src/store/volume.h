@@ -184,15 +184,15 @@ class Volume {
   // new needle's version. Waits for durability unless `wait` is false.
   Status Update(std::string_view key, const Updater& fn, uint64_t* version, bool wait = true);
   Status Get(std::string_view key, ReadResult* out);
-  // Like Get, without copying the object (a candidate whose key differs is skipped
-  // before any checksum): NotFound, Corruption or an I/O error as Get
-  // would say; NotSupported-like InvalidArgument("not mapped") when the segment has no
-  // mapping, in which case the caller uses Get.
+  // Like Get, without copying the object when its segment is mapped: out's views point
+  // into the mapping and out->segment holds it. Otherwise the object is read into
+  // *fallback as Get does, out's views point there and out->segment is null. Statuses
+  // are Get's (a candidate whose key differs is skipped before any checksum).
   // `key_hash`, when given, is HashKey(key), already computed by the caller. With
   // `cookie`, an object with another cookie is NotFound, found so before its checksum is
-  // computed. out->segment is set only when OK.
-  Status Locate(std::string_view key, ObjectRef* out, const uint64_t* key_hash = nullptr,
-                const uint64_t* cookie = nullptr);
+  // computed on the mapped path.
+  Status Locate(std::string_view key, ObjectRef* out, ReadResult* fallback,
+                const uint64_t* key_hash = nullptr, const uint64_t* cookie = nullptr);
   static constexpr size_t kWillNeedBytes = 1 << 20;
 
   // flush_all: objects written before `when` (unix seconds; 0 or past = now) read as
@@ -227,6 +227,9 @@ class Volume {
 
   // Finds the needle the index holds for `key` (live or not); NotFound if none.
   Status FindLocked(std::string_view key, uint32_t tag, Found* found);
+  // Locate's mapped path; *not_mapped when the needle lies outside every mapping.
+  Status LocateMapped(std::string_view key, ObjectRef* out, const uint64_t* key_hash,
+                      const uint64_t* cookie, bool* not_mapped);
   Status ReadNeedleLocked(Location loc, ReadResult* out, bool whole);
   // Makes room for `bytes` in the head, sealing it and starting a new one if needed.
   // Appends must follow under the same lock: needles carry the head's salt.
