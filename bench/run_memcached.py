@@ -9,6 +9,10 @@ bench/RESULTS.md.
 
   bench/run_memcached.py [--rounds 3] [--time 10s] [--value-size 100]
                          [--durability interval] [--set-only] [--threads 2]
+                         [--bale-args "--io-uring off"]
+
+Rounds run memcached then bale, and the next round bale then memcached (ABBA), so that
+a drift of the machine's speed does not favour whichever server always goes second.
 """
 import argparse, os, re, shlex, shutil, signal, socket, statistics, subprocess, sys
 import tempfile, time
@@ -50,7 +54,8 @@ def run_bale(args, cfg):
     port = free_port()
     data = tempfile.mkdtemp(prefix="bale-bench-", dir=os.path.join(ROOT, "build"))
     cmd = [os.path.join(ROOT, "build", "bale"), "serve", "--data", data, "--port", str(port),
-           "--http-port", "0", "--threads", str(args.threads), "--durability", args.durability]
+           "--http-port", "0", "--threads", str(args.threads), "--durability", args.durability,
+           *shlex.split(args.bale_args)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     try:
         wait_port(port, proc)
@@ -68,6 +73,7 @@ def main():
     p.add_argument("--durability", default="interval", choices=["sync", "interval", "none"])
     p.add_argument("--set-only", action="store_true")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--bale-args", default="", help="more `bale serve` options")
     args = p.parse_args()
     if not os.path.exists(os.path.join(ROOT, "build", "bale")):
         subprocess.run(["make", "-C", ROOT, "build"], check=True)
@@ -79,8 +85,12 @@ def main():
                     "cmd\n0 1.0\n1 0.0\n")
     rows = []
     for r in range(args.rounds):
-        m = run_memcached(args, cfg)
-        b = run_bale(args, cfg)
+        if r % 2 == 0:
+            m = run_memcached(args, cfg)
+            b = run_bale(args, cfg)
+        else:
+            b = run_bale(args, cfg)
+            m = run_memcached(args, cfg)
         rows.append((m, b))
         print(f"round {r + 1}: memcached {m[0]} TPS, bale {b[0]} TPS", file=sys.stderr)
     m_tps = statistics.median(r[0][0] for r in rows)

@@ -91,6 +91,11 @@ void AddServeCommand(CLI::App* app, ServeArgs* a) {
                   "close connections idle this many seconds "
                   "(0 = never)")
       ->capture_default_str();
+  cmd->add_option("--io-uring", a->io_uring,
+                  "on: send and receive each round's replies and requests with one io_uring "
+                  "call where the kernel allows it (else plain system calls); off: never")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
 }
 
 int RunServe(const ServeArgs& a) {
@@ -153,6 +158,7 @@ int RunServe(const ServeArgs& a) {
                        ? a.threads
                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   config.max_connections = a.max_connections;
+  config.io_uring = a.io_uring == "on";
   config.http_enabled = http_enabled;
   config.http_port = http_port;
   config.idle_timeout_s = a.idle_timeout;
@@ -184,6 +190,13 @@ int RunServe(const ServeArgs& a) {
     std::printf("bale serve: HTTP on %s:%u\n", a.listen.c_str(), server.http_port());
   } else {
     std::printf("bale serve: HTTP off\n");
+  }
+  // After the HTTP line, which scripts expect second.
+  if (server.io_uring()) {
+    std::printf("bale serve: socket I/O batched with io_uring\n");
+  } else if (!server.io_uring_refused().empty()) {
+    std::printf("bale serve: io_uring refused (%s): plain system calls\n",
+                server.io_uring_refused().c_str());
   }
   std::fflush(stdout);
 

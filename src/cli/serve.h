@@ -24,6 +24,7 @@ struct ServeArgs {
   std::string http_max_body = "64m";
   uint32_t http_timeout = 30;
   bool http_public_only = false;
+  std::string io_uring = "on";
 };
 
 void AddServeCommand(CLI::App* app, ServeArgs* args);

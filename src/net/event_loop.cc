@@ -15,6 +15,7 @@ namespace bale::net {
 namespace {
 
 constexpr size_t kReadChunk = 64 << 10;
+constexpr size_t kRecvSlot = 16 << 10;        // per ready connection, for a batched recv
 constexpr size_t kMaxReadPerEvent = 1 << 20;  // fairness between connections
 constexpr size_t kShrinkAbove = 256 << 10;
 constexpr int kMaxEvents = 256;
@@ -35,7 +36,8 @@ EventLoop::EventLoop(Server* server, int listen_fd, int http_listen_fd)
     : server_(server),
       listen_fd_(listen_fd),
       http_listen_fd_(http_listen_fd),
-      read_buf_(new char[kReadChunk]) {
+      read_buf_(new char[kReadChunk]),
+      recv_slots_(new char[kMaxEvents * kRecvSlot]) {
   http_limits_.max_body_bytes = server_->http_settings_.max_body_bytes;
   http_scratch_.stats = &stats_;
   http_scratch_.dirty = &dirty_;
@@ -88,6 +90,9 @@ void EventLoop::Wake() {
 }
 
 void EventLoop::Run() {
+  // Opened here: the ring belongs to the thread that runs the loop. If it cannot be
+  // opened (Start found that it could), the loop uses plain system calls.
+  if (server_->config_.io_uring) (void)io_.Open(kMaxEvents);
   epoll_event events[kMaxEvents];
   while (!server_->stopping_.load(std::memory_order_acquire)) {
     int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, 1000);
@@ -115,10 +120,14 @@ void EventLoop::Run() {
       c->last_active = now;
       if (events[i].events & EPOLLOUT) Flush(c);
       if (c->fd >= 0 && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->paused) {
-        OnReadable(c);
+        if (io_.ok() && !c->lingering) {
+          readable_.push_back(c);
+        } else {
+          OnReadable(c);
+        }
       }
-      if (dirty_.empty()) FinishRound();  // nothing to sync: reply now
     }
+    ReadBatch();
     FinishRound();
     ReapClosed();
     if (now != last_idle_check_) KickIdle(now);
@@ -141,11 +150,44 @@ void EventLoop::FinishRound() {
         for (Connection* c : round) Close(c);
       }
     }
+    SendRound(round);
     for (Connection* c : round) {
       if (c->fd >= 0) Flush(c);
     }
     round.clear();
   }
+}
+
+// Sends the round's replies with one io_uring_enter instead of one send(2) each, so the
+// loop is not preempted between them either. Replies with files, and lingering
+// connections, are left to Flush.
+void EventLoop::SendRound(const std::vector<Connection*>& round) {
+  if (!io_.ok()) return;
+  for (Connection* c : round) {
+    if (c->fd < 0 || c->sending || c->lingering || !c->files.empty()) continue;
+    if (c->out_sent >= c->out.size()) continue;
+    if (io_.queued() == io_.capacity()) RunSends();
+    const char* data = c->out.data() + c->out_sent;
+    if (!io_.QueueSend(c->fd, data, c->out.size() - c->out_sent, reinterpret_cast<uint64_t>(c))) {
+      return;  // the ring failed while running the sends before: Flush sends the rest
+    }
+    c->sending = true;
+  }
+  RunSends();
+}
+
+void EventLoop::RunSends() {
+  io_.Run([this](uint64_t tag, int result) {
+    auto* c = reinterpret_cast<Connection*>(tag);
+    c->sending = false;
+    if (result > 0) {
+      c->out_sent += static_cast<size_t>(result);
+      ThreadStats::Add(c->http ? stats_.http_bytes_written : stats_.bytes_written,
+                       static_cast<uint64_t>(result));
+    } else if (result != -EAGAIN && result != -EINTR) {
+      Close(c);  // the peer is gone (or the outcome is unknown: the stream is lost)
+    }
+  });
 }
 
 void EventLoop::Accept(int listen_fd, Protocol protocol) {
@@ -206,45 +248,67 @@ void EventLoop::AddConnection(int fd, Protocol protocol) {
   stats_.curr_connections.fetch_add(1, std::memory_order_relaxed);
 }
 
-void EventLoop::OnReadable(Connection* c) {
+void EventLoop::OnReadable(Connection* c, size_t total) {
   if (c->lingering) return Discard(c);
-  size_t total = 0;
   for (;;) {
-    if (c->in_start > 0 && c->in_start == c->in.size()) {
-      c->in.clear();
-      c->in_start = 0;
-    }
     // Read into the loop's buffer: growing c->in first would zero-fill it every time.
     ssize_t r = ::read(c->fd, read_buf_.get(), kReadChunk);
-    if (r <= 0) {
-      if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-        // The peer closed (or failed): answer what it sent, then close.
-        c->close_after_flush = true;
-        c->peer_closed = true;
-        Process(c);
-      }
-      break;
+    if (!TakeRead(c, r < 0 ? -errno : r, read_buf_.get(), kReadChunk, &total)) break;
+  }
+}
+
+// Reads the ready connections with one io_uring_enter, each into its own slot, then
+// handles them in order; a connection that filled its slot goes on with read(2).
+void EventLoop::ReadBatch() {
+  if (readable_.empty()) return;
+  for (size_t i = 0; i < readable_.size(); i++) {
+    // Cannot fail: the batch is empty here and holds kMaxEvents, more than readable_.
+    (void)io_.QueueRecv(readable_[i]->fd, recv_slots_.get() + i * kRecvSlot, kRecvSlot, i);
+  }
+  io_.Run([this](uint64_t i, int result) {
+    Connection* c = readable_[i];
+    if (c->fd < 0) return;
+    if (result == -EAGAIN && !io_.ok()) return OnReadable(c);  // the ring failed: read(2)
+    size_t total = 0;
+    if (TakeRead(c, result, recv_slots_.get() + i * kRecvSlot, kRecvSlot, &total)) {
+      OnReadable(c, total);
     }
-    ThreadStats::Add(c->http ? stats_.http_bytes_read : stats_.bytes_read,
-                     static_cast<uint64_t>(r));
-    total += static_cast<size_t>(r);
-    if (c->close_after_flush) {
-      // Closing after the replies already queued (quit, Connection: close, an error):
-      // nothing more is answered, so what arrives is dropped, not buffered.
-      if (total >= kMaxReadPerEvent || static_cast<size_t>(r) < kReadChunk) break;
-      continue;
-    }
-    std::string_view fresh(read_buf_.get(), static_cast<size_t>(r));
-    if (c->in.empty() && c->protocol == Protocol::kMemcache) {
-      Process(c, fresh);  // parsed where it was read; only a partial tail is kept
-    } else {
-      c->in.append(fresh);
+  });
+  readable_.clear();
+}
+
+// Takes one read's result: r bytes at `data` (0: end of stream; negative: -errno).
+// Returns whether the socket may hold more to read now.
+bool EventLoop::TakeRead(Connection* c, ssize_t r, const char* data, size_t cap, size_t* total) {
+  if (c->in_start > 0 && c->in_start == c->in.size()) {
+    c->in.clear();
+    c->in_start = 0;
+  }
+  if (r <= 0) {
+    if (r == 0 || (r != -EAGAIN && r != -EINTR)) {
+      // The peer closed (or failed): answer what it sent, then close.
+      c->close_after_flush = true;
+      c->peer_closed = true;
       Process(c);
     }
-    // A short read drained the socket: skip the read that would only say EAGAIN.
-    if (c->fd < 0 || c->paused || total >= kMaxReadPerEvent) break;
-    if (static_cast<size_t>(r) < kReadChunk) break;
+    return false;
   }
+  ThreadStats::Add(c->http ? stats_.http_bytes_read : stats_.bytes_read, static_cast<uint64_t>(r));
+  *total += static_cast<size_t>(r);
+  bool short_read = static_cast<size_t>(r) < cap;  // drained: skip a read that says EAGAIN
+  if (c->close_after_flush) {
+    // Closing after the replies already queued (quit, Connection: close, an error):
+    // nothing more is answered, so what arrives is dropped, not buffered.
+    return *total < kMaxReadPerEvent && !short_read;
+  }
+  std::string_view fresh(data, static_cast<size_t>(r));
+  if (c->in.empty() && c->protocol == Protocol::kMemcache) {
+    Process(c, fresh);  // parsed where it was read; only a partial tail is kept
+  } else {
+    c->in.append(fresh);
+    Process(c);
+  }
+  return c->fd >= 0 && !c->paused && *total < kMaxReadPerEvent && !short_read;
 }
 
 bool EventLoop::OutputFull(Connection* c) {

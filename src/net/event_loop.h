@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "net/io_batch.h"
 #include "net/server.h"
 #include "proto/http_request.h"
 #include "router/http_routes.h"
@@ -43,8 +44,9 @@ struct Connection {
   // reads its reply instead of a reset.
   bool lingering = false;
   time_t linger_until = 0;
-  bool paused = false;  // not reading: too much unsent output
-  uint32_t events = 0;  // the epoll interest registered now
+  bool paused = false;   // not reading: too much unsent output
+  bool sending = false;  // a send of this round is queued in the IoBatch
+  uint32_t events = 0;   // the epoll interest registered now
   time_t last_active = 0;
 };
 
@@ -66,7 +68,10 @@ class EventLoop {
   void Accept(int listen_fd, Protocol protocol);
   void AddConnection(int fd, Protocol protocol);
   void TakeInbox();
-  void OnReadable(Connection* c);
+  // Reads until the socket is drained (or kMaxReadPerEvent); `total`: read so far.
+  void OnReadable(Connection* c, size_t total = 0);
+  void ReadBatch();
+  bool TakeRead(Connection* c, ssize_t r, const char* data, size_t cap, size_t* total);
   // Parses and answers what the connection has buffered, or, when `fresh` is given,
   // the bytes just read (c->in empty): they are parsed in place, without a copy.
   void Process(Connection* c, std::string_view fresh = {});
@@ -86,6 +91,9 @@ class EventLoop {
   void KickIdle(time_t now);
   void Drain();
   void FinishRound();
+  // Sends the round's replies through the IoBatch; Flush then finishes each connection.
+  void SendRound(const std::vector<Connection*>& round);
+  void RunSends();
   void ReapClosed();
 
   Server* server_;
@@ -101,12 +109,15 @@ class EventLoop {
   std::vector<Connection*> flushing_;  // FinishRound's copy of round_ (capacity reused)
   std::vector<int> closed_;            // closed this round, erased at its end
   std::unique_ptr<char[]> read_buf_;
+  std::vector<Connection*> readable_;   // this batch's connections to read through io_
+  std::unique_ptr<char[]> recv_slots_;  // one slot per readable_ connection
   DirtyVolumes dirty_;
   ThreadStats stats_;
   proto::Request req_;
   proto::HttpLimits http_limits_;
   HttpScratch http_scratch_;
   time_t last_idle_check_ = 0;
+  IoBatch io_;  // open when the kernel allows io_uring and it is not turned off
 };
 
 }  // namespace bale::net

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "net/event_loop.h"
+#include "net/io_batch.h"
 #include "net/socket.h"
 
 namespace bale::net {
@@ -24,6 +25,13 @@ Status Server::Start() {
   if (config_.threads < 1) return Status::InvalidArgument("threads must be at least 1");
   // One listening socket per loop on the same port (SO_REUSEPORT): the kernel spreads
   // new connections across the loops.
+  if (config_.io_uring) {
+    IoBatch probe;  // each loop opens its own ring; this finds out whether it may
+    Status s = probe.Open(8);
+    if (!s.ok()) io_uring_refused_ = s.ToString();
+    config_.io_uring = s.ok();
+  }
+  settings_.io_uring = config_.io_uring;
   port_ = config_.port;
   http_port_ = config_.http_port;
   for (int i = 0; i < config_.threads; i++) {

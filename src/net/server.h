@@ -4,7 +4,9 @@
 // sockets on the shared ports (SO_REUSEPORT spreads connections). A connection belongs
 // to the thread that accepted it, so its buffers are touched without locks. Each
 // readable connection is parsed as far as its input goes (pipelining), every reply
-// appended to one output buffer, and the buffer written with one send. Replies that need
+// appended to one output buffer, and the buffer written with one send. Where the
+// kernel allows io_uring (io_uring=true), a round's receives go out in one call and
+// its sends in another (io_batch.h). Replies that need
 // no fdatasync leave at once; in kSync durability the volumes written during one round
 // of events are synced together before any of that round's writers hear back (group
 // commit across connections and across both protocols).
@@ -42,6 +44,7 @@ struct ServerConfig {
   uint32_t max_connections = 1024;  // both protocols together
   uint32_t idle_timeout_s = 0;
   size_t max_output_bytes = 4 << 20;
+  bool io_uring = true;  // batch each round's socket I/O (net/io_batch.h) where the kernel allows
 };
 
 class EventLoop;
@@ -55,6 +58,10 @@ class Server final : public StatsSource {
   Status Start();
   uint16_t port() const { return port_; }
   uint16_t http_port() const { return http_port_; }
+  // After Start: whether the loops batch their socket I/O through io_uring, and if
+  // they were asked to but cannot, why.
+  bool io_uring() const { return settings_.io_uring; }
+  const std::string& io_uring_refused() const { return io_uring_refused_; }
   // Graceful: stop accepting, finish received requests, flush replies, close.
   void Stop();
 
@@ -84,6 +91,7 @@ class Server final : public StatsSource {
   std::vector<std::unique_ptr<EventLoop>> loops_;
   std::vector<std::thread> threads_;
   std::chrono::steady_clock::time_point started_;
+  std::string io_uring_refused_;
 };
 
 }  // namespace bale::net

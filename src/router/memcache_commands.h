@@ -29,6 +29,7 @@ struct MemcacheSettings {
   uint32_t idle_timeout_s = 0;
   std::string data_dir;
   Durability durability = Durability::kInterval;
+  bool io_uring = false;  // socket I/O batched through io_uring (net/io_batch.h)
 };
 
 // Volumes written by a batch of requests, to sync before replying (kSync).

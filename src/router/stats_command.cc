@@ -51,6 +51,7 @@ void MemcacheCommands::Stats(const proto::Request& req, std::string* out) {
     Stat(out, "bale_data_dir", s.data_dir);
     Stat(out, "bale_durability", DurabilityName(s.durability));
     Stat(out, "bale_partitions", store_->partitions());
+    Stat(out, "bale_io_uring", s.io_uring ? "yes" : "no");
     out->append("END\r\n");
     return;
   }
@@ -80,15 +81,16 @@ void MemcacheCommands::Stats(const proto::Request& req, std::string* out) {
   BALE_STAT(cmd_set)
   BALE_STAT(cmd_flush)
   BALE_STAT(cmd_touch)
-  BALE_STAT(cmd_meta) BALE_STAT(get_hits) BALE_STAT(get_misses) BALE_STAT(get_expired)
+  BALE_STAT(cmd_meta)
+  BALE_STAT(get_hits) BALE_STAT(get_misses) BALE_STAT(get_expired)
       Stat(out, "get_flushed", uint64_t{0});
   BALE_STAT(delete_misses)
   BALE_STAT(delete_hits)
   BALE_STAT(incr_misses)
   BALE_STAT(incr_hits)
-  BALE_STAT(decr_misses) BALE_STAT(decr_hits) BALE_STAT(cas_misses) BALE_STAT(cas_hits)
-      BALE_STAT(cas_badval) BALE_STAT(touch_hits) BALE_STAT(touch_misses)
-          Stat(out, "auth_cmds", uint64_t{0});
+  BALE_STAT(decr_misses)
+  BALE_STAT(decr_hits) BALE_STAT(cas_misses) BALE_STAT(cas_hits) BALE_STAT(cas_badval)
+      BALE_STAT(touch_hits) BALE_STAT(touch_misses) Stat(out, "auth_cmds", uint64_t{0});
   Stat(out, "auth_errors", uint64_t{0});
   BALE_STAT(bytes_read) BALE_STAT(bytes_written) Stat(out, "limit_maxbytes", ss.total.disk_bytes);
   Stat(out, "threads", static_cast<uint64_t>(settings_->threads));

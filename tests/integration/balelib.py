@@ -57,6 +57,8 @@ class Server:
         self.args = list(args)
         if _http_port_arg(self.args) is None:
             self.args += ["--http-port", "any"]
+        # run.sh sets BALE_SERVE_ARGS to run suites again with other options.
+        self.args += os.environ.get("BALE_SERVE_ARGS", "").split()
         # With --http-port 0 there is no port to wait for ("HTTP off" may still be read).
         http_expected = _http_port_arg(self.args) != "0"
         self.out_path = "%s.out.%d" % (data, len(Server._all))

@@ -54,6 +54,9 @@ bale_start() {
     args+=(--http-port any)
     http_arg=any
   fi
+  # run.sh sets BALE_SERVE_ARGS to run suites again with other options (--io-uring off).
+  # shellcheck disable=SC2206  # split on purpose: a list of options
+  args+=(${BALE_SERVE_ARGS:-})
   BALE_OUT="$data.out.${#BALE_PIDS[@]}"
   "$BALE" serve --data "$data" --listen 127.0.0.1 --port 0 "${args[@]}" > "$BALE_OUT" 2>&1 &
   BALE_PID=$!
