@@ -76,27 +76,36 @@ void MemcacheCommands::Stats(const proto::Request& req, std::string* out) {
   Stat(out, "total_connections", t.total_connections.load());
   Stat(out, "rejected_connections", t.rejected_connections.load());
   Stat(out, "connection_structures", static_cast<uint64_t>(t.curr_connections.load()));
-#define BALE_STAT(name) Stat(out, #name, t.name.load());
-  BALE_STAT(cmd_get)
-  BALE_STAT(cmd_set)
-  BALE_STAT(cmd_flush)
-  BALE_STAT(cmd_touch)
-  BALE_STAT(cmd_meta)
-  BALE_STAT(get_hits) BALE_STAT(get_misses) BALE_STAT(get_expired)
-      Stat(out, "get_flushed", uint64_t{0});
-  BALE_STAT(delete_misses)
-  BALE_STAT(delete_hits)
-  BALE_STAT(incr_misses)
-  BALE_STAT(incr_hits)
-  BALE_STAT(decr_misses)
-  BALE_STAT(decr_hits) BALE_STAT(cas_misses) BALE_STAT(cas_hits) BALE_STAT(cas_badval)
-      BALE_STAT(touch_hits) BALE_STAT(touch_misses) Stat(out, "auth_cmds", uint64_t{0});
+#define BALE_STAT(name) Stat(out, #name, t.name.load())
+  BALE_STAT(cmd_get);
+  BALE_STAT(cmd_set);
+  BALE_STAT(cmd_flush);
+  BALE_STAT(cmd_touch);
+  BALE_STAT(cmd_meta);
+  BALE_STAT(get_hits);
+  BALE_STAT(get_misses);
+  BALE_STAT(get_expired);
+  Stat(out, "get_flushed", uint64_t{0});
+  BALE_STAT(delete_misses);
+  BALE_STAT(delete_hits);
+  BALE_STAT(incr_misses);
+  BALE_STAT(incr_hits);
+  BALE_STAT(decr_misses);
+  BALE_STAT(decr_hits);
+  BALE_STAT(cas_misses);
+  BALE_STAT(cas_hits);
+  BALE_STAT(cas_badval);
+  BALE_STAT(touch_hits);
+  BALE_STAT(touch_misses);
+  Stat(out, "auth_cmds", uint64_t{0});
   Stat(out, "auth_errors", uint64_t{0});
-  BALE_STAT(bytes_read) BALE_STAT(bytes_written) Stat(out, "limit_maxbytes", ss.total.disk_bytes);
+  BALE_STAT(bytes_read);
+  BALE_STAT(bytes_written);
+  Stat(out, "limit_maxbytes", ss.total.disk_bytes);
   Stat(out, "threads", static_cast<uint64_t>(settings_->threads));
-  BALE_STAT(idle_kicks)
+  BALE_STAT(idle_kicks);
   Stat(out, "curr_items", ss.total.objects);
-  BALE_STAT(total_items)
+  BALE_STAT(total_items);
   Stat(out, "bytes", ss.total.disk_bytes);
   Stat(out, "evictions", uint64_t{0});
   Stat(out, "reclaimed", uint64_t{0});
@@ -111,9 +120,9 @@ void MemcacheCommands::Stats(const proto::Request& req, std::string* out) {
   Stat(out, "bale_compaction_scanned_bytes", ss.total.compaction_scanned);
   Stat(out, "bale_compaction_total_bytes", ss.total.compaction_total);
   Stat(out, "bale_corrupt_records", ss.total.corrupt_records);
-  BALE_STAT(corrupt_reads)
-  BALE_STAT(server_errors)
-  BALE_STAT(client_errors)
+  BALE_STAT(corrupt_reads);
+  BALE_STAT(server_errors);
+  BALE_STAT(client_errors);
 #undef BALE_STAT
   out->append("END\r\n");
 }
