@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <ctime>
 
 #include "net/socket.h"
@@ -59,6 +60,7 @@ EventLoop::~EventLoop() {
 }
 
 Status EventLoop::Init() {
+  if (server_->config_.io_uring) ring_status_ = io_.Open(kMaxEvents);
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) return Status::FromErrno("epoll_create1", errno);
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -90,9 +92,14 @@ void EventLoop::Wake() {
 }
 
 void EventLoop::Run() {
-  // Opened here: the ring belongs to the thread that runs the loop. If it cannot be
-  // opened (Start found that it could), the loop uses plain system calls.
-  if (server_->config_.io_uring) (void)io_.Open(kMaxEvents);
+  if (io_.ok()) {
+    // Opened by Init on the server's thread; this thread becomes its submitter.
+    Status s = io_.Enable();
+    if (!s.ok()) {
+      std::fprintf(stderr, "bale serve: an event loop goes on without io_uring: %s\n",
+                   s.ToString().c_str());
+    }
+  }
   epoll_event events[kMaxEvents];
   while (!server_->stopping_.load(std::memory_order_acquire)) {
     int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, 1000);
@@ -142,6 +149,9 @@ void EventLoop::FinishRound() {
   std::vector<Connection*>& round = flushing_;
   while (!round_.empty()) {
     round.swap(round_);
+    // Listed once: a connection that Flush resumes below parses more requests, and their
+    // replies belong to the next pass, after their own sync.
+    for (Connection* c : round) c->in_round = false;
     if (!dirty_.empty()) {
       uint64_t start = MonotonicNs();
       bool ok = dirty_.SyncAll(server_->store_).ok();
@@ -169,7 +179,7 @@ void EventLoop::SendRound(const std::vector<Connection*>& round) {
     if (io_.queued() == io_.capacity()) RunSends();
     const char* data = c->out.data() + c->out_sent;
     if (!io_.QueueSend(c->fd, data, c->out.size() - c->out_sent, reinterpret_cast<uint64_t>(c))) {
-      return;  // the ring failed while running the sends before: Flush sends the rest
+      break;  // the ring failed running the sends before: Flush sends the rest
     }
     c->sending = true;
   }
@@ -261,9 +271,18 @@ void EventLoop::OnReadable(Connection* c, size_t total) {
 // handles them in order; a connection that filled its slot goes on with read(2).
 void EventLoop::ReadBatch() {
   if (readable_.empty()) return;
-  for (size_t i = 0; i < readable_.size(); i++) {
-    // Cannot fail: the batch is empty here and holds kMaxEvents, more than readable_.
-    (void)io_.QueueRecv(readable_[i]->fd, recv_slots_.get() + i * kRecvSlot, kRecvSlot, i);
+  bool queued = true;
+  for (size_t i = 0; i < readable_.size() && queued; i++) {
+    // The batch is empty here and holds kMaxEvents, as many as readable_ can: only a
+    // ring that failed (and closed) refuses.
+    queued = io_.QueueRecv(readable_[i]->fd, recv_slots_.get() + i * kRecvSlot, kRecvSlot, i);
+  }
+  if (!queued) {
+    for (Connection* c : readable_) {
+      if (c->fd >= 0) OnReadable(c);
+    }
+    readable_.clear();
+    return;
   }
   io_.Run([this](uint64_t i, int result) {
     Connection* c = readable_[i];
@@ -290,6 +309,7 @@ bool EventLoop::TakeRead(Connection* c, ssize_t r, const char* data, size_t cap,
       c->close_after_flush = true;
       c->peer_closed = true;
       Process(c);
+      UpdateInterest(c);  // nothing more to read: no EPOLLIN while replies wait
     }
     return false;
   }
@@ -333,7 +353,8 @@ void EventLoop::Process(Connection* c, std::string_view fresh) {
     c->in_start += ExecuteMemcache(c, buffered);
   }
   if (c->fd < 0) return;
-  if (c->out.size() != out_before || c->close_after_flush) {
+  if ((c->out.size() != out_before || c->close_after_flush) && !c->in_round) {
+    c->in_round = true;
     round_.push_back(c);
   } else if (c->paused) {
     UpdateInterest(c);  // stop reading now, not after a flush that may never come
@@ -494,7 +515,10 @@ void EventLoop::Flush(Connection* c) {
 
 void EventLoop::UpdateInterest(Connection* c) {
   if (c->fd < 0) return;
-  uint32_t events = c->paused && !c->lingering ? 0u : uint32_t{EPOLLIN | EPOLLRDHUP};
+  // A paused connection is not read; one whose peer has closed has nothing left to read
+  // (level-triggered, its end of stream would wake the loop every round).
+  bool reading = c->lingering || (!c->paused && !c->peer_closed);
+  uint32_t events = reading ? uint32_t{EPOLLIN | EPOLLRDHUP} : 0u;
   if (Unsent(c)) events |= EPOLLOUT;
   if (events == c->events) return;  // no syscall when nothing changes
   epoll_event ev{};

@@ -44,9 +44,10 @@ struct Connection {
   // reads its reply instead of a reset.
   bool lingering = false;
   time_t linger_until = 0;
-  bool paused = false;   // not reading: too much unsent output
-  bool sending = false;  // a send of this round is queued in the IoBatch
-  uint32_t events = 0;   // the epoll interest registered now
+  bool paused = false;    // not reading: too much unsent output
+  bool sending = false;   // a send of this round is queued in the IoBatch
+  bool in_round = false;  // listed in round_: its replies go out when the round ends
+  uint32_t events = 0;    // the epoll interest registered now
   time_t last_active = 0;
 };
 
@@ -55,7 +56,11 @@ class EventLoop {
   // listen_fd: the memcached port; http_listen_fd: the HTTP port, or -1.
   EventLoop(Server* server, int listen_fd, int http_listen_fd);
   ~EventLoop();
+  // Also opens the loop's io_uring ring, when the server asks for one: see ring_status.
   Status Init();
+  // Why the ring could not be opened (OK if it was, or was not asked for).
+  const Status& ring_status() const { return ring_status_; }
+  void CloseRing() { io_.Close(); }  // before Run: plain system calls
   void Run();
   void Wake();  // from another thread: look at server->stopping_ and the inbox
   // From another loop: take over an accepted connection (connections are dealt out
@@ -118,6 +123,7 @@ class EventLoop {
   HttpScratch http_scratch_;
   time_t last_idle_check_ = 0;
   IoBatch io_;  // open when the kernel allows io_uring and it is not turned off
+  Status ring_status_;
 };
 
 }  // namespace bale::net

@@ -1,6 +1,8 @@
 #include "net/io_batch.h"
 
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -12,14 +14,29 @@ Status IoBatch::Open(unsigned entries) {
   Close();
   // Single issuer with deferred task work: completions are reaped only by this thread,
   // while it waits, which is all a loop needs and saves the kernel's cross-thread work.
+  // Disabled at first: the thread that enables it becomes its submitter.
   unsigned flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
-  int r = io_uring_queue_init(entries, &ring_, flags);
-  if (r == -EINVAL) r = io_uring_queue_init(entries, &ring_, 0);  // kernel before 6.1
+  int r = io_uring_queue_init(entries, &ring_, flags | IORING_SETUP_R_DISABLED);
+  if (r == -EINVAL) {  // a kernel before 6.1: no single-issuer mode
+    r = io_uring_queue_init(entries, &ring_, IORING_SETUP_R_DISABLED);
+  }
   if (r < 0) return Status::FromErrno("io_uring_queue_init", -r);
   open_ = true;
   capacity_ = entries;
   tags_.reserve(entries);
   results_.resize(entries);
+  return Status::OK();
+}
+
+Status IoBatch::Enable() {
+  if (!open_) return Status::IOError("io_uring ring not open");
+  // Debian's liburing 2.3 declares io_uring_enable_rings but does not export it.
+  if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) !=
+      0) {
+    int err = errno;
+    Close();
+    return Status::FromErrno("io_uring_register(ENABLE_RINGS)", err);
+  }
   return Status::OK();
 }
 

@@ -14,8 +14,9 @@
 //   the caller then uses plain system calls. If the ring fails later, the batch closes
 //   for good; an operation that never ran reports -EAGAIN (nothing moved) and one whose
 //   outcome is unknown reports -EIO (the caller must give up on that socket).
-// - One thread owns an IoBatch: the thread that calls Open must be the one that
-//   queues and runs (the ring is single-issuer).
+// - One thread owns an IoBatch: the ring is single-issuer. Open may run on another
+//   thread (the server's, at start, so that a refusal is known before it reports);
+//   the owner then calls Enable before queueing anything.
 #pragma once
 
 #include <liburing.h>
@@ -35,11 +36,16 @@ class IoBatch {
   IoBatch(const IoBatch&) = delete;
   IoBatch& operator=(const IoBatch&) = delete;
 
-  // Opens a ring for up to `entries` operations per Run.
+  // Opens a ring for up to `entries` operations per Run, disabled until Enable.
   [[nodiscard]] Status Open(unsigned entries);
+  // On the owning thread: makes it the ring's only submitter. On failure the batch
+  // closes (the caller goes on with plain system calls).
+  [[nodiscard]] Status Enable();
   bool ok() const { return open_; }
   unsigned capacity() const { return capacity_; }
   unsigned queued() const { return static_cast<unsigned>(tags_.size()); }
+  // Closes the ring (nothing may be queued): plain system calls from here on.
+  void Close();
 
   // Queue one operation; `tag` comes back with its result. False when the batch is full
   // (Run it first) or closed.
@@ -60,7 +66,6 @@ class IoBatch {
  private:
   io_uring_sqe* NextSqe(uint64_t tag);
   void Complete();  // fills results_ for every queued operation
-  void Close();
 
   io_uring ring_{};
   bool open_ = false;

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -29,6 +30,7 @@ struct Pair {
 #define OPEN_OR_SKIP(batch, n)                                           \
   do {                                                                   \
     Status s_ = (batch).Open(n);                                         \
+    if (s_.ok()) s_ = (batch).Enable();                                  \
     if (!s_.ok()) GTEST_SKIP() << "io_uring refused: " << s_.ToString(); \
   } while (0)
 
@@ -129,6 +131,19 @@ TEST(IoBatchTest, RefusesMoreThanItsCapacityUntilRun) {
   EXPECT_EQ(RunAll(&b).size(), 1u);
   char buf[16];
   EXPECT_EQ(::read(p.fd[1], buf, sizeof(buf)), static_cast<ssize_t>(b.capacity() + 1));
+}
+
+TEST(IoBatchTest, AnotherThreadOpensTheOwnerEnables) {
+  IoBatch b;
+  Status opened;
+  std::thread([&] { opened = b.Open(8); }).join();  // as the server does at start
+  if (!opened.ok()) GTEST_SKIP() << "io_uring refused: " << opened.ToString();
+  ASSERT_TRUE(b.Enable().ok());
+  Pair p;
+  ASSERT_TRUE(b.QueueSend(p.fd[0], "hi", 2, 0));
+  auto got = RunAll(&b);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].second, 2);
 }
 
 TEST(IoBatchTest, AClosedBatchQueuesNothing) {

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include "net/event_loop.h"
-#include "net/io_batch.h"
 #include "net/socket.h"
 
 namespace bale::net {
@@ -25,13 +24,6 @@ Status Server::Start() {
   if (config_.threads < 1) return Status::InvalidArgument("threads must be at least 1");
   // One listening socket per loop on the same port (SO_REUSEPORT): the kernel spreads
   // new connections across the loops.
-  if (config_.io_uring) {
-    IoBatch probe;  // each loop opens its own ring; this finds out whether it may
-    Status s = probe.Open(8);
-    if (!s.ok()) io_uring_refused_ = s.ToString();
-    config_.io_uring = s.ok();
-  }
-  settings_.io_uring = config_.io_uring;
   port_ = config_.port;
   http_port_ = config_.http_port;
   for (int i = 0; i < config_.threads; i++) {
@@ -48,6 +40,18 @@ Status Server::Start() {
     BALE_RETURN_IF_ERROR(loop->Init());
     loops_.push_back(std::move(loop));
   }
+  // Every loop batches its socket I/O, or none does: one answer for stats and the log.
+  if (config_.io_uring) {
+    for (auto& loop : loops_) {
+      if (!loop->ring_status().ok() && io_uring_refused_.empty()) {
+        io_uring_refused_ = loop->ring_status().ToString();
+      }
+    }
+    if (!io_uring_refused_.empty()) {
+      for (auto& loop : loops_) loop->CloseRing();
+    }
+  }
+  settings_.io_uring = config_.io_uring && io_uring_refused_.empty();
   settings_.port = port_;
   http_settings_.port = config_.http_enabled ? http_port_ : 0;
   started_ = std::chrono::steady_clock::now();

@@ -17,6 +17,7 @@ import json
 import os
 import random
 import re
+import socket
 import sys
 import threading
 import time
@@ -668,6 +669,29 @@ def connection_close(hp):
     step("HTTP/1.0 and Connection: close")
 
 
+def half_close_idle(srv, h, hp):
+    """A client pipelines GETs of a large object, half-closes and reads nothing for a
+    while: the server must wait without spinning (its end of stream is not a reason to
+    wake every round), then deliver every reply and close."""
+    body = os.urandom(1 << 20)
+    put(h, "/o/half-close", body)
+    n = 40
+    with HttpConn(hp) as c:
+        c.send(build_request("GET", "/o/half-close") * n, "pipelined GETs")
+        c.sock.shutdown(socket.SHUT_WR)
+        time.sleep(0.3)
+        before = srv.cpu_seconds()
+        time.sleep(2)
+        spent = srv.cpu_seconds() - before
+        check(spent < 0.5, "server used %.2f s of CPU in 2 s waiting for a half-closed "
+              "client to read" % spent)
+        for i in range(n):
+            r = status(c.read_response(), 200, "GET %d after the half-close" % i)
+            check(r.body == body, "body %d after the half-close" % i)
+        check(c.closed_by_peer(5), "connection not closed after the replies")
+    step("half-closed client not reading: no spinning, %d replies, close" % n)
+
+
 def multipart(parts, boundary):
     b = boundary.encode()
     out = []
@@ -1189,6 +1213,7 @@ def main():
     keepalive(h, hp)
     pipelining(h, hp)
     connection_close(hp)
+    half_close_idle(srv, h, hp)
     batch(h, ctx)
     durable = cross(h, mc)
     big(hp)
