@@ -37,8 +37,7 @@ EventLoop::EventLoop(Server* server, int listen_fd, int http_listen_fd)
     : server_(server),
       listen_fd_(listen_fd),
       http_listen_fd_(http_listen_fd),
-      read_buf_(new char[kReadChunk]),
-      recv_slots_(new char[kMaxEvents * kRecvSlot]) {
+      read_buf_(new char[kReadChunk]) {
   http_limits_.max_body_bytes = server_->http_settings_.max_body_bytes;
   http_scratch_.stats = &stats_;
   http_scratch_.dirty = &dirty_;
@@ -61,6 +60,7 @@ EventLoop::~EventLoop() {
 
 Status EventLoop::Init() {
   if (server_->config_.io_uring) ring_status_ = io_.Open(kMaxEvents);
+  if (io_.ok()) recv_slots_.reset(new char[kMaxEvents * kRecvSlot]);
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) return Status::FromErrno("epoll_create1", errno);
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -174,14 +174,14 @@ void EventLoop::FinishRound() {
 void EventLoop::SendRound(const std::vector<Connection*>& round) {
   if (!io_.ok()) return;
   for (Connection* c : round) {
-    if (c->fd < 0 || c->sending || c->lingering || !c->files.empty()) continue;
+    // round lists a connection once (in_round), so no send is queued twice.
+    if (c->fd < 0 || c->lingering || !c->files.empty()) continue;
     if (c->out_sent >= c->out.size()) continue;
     if (io_.queued() == io_.capacity()) RunSends();
     const char* data = c->out.data() + c->out_sent;
     if (!io_.QueueSend(c->fd, data, c->out.size() - c->out_sent, reinterpret_cast<uint64_t>(c))) {
       break;  // the ring failed running the sends before: Flush sends the rest
     }
-    c->sending = true;
   }
   RunSends();
 }
@@ -189,7 +189,6 @@ void EventLoop::SendRound(const std::vector<Connection*>& round) {
 void EventLoop::RunSends() {
   io_.Run([this](uint64_t tag, int result) {
     auto* c = reinterpret_cast<Connection*>(tag);
-    c->sending = false;
     if (result > 0) {
       c->out_sent += static_cast<size_t>(result);
       ThreadStats::Add(c->http ? stats_.http_bytes_written : stats_.bytes_written,

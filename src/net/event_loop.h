@@ -45,7 +45,6 @@ struct Connection {
   bool lingering = false;
   time_t linger_until = 0;
   bool paused = false;    // not reading: too much unsent output
-  bool sending = false;   // a send of this round is queued in the IoBatch
   bool in_round = false;  // listed in round_: its replies go out when the round ends
   uint32_t events = 0;    // the epoll interest registered now
   time_t last_active = 0;
@@ -115,7 +114,7 @@ class EventLoop {
   std::vector<int> closed_;            // closed this round, erased at its end
   std::unique_ptr<char[]> read_buf_;
   std::vector<Connection*> readable_;   // this batch's connections to read through io_
-  std::unique_ptr<char[]> recv_slots_;  // one slot per readable_ connection
+  std::unique_ptr<char[]> recv_slots_;  // one slot per readable_ connection (with io_)
   DirtyVolumes dirty_;
   ThreadStats stats_;
   proto::Request req_;

@@ -4,12 +4,11 @@
 // sockets on the shared ports (SO_REUSEPORT spreads connections). A connection belongs
 // to the thread that accepted it, so its buffers are touched without locks. Each
 // readable connection is parsed as far as its input goes (pipelining), every reply
-// appended to one output buffer, and the buffer written with one send. Where the
-// kernel allows io_uring (io_uring=true), a round's receives go out in one call and
-// its sends in another (io_batch.h). Replies that need
-// no fdatasync leave at once; in kSync durability the volumes written during one round
-// of events are synced together before any of that round's writers hear back (group
-// commit across connections and across both protocols).
+// appended to one output buffer, and the buffer written with one send when the round
+// of events ends. Where the kernel allows io_uring (io_uring=true), a round's receives
+// go out in one call and its sends in another (io_batch.h). In kSync durability the
+// volumes written during the round are synced together before any of its writers hear
+// back (group commit across connections and across both protocols).
 //
 // Limits: a connection whose unsent output passes max_output_bytes stops being read
 // until the client catches up (a client that never reads cannot grow memory without
