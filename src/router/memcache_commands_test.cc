@@ -15,6 +15,7 @@
 namespace bale {
 namespace {
 
+using testing::FaultEnv;
 using testing::TempDir;
 
 class ContentTypeTest : public ::testing::Test {
@@ -124,6 +125,48 @@ TEST_F(ContentTypeTest, ReplacingCommandsStoreNone) {
   EXPECT_EQ(Run("delete k\r\n"), "DELETED\r\n");
   EXPECT_EQ(Run("add k 0 0 3\r\nadd\r\n"), "STORED\r\n");
   EXPECT_EQ(Read("k"), "|add");
+}
+
+// The failure contract at the protocol: a full disk answers SERVER_ERROR on
+// writes, reads go on, nothing stored is damaged, and writes resume with space.
+TEST(MemcacheFullDisk, WritesFailWithServerErrorReadsGoOnWritesResume) {
+  TempDir tmp;
+  FaultEnv env;
+  StoreOptions o;
+  o.dir = tmp.Sub("data");
+  o.partitions = 2;
+  o.volume.durability = Durability::kNone;
+  o.volume.env = &env;
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(o, &store).ok());
+  MemcacheSettings settings;
+  settings.durability = Durability::kNone;
+  MemcacheCommands commands(store.get(), &settings, nullptr);
+  ThreadStats stats;
+  auto run = [&](const std::string& in) {
+    proto::Request req;
+    proto::ParseResult r = proto::ParseRequest(in, proto::ParserLimits(), &req);
+    EXPECT_EQ(r.status, proto::ParseStatus::kRequest) << in;
+    std::string out;
+    DirtyVolumes dirty;
+    commands.Execute(req, &out, &stats, &dirty);
+    return out;
+  };
+  ASSERT_EQ(run("set keep 0 0 4\r\nsafe\r\n"), "STORED\r\n");
+  ASSERT_EQ(run("set n 0 0 1\r\n5\r\n"), "STORED\r\n");
+
+  env.write_budget = 10;  // the next needle gets 10 bytes in, then ENOSPC
+  EXPECT_EQ(run("set new 0 0 100\r\n" + std::string(100, 'x') + "\r\n"),
+            "SERVER_ERROR out of disk space\r\n");
+  EXPECT_EQ(run("append keep 0 0 1\r\n!\r\n"), "SERVER_ERROR out of disk space\r\n");
+  EXPECT_EQ(run("incr n 1\r\n"), "SERVER_ERROR out of disk space\r\n");
+  EXPECT_EQ(run("get keep n new\r\n"), "VALUE keep 0 4\r\nsafe\r\nVALUE n 0 1\r\n5\r\nEND\r\n");
+
+  env.write_budget = -1;  // space returns
+  EXPECT_EQ(run("set new 0 0 2\r\nok\r\n"), "STORED\r\n");
+  EXPECT_EQ(run("incr n 1\r\n"), "6\r\n");
+  EXPECT_EQ(run("get keep new\r\n"), "VALUE keep 0 4\r\nsafe\r\nVALUE new 0 2\r\nok\r\nEND\r\n");
+  ASSERT_TRUE(store->Close().ok());
 }
 
 }  // namespace
