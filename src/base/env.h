@@ -42,6 +42,12 @@ class File {
   virtual void WillNeed(uint64_t offset, uint64_t n) {}
 };
 
+// An exclusive lock on a file, held until destroyed (or the process ends).
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
 enum class OpenMode {
   kRead,       // existing file, read only
   kReadWrite,  // existing file
@@ -58,6 +64,12 @@ class Env {
   virtual Status SyncDir(const std::string& path) = 0;
   virtual Status ListDir(const std::string& path, std::vector<std::string>* names) = 0;
   virtual bool Exists(const std::string& path) = 0;
+  // Takes an exclusive, non-blocking lock on `path` (created if missing) for as long as
+  // *out lives, and records this process's id in the file. If another process (or
+  // another lock in this one) holds it: Busy, naming the path and the holder's pid.
+  // Not virtual: every Env locks the real file, so two processes always exclude each
+  // other, whatever Env each uses.
+  static Status LockFile(const std::string& path, std::unique_ptr<FileLock>* out);
 
   // The process-wide POSIX environment.
   static Env* Default();

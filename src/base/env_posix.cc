@@ -1,6 +1,7 @@
 // The POSIX implementation of Env.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -209,7 +210,39 @@ class PosixEnv final : public Env {
   bool Exists(const std::string& path) override { return ::access(path.c_str(), F_OK) == 0; }
 };
 
+class PosixFileLock final : public FileLock {
+ public:
+  explicit PosixFileLock(int fd) : fd_(fd) {}
+  ~PosixFileLock() override { ::close(fd_); }  // closing the descriptor releases it
+
+ private:
+  int fd_;
+};
+
 }  // namespace
+
+Status Env::LockFile(const std::string& path, std::unique_ptr<FileLock>* out) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    char buf[32] = {};
+    ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
+    ::close(fd);
+    if (err != EWOULDBLOCK) return Status::FromErrno("lock " + path, err);
+    std::string pid(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    return Status::Busy(path + " is locked by process " + (pid.empty() ? "(unknown pid)" : pid));
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    int err = errno;
+    ::close(fd);
+    return Status::FromErrno("write pid to " + path, err);
+  }
+  *out = std::make_unique<PosixFileLock>(fd);
+  return Status::OK();
+}
 
 Env* Env::Default() {
   static PosixEnv env;

@@ -36,6 +36,9 @@ std::string Status::ToString() const {
     case Code::kExists:
       name = "Exists";
       break;
+    case Code::kBusy:
+      name = "Busy";
+      break;
   }
   std::string s(name);
   if (msg_) {

@@ -23,6 +23,7 @@ class [[nodiscard]] Status {
     kInvalidArgument,
     kNoSpace,  // the disk is full: writes fail, reads go on
     kExists,   // the key (or file) is already there
+    kBusy,     // held by another process (a data directory's lock)
   };
 
   Status() = default;
@@ -35,6 +36,7 @@ class [[nodiscard]] Status {
   }
   static Status NoSpace(std::string_view msg) { return Status(Code::kNoSpace, msg); }
   static Status Exists(std::string_view msg = {}) { return Status(Code::kExists, msg); }
+  static Status Busy(std::string_view msg) { return Status(Code::kBusy, msg); }
   // An error from errno: ENOSPC and EDQUOT become NoSpace, everything else IOError.
   static Status FromErrno(std::string_view context, int err);
 
@@ -45,6 +47,7 @@ class [[nodiscard]] Status {
   bool IsInvalidArgument() const { return code_ == Code::kInvalidArgument; }
   bool IsNoSpace() const { return code_ == Code::kNoSpace; }
   bool IsExists() const { return code_ == Code::kExists; }
+  bool IsBusy() const { return code_ == Code::kBusy; }
   Code code() const { return code_; }
   std::string_view message() const { return msg_ ? std::string_view(*msg_) : std::string_view(); }
   std::string ToString() const;

@@ -11,6 +11,10 @@
 //       20     4  crc             CRC-32C of bytes [0, 20)
 //
 // Partition p lives in the directory "p-<p:05>" (PartitionDirName).
+//
+// Beside it, "LOCK" is flock(2)ed by the process that owns the directory (bale serve,
+// bale verify) and holds that process's id in decimal, for the message a second one
+// gets. Its content is informational; the lock is what excludes.
 #pragma once
 
 #include <cstddef>
@@ -26,6 +30,7 @@ inline constexpr uint64_t kStoreMagic = 0x315254534C4142ull;
 inline constexpr uint32_t kStoreFormatVersion = 1;
 inline constexpr size_t kStoreMarkerSize = 24;
 inline constexpr char kStoreFileName[] = "STORE";
+inline constexpr char kLockFileName[] = "LOCK";
 
 std::string EncodeStoreMarker(uint32_t partitions);
 Status DecodeStoreMarker(std::string_view buf, uint32_t* partitions);

@@ -10,6 +10,13 @@ namespace bale {
 Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
   Env* env = options.volume.env != nullptr ? options.volume.env : Env::Default();
   BALE_RETURN_IF_ERROR(env->CreateDir(options.dir));
+  std::unique_ptr<FileLock> lock;
+  Status locked = Env::LockFile(options.dir + "/" + format::kLockFileName, &lock);
+  if (locked.IsBusy()) {
+    return Status::Busy("data directory " + options.dir +
+                        " is in use: " + std::string(locked.message()));
+  }
+  BALE_RETURN_IF_ERROR(locked);
   std::string marker_path = options.dir + "/" + format::kStoreFileName;
   std::string marker;
   uint32_t partitions = 0;
@@ -29,6 +36,7 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
     return s;
   }
   std::unique_ptr<Store> store(new Store());
+  store->lock_ = std::move(lock);
   store->sync_pool_ = std::make_unique<SyncPool>(kSyncThreads);
   VolumeOptions vo = options.volume;
   if (vo.durability == Durability::kInterval) {

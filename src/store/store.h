@@ -4,7 +4,8 @@
 // directory is created (format/store_meta.h) so that a single machine can later become
 // the first node of a cluster without reloading its data. Each partition is a Volume in
 // its own directory; the store opens them all, shares one interval Syncer among them,
-// and closes them (sync + checkpoint) on Close.
+// and closes them (sync + checkpoint) on Close. A data directory has one owner: Open
+// fails with Busy, naming the holder's pid, while another Store (in any process) has it.
 #pragma once
 
 #include <cstdint>
@@ -60,6 +61,7 @@ class Store {
   Store() = default;
   // Destroyed in reverse: volumes first, then the syncer (which uses the pool), then the
   // pool.
+  std::unique_ptr<FileLock> lock_;  // <dir>/LOCK, for the store's life: one owner
   std::unique_ptr<SyncPool> sync_pool_;
   std::unique_ptr<Syncer> syncer_;
   std::vector<std::unique_ptr<Volume>> volumes_;

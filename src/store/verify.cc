@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "format/store_meta.h"
 #include "format/superblock.h"
 #include "store/segment.h"
 
@@ -42,6 +43,15 @@ void VerifySegment(Env* env, const std::string& path, std::ostream& out, VerifyR
 Status VerifyTree(Env* env, const std::string& root, std::ostream& out, VerifyReport* report) {
   std::error_code ec;
   if (!std::filesystem::is_directory(root, ec)) return Status::NotFound(root);
+  // A store's data directory is read only while no server has it: the lock bale serve
+  // holds (store/store.h) is taken here too, for the walk.
+  std::unique_ptr<FileLock> lock;
+  if (env->Exists(root + "/" + format::kStoreFileName)) {
+    Status s = Env::LockFile(root + "/" + format::kLockFileName, &lock);
+    if (s.IsBusy())
+      return Status::Busy("data directory " + root + " is in use: " + std::string(s.message()));
+    BALE_RETURN_IF_ERROR(s);
+  }
   std::vector<std::string> paths;
   for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
        !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {

@@ -19,7 +19,8 @@ struct VerifyReport {
 };
 
 // Walks `root` recursively. Writes one line per problem to `out`. Returns an error only
-// when the walk itself fails; corruption is counted in report->problems.
+// when the walk itself fails (Busy while a server owns the data directory `root`);
+// corruption is counted in report->problems.
 Status VerifyTree(Env* env, const std::string& root, std::ostream& out, VerifyReport* report);
 
 }  // namespace bale
