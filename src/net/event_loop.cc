@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
@@ -18,6 +19,7 @@ namespace {
 constexpr size_t kReadChunk = 64 << 10;
 constexpr size_t kRecvSlot = 16 << 10;        // per ready connection, for a batched recv
 constexpr size_t kMaxReadPerEvent = 1 << 20;  // fairness between connections
+constexpr size_t kMaxSendPerFlush = 4 << 20;  // the same for replies
 constexpr size_t kShrinkAbove = 256 << 10;
 constexpr int kMaxEvents = 256;
 constexpr std::string_view kTooMany = "SERVER_ERROR Too many open connections\r\n";
@@ -401,7 +403,7 @@ size_t EventLoop::ExecuteMemcache(Connection* c, std::string_view input) {
       continue;
     }
     c->swallow = r.swallow;
-    Outcome o = commands.Execute(req_, &c->out, &stats_, &dirty_);
+    Outcome o = commands.Execute(req_, &c->out, &stats_, &dirty_, &c->files);
     executed++;
     used += r.consumed;
     if (o == Outcome::kClose) {
@@ -451,11 +453,12 @@ void EventLoop::ProcessHttp(Connection* c) {
   }
 }
 
-bool EventLoop::SendFile(Connection* c) {
+bool EventLoop::SendFile(Connection* c, size_t* budget) {
   FileSend& f = c->files.front();
   while (f.len > 0) {
+    if (*budget == 0) return false;
     auto offset = static_cast<off_t>(f.offset);
-    size_t n = f.len < (size_t{1} << 30) ? static_cast<size_t>(f.len) : size_t{1} << 30;
+    size_t n = f.len < *budget ? static_cast<size_t>(f.len) : *budget;
     ssize_t w = ::sendfile(c->fd, f.fd, &offset, n);
     if (w < 0 && (errno == EAGAIN || errno == EINTR)) return false;
     if (w <= 0) {  // an error, or the file is shorter than the index said
@@ -464,19 +467,30 @@ bool EventLoop::SendFile(Connection* c) {
     }
     f.offset += static_cast<uint64_t>(w);
     f.len -= static_cast<uint64_t>(w);
-    ThreadStats::Add(stats_.http_bytes_written, static_cast<uint64_t>(w));
+    *budget -= std::min(*budget, static_cast<size_t>(w));
+    ThreadStats::Add(c->http ? stats_.http_bytes_written : stats_.bytes_written,
+                     static_cast<uint64_t>(w));
   }
   c->files.erase(c->files.begin());
   return true;
 }
 
+// Sends at most kMaxSendPerFlush bytes: a reply of gigabytes (a multi-get naming a large
+// object thousands of times) goes out over many rounds, level-triggered EPOLLOUT bringing
+// the connection back, while the loop's other connections are served between them.
 void EventLoop::Flush(Connection* c) {
   if (c->lingering) return;
+  size_t budget = kMaxSendPerFlush;
   for (;;) {
     size_t limit = c->files.empty() ? c->out.size() : c->files.front().at;
     bool blocked = false;
     while (c->out_sent < limit) {
-      ssize_t w = ::send(c->fd, c->out.data() + c->out_sent, limit - c->out_sent, MSG_NOSIGNAL);
+      if (budget == 0) {
+        blocked = true;
+        break;
+      }
+      size_t n = std::min(limit - c->out_sent, budget);
+      ssize_t w = ::send(c->fd, c->out.data() + c->out_sent, n, MSG_NOSIGNAL);
       if (w < 0) {
         if (errno == EAGAIN || errno == EINTR) {
           blocked = true;
@@ -486,11 +500,12 @@ void EventLoop::Flush(Connection* c) {
         return;
       }
       c->out_sent += static_cast<size_t>(w);
+      budget -= static_cast<size_t>(w);
       ThreadStats::Add(c->http ? stats_.http_bytes_written : stats_.bytes_written,
                        static_cast<uint64_t>(w));
     }
     if (blocked || c->files.empty()) break;
-    if (!SendFile(c)) {
+    if (!SendFile(c, &budget)) {
       if (c->fd < 0) return;
       break;
     }

@@ -35,7 +35,7 @@ struct Connection {
   size_t in_start = 0;  // parsed up to here
   std::string out;
   size_t out_sent = 0;
-  std::vector<FileSend> files;  // bodies sent with sendfile, in place in `out`
+  std::vector<FileSend> files;  // values sent with sendfile, in place in `out`
   uint64_t swallow = 0;         // bytes of an oversized value still to discard
   bool close_after_flush = false;
   bool peer_closed = false;  // read() said end of stream
@@ -83,8 +83,9 @@ class EventLoop {
   void ProcessHttp(Connection* c);
   bool OutputFull(Connection* c);
   void Flush(Connection* c);
-  // Sends the front of c->files; false if the socket is full (or the connection closed).
-  bool SendFile(Connection* c);
+  // Sends the front of c->files, at most *budget bytes (taken off it); false if the
+  // socket is full, the budget spent before the file's end, or the connection closed.
+  bool SendFile(Connection* c, size_t* budget);
   static bool Unsent(const Connection* c) {
     return c->out_sent < c->out.size() || !c->files.empty();
   }

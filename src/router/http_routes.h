@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "net/file_send.h"
 #include "proto/http_request.h"
 #include "router/memcache_commands.h"
 #include "router/server_stats.h"
@@ -31,17 +32,7 @@ struct HttpSettings {
   uint16_t port = 8080;      // as bound, for /status
 };
 
-// Part of a response body to send straight from a segment file (sendfile), placed at
-// byte `at` of the connection's output buffer. `hold` keeps the file open.
-struct FileSend {
-  size_t at = 0;
-  std::shared_ptr<Segment> hold;
-  int fd = -1;
-  uint64_t offset = 0;
-  uint64_t len = 0;
-};
-inline constexpr size_t kSendfileBytes = 64 << 10;  // values from this size go by sendfile
-inline constexpr size_t kMaxBatchParts = 10000;     // objects in one POST /batch
+inline constexpr size_t kMaxBatchParts = 10000;  // objects in one POST /batch
 
 // What one event-loop thread lends the routes: counters, the volumes to sync, and
 // buffers reused across requests.

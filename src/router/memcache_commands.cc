@@ -31,21 +31,41 @@ void Reply(const Request& req, std::string* out, std::string_view s) {
   if (!req.noreply) Line(out, s);
 }
 
-void AppendValue(std::string* out, std::string_view key, const format::NeedleHeader& h,
-                 std::string_view value, bool with_cas) {
+void AppendValueLine(std::string* out, std::string_view key, const format::NeedleHeader& h,
+                     size_t size, bool with_cas) {
   out->append("VALUE ");
   out->append(key);
   out->push_back(' ');
   AppendU64(out, h.flags);
   out->push_back(' ');
-  AppendU64(out, value.size());
+  AppendU64(out, size);
   if (with_cas) {
     out->push_back(' ');
     AppendU64(out, h.version);
   }
   out->append("\r\n");
+}
+
+void AppendValue(std::string* out, std::string_view key, const format::NeedleHeader& h,
+                 std::string_view value, bool with_cas) {
+  AppendValueLine(out, key, h, value.size(), with_cas);
   out->append(value);
   out->append("\r\n");
+}
+
+// A large value found in a segment goes into the reply as a reference to its bytes in
+// the segment file (sent with sendfile), so that the reply holds no copy of it.
+bool AppendValueByReference(std::string* out, std::vector<FileSend>* files, std::string_view key,
+                            const ObjectRef& ref, bool with_cas) {
+  if (files == nullptr || ref.segment == nullptr || ref.value.size() < kSendfileBytes) {
+    return false;
+  }
+  int fd = ref.segment->descriptor();
+  if (fd < 0) return false;
+  AppendValueLine(out, key, ref.header, ref.value.size(), with_cas);
+  files->push_back(FileSend{out->size(), ref.segment, fd, ref.value_offset, ref.value.size()});
+  out->append("\r\n");
+  return true;
 }
 
 // A plain get copies the value once, from the segment's mapping into the reply.
@@ -82,13 +102,13 @@ void MemcacheCommands::ServerError(const Status& s, std::string* out, ThreadStat
 }
 
 Outcome MemcacheCommands::Execute(const Request& req, std::string* out, ThreadStats* st,
-                                  DirtyVolumes* dirty) {
+                                  DirtyVolumes* dirty, std::vector<FileSend>* files) {
   switch (req.command) {
     case Command::kGet:
     case Command::kGets:
     case Command::kGat:
     case Command::kGats:
-      Retrieve(req, out, st, dirty);
+      Retrieve(req, out, st, dirty, files);
       break;
     case Command::kSet:
     case Command::kAdd:
@@ -150,7 +170,7 @@ Outcome MemcacheCommands::Execute(const Request& req, std::string* out, ThreadSt
 }
 
 void MemcacheCommands::Retrieve(const Request& req, std::string* out, ThreadStats* st,
-                                DirtyVolumes* dirty) {
+                                DirtyVolumes* dirty, std::vector<FileSend>* files) {
   bool touch = req.command == Command::kGat || req.command == Command::kGats;
   bool with_cas = req.command == Command::kGets || req.command == Command::kGats;
   uint32_t expiry = touch ? ExpiryFromMemcached(req.exptime, Now()) : 0;
@@ -172,7 +192,9 @@ void MemcacheCommands::Retrieve(const Request& req, std::string* out, ThreadStat
     if (s.ok()) {
       ThreadStats::Add(st->get_hits);
       if (touch) ThreadStats::Add(st->touch_hits);
-      AppendValue(out, key, ref.header, ref.value, with_cas);
+      if (!AppendValueByReference(out, files, key, ref, with_cas)) {
+        AppendValue(out, key, ref.header, ref.value, with_cas);
+      }
       ref.segment.reset();
     } else {
       ThreadStats::Add(st->get_misses);
