@@ -71,7 +71,7 @@ Status DecodeNeedleHeader(std::string_view buf, NeedleHeader* h) {
   h->mtime = GetU32(p + o::kMtime);
   h->key_len = static_cast<uint8_t>(p[o::kKeyLen]);
   auto kind = static_cast<uint8_t>(p[o::kKind]);
-  if (kind > static_cast<uint8_t>(NeedleKind::kTombstone)) {
+  if (kind > static_cast<uint8_t>(NeedleKind::kTouch)) {
     return Status::Corruption("bad needle kind");
   }
   h->kind = static_cast<NeedleKind>(kind);
@@ -81,6 +81,26 @@ Status DecodeNeedleHeader(std::string_view buf, NeedleHeader* h) {
   if (h->content_type_len > kMaxContentTypeLen) {
     return Status::Corruption("bad content type length");
   }
+  if (h->kind == NeedleKind::kTouch &&
+      (h->value_len != kTouchValueSize || h->content_type_len != 0)) {
+    return Status::Corruption("bad touch record");
+  }
+  return Status::OK();
+}
+
+std::string EncodeTouchTarget(const TouchTarget& t) {
+  std::string v(kTouchValueSize, '\0');
+  PutU64(v.data(), t.seq);
+  PutU32(v.data() + 8, t.generation);
+  PutU32(v.data() + 12, t.offset_units);
+  return v;
+}
+
+Status DecodeTouchTarget(std::string_view value, TouchTarget* t) {
+  if (value.size() != kTouchValueSize) return Status::Corruption("bad touch record");
+  t->seq = GetU64(value.data());
+  t->generation = GetU32(value.data() + 8);
+  t->offset_units = GetU32(value.data() + 12);
   return Status::OK();
 }
 

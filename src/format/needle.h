@@ -24,6 +24,22 @@
 //        -     -  padding           zero bytes up to a multiple of kNeedleAlign
 //
 // A tombstone is a needle of kind kTombstone with an empty value and no content type.
+//
+// A touch record (kind kTouch) gives an object a new expiry without copying its value
+// (memcached's touch, gat, mg T). Its header repeats the object's version, cookie,
+// flags and mtime with the new expiry; it has no content type, and its 16-byte value
+// names the needle that holds the object's value (the target, always a kValue needle
+// of the same key and version):
+//
+//   offset  size  field (of the value)
+//   ------  ----  -----------------------------------------------------------
+//        0     8  seq           the target's segment sequence number
+//        8     4  generation    that segment's generation (format/superblock.h)
+//       12     4  offset_units  the target's offset in it / kNeedleAlign
+//
+// A generation is immutable below its end, so while (seq, generation) exists the
+// target is where the record says. Compaction never leaves a live touch record whose
+// generation it replaced: it merges the pair into one value needle (store/compaction.cc).
 // The checksum covers everything but the magic and itself, so a bit flipped anywhere in
 // the header, key, content type or value is detected; the padding is not covered.
 //
@@ -61,7 +77,15 @@ constexpr bool IsValidContentType(std::string_view t) {
 }
 inline constexpr uint32_t kMaxValueLen = 1u << 30;
 
-enum class NeedleKind : uint8_t { kValue = 0, kTombstone = 1 };
+enum class NeedleKind : uint8_t { kValue = 0, kTombstone = 1, kTouch = 2 };
+
+struct TouchTarget {
+  uint64_t seq = 0;
+  uint32_t generation = 0;
+  uint32_t offset_units = 0;
+  bool operator==(const TouchTarget&) const = default;
+};
+inline constexpr size_t kTouchValueSize = 16;
 
 struct NeedleHeader {
   uint64_t version = 0;
@@ -118,9 +142,15 @@ void EncodeNeedle(uint32_t salt, const NeedleHeader& h, std::string_view key,
 void EncodeNeedlePrefix(uint32_t salt, const NeedleHeader& h, std::string_view key,
                         std::string_view content_type, std::string_view value, std::string* dst);
 
+// The value of a touch record, and back. DecodeTouchTarget returns Corruption unless
+// `value` is kTouchValueSize bytes.
+std::string EncodeTouchTarget(const TouchTarget& t);
+Status DecodeTouchTarget(std::string_view value, TouchTarget* t);
+
 // Checks that `buf` starts with a needle header whose magic, lengths and kind are sane
-// and fills *h. Returns Corruption otherwise (content_type_len above kMaxContentTypeLen
-// included). Does not check the CRC (the header may be all we have read so far).
+// (a touch record: kTouchValueSize bytes of value and no content type) and fills *h. Returns
+// Corruption otherwise (content_type_len above kMaxContentTypeLen included). Does not check the CRC
+// (the header may be all we have read so far).
 Status DecodeNeedleHeader(std::string_view buf, NeedleHeader* h);
 
 // Given a buffer holding the whole needle (at least NeedleRawSize(h) bytes), verifies

@@ -366,21 +366,7 @@ void MemcacheCommands::Arithmetic(const Request& req, std::string* out, ThreadSt
 
 Status MemcacheCommands::SetExpiry(Volume* v, std::string_view key, uint32_t expiry,
                                    DirtyVolumes* dirty) {
-  Status s = v->Update(
-      key,
-      [&](const ReadResult* cur, UpdateDecision* d) {
-        if (cur == nullptr) {
-          d->status = Status::NotFound();
-          return;
-        }
-        d->action = UpdateDecision::Action::kPut;
-        d->value = cur->value();
-        d->content_type = cur->content_type();
-        d->flags = cur->header().flags;
-        d->cookie = cur->header().cookie;
-        d->expiry = expiry;
-      },
-      nullptr, /*wait=*/!Sync());
+  Status s = v->Touch(key, expiry, /*wait=*/!Sync());
   if (s.ok() && Sync()) dirty->Add(v);
   return s;
 }

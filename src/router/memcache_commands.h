@@ -97,7 +97,8 @@ class MemcacheCommands {
                       DirtyVolumes* d);
   void MetaDebug(const proto::Request& req, std::string* out);
 
-  // Rewrites the key's object with a new expiry (touch, gat, mg T); NotFound if none.
+  // Gives the key's object a new expiry with a small touch record, not a copy of its
+  // value (touch, gat, mg T); NotFound if none.
   Status SetExpiry(Volume* v, std::string_view key, uint32_t expiry, DirtyVolumes* dirty);
   uint32_t Now() const;
   bool Sync() const { return settings_->durability == Durability::kSync; }

@@ -12,6 +12,14 @@
 // authoritative; after it a restart keeps the newer generation and deletes the older.
 // Then, while reads and writes go on, index entries move to the copy in small batches
 // (readers find either copy valid), the old segment is dropped and a checkpoint written.
+//
+// Touch records (format/needle.h) name a needle by its generation, which the copy
+// replaces, so none that is live may name the old generation afterwards: a live touch
+// record in the segment, and a value needle in it that a live touch record elsewhere
+// names, are both merged into one value needle (the value with the record's expiry),
+// to which the index then points. While the copy is made, Touch writes whole objects
+// for needles of this segment (compacting_slot_). A restart ignores touch records whose
+// generation is gone (volume_recovery.cc).
 #include <chrono>
 #include <thread>
 
@@ -25,6 +33,7 @@ namespace {
 
 struct Move {
   uint32_t tag;
+  uint16_t from_slot;  // the compacted segment's, or a touch record's elsewhere
   uint32_t from_units;
   uint32_t to_units;
   bool drop;
@@ -57,6 +66,19 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
     old = slots_[old_slot];
     oldest = i == 0;
   }
+  bool touch_targets;  // whether touch records may name needles of the old segment
+  {
+    std::unique_lock<std::shared_mutex> l(mu_);
+    compacting_slot_ = old_slot;
+    touch_targets = MayBeTouchTarget(old_slot);
+  }
+  struct EndCompaction {
+    Volume* v;
+    ~EndCompaction() {
+      std::unique_lock<std::shared_mutex> l(v->mu_);
+      v->compacting_slot_ = kNoSlot;
+    }
+  } end_compaction{this};
   const uint32_t gen = old->generation() + 1;
   const std::string final_path = options_.dir + "/" + format::SegmentFileName(seq, gen);
   const std::string tmp_path = final_path + ".tmp";
@@ -77,6 +99,7 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
   const auto start = std::chrono::steady_clock::now();
   std::vector<Move> moves;
   std::string buf;
+  ReadResult merged;
   uint64_t written = format::kSuperblockSize;
   NeedleScanner scanner(old.get(), format::kSuperblockSize, old->end());
   NeedleScanner::Record rec;
@@ -96,15 +119,32 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
     uint32_t from = static_cast<uint32_t>(rec.offset / format::kNeedleAlign);
     bool keep;
     bool indexed = false;
+    Location at{old_slot, from};  // what the index points at for this needle's object
     if (h.kind == format::NeedleKind::kTombstone) {
       keep = !oldest;
     } else {
       bool live;
+      Status ms;
       {
         std::shared_lock<std::shared_mutex> l(mu_);
-        indexed = index_.Contains(tag, Location{old_slot, from});
+        indexed = index_.Contains(tag, at);
+        Found touch;
+        if (!indexed && touch_targets && h.kind == format::NeedleKind::kValue &&
+            FindToucherLocked(rec.key, tag, h, at, &touch)) {
+          // Named by a live index entry's touch record elsewhere (one in this segment
+          // comes later and is merged there): merge here, with the record's expiry.
+          indexed = touch.loc.slot != old_slot;
+          at = touch.loc;
+          h.expiry = touch.header.expiry;
+        } else if (indexed && h.kind == format::NeedleKind::kTouch && IsLive(h, now)) {
+          ms = ReadNeedleLocked(at, &merged, /*whole=*/true);  // the object it stands for
+          h = merged.header();
+          content_type = merged.content_type();
+          value = merged.value();
+        }
         live = IsLive(h, now);
       }
+      if (!ms.ok()) return fail(ms);
       bool flushed = !live && !IsExpired(h.expiry, now);
       keep = indexed && (live || (!flushed && !oldest));
       if (keep && !live) {  // expired: a tombstone hides older copies of the key
@@ -115,7 +155,8 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
     }
     if (indexed) {
       uint32_t to = static_cast<uint32_t>((written + buf.size()) / format::kNeedleAlign);
-      moves.push_back({tag, from, to, !keep || h.kind == format::NeedleKind::kTombstone});
+      moves.push_back(
+          {tag, at.slot, at.offset_units, to, !keep || h.kind == format::NeedleKind::kTombstone});
     }
     if (keep) {
       format::EncodeNeedle(old->salt(), h, rec.key, content_type, value, &buf);
@@ -152,6 +193,7 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
     if (new_slot == slots_.size()) slots_.emplace_back();
     copy->Map(copy->end());
     slots_[new_slot] = std::move(copy);
+    SetTouchFree(new_slot, true);
     for (uint16_t& slot : order_) {
       if (slot == old_slot) slot = new_slot;
     }
@@ -161,7 +203,7 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
     size_t end = std::min(moves.size(), i + kRelocateBatch);
     for (size_t j = i; j < end; j++) {
       const Move& m = moves[j];
-      Location from{old_slot, m.from_units};
+      Location from{m.from_slot, m.from_units};
       if (m.drop) {
         index_.Erase(m.tag, from);
       } else {

@@ -2,6 +2,7 @@
 // checkpoint.cc, compaction in compaction.cc.
 #include "store/volume.h"
 
+#include <cstring>
 #include <ctime>
 #include <random>
 #include <unordered_map>
@@ -72,7 +73,7 @@ uint32_t Volume::Tag(std::string_view key) const {
 }
 
 bool Volume::IsLive(const format::NeedleHeader& h, uint32_t now) const {
-  if (h.kind != format::NeedleKind::kValue || IsExpired(h.expiry, now)) return false;
+  if (h.kind == format::NeedleKind::kTombstone || IsExpired(h.expiry, now)) return false;
   if (h.version <= flush_version_) return false;
   return !(flush_time_ != 0 && now >= flush_time_ && h.mtime < flush_time_);
 }
@@ -84,7 +85,7 @@ Status Volume::CheckKey(std::string_view key) const {
   return Status::OK();
 }
 
-Status Volume::ReadNeedleLocked(Location loc, ReadResult* out, bool whole) {
+Status Volume::ReadNeedleLocked(Location loc, ReadResult* out, bool whole, bool resolve) {
   const std::shared_ptr<Segment>& seg = slots_[loc.slot];
   uint64_t offset = uint64_t{loc.offset_units} * format::kNeedleAlign;
   uint64_t end = seg->end();
@@ -130,7 +131,58 @@ Status Volume::ReadNeedleLocked(Location loc, ReadResult* out, bool whole) {
     return Status::Corruption(seg->path() + " @" + std::to_string(offset) + ": " +
                               std::string(s.message()));
   }
+  if (h.kind != format::NeedleKind::kTouch || !resolve) return Status::OK();
+  // A touch record reads as its object: the target's needle with the record's expiry.
+  auto corrupt = [&](std::string_view why) {
+    return Status::Corruption(seg->path() + " @" + std::to_string(offset) + ": touch record " +
+                              std::string(why));
+  };
+  format::TouchTarget t;
+  Location target;
+  if (!format::DecodeTouchTarget(out->value_, &t).ok() || !ResolveTouchLocked(t, &target).ok()) {
+    return corrupt("names a segment that is gone");
+  }
+  const uint64_t version = h.version;
+  const uint32_t expiry = h.expiry;
+  char key[format::kMaxKeyLen];
+  const size_t key_len = out->key_.size();
+  std::memcpy(key, out->key_.data(), key_len);
+  BALE_RETURN_IF_ERROR(ReadNeedleLocked(target, out, /*whole=*/true, /*resolve=*/false));
+  if (out->header_.kind != format::NeedleKind::kValue || out->header_.version != version ||
+      out->key_ != std::string_view(key, key_len)) {
+    return corrupt("names a needle of another object");
+  }
+  out->header_.expiry = expiry;
   return Status::OK();
+}
+
+Status Volume::ResolveTouchLocked(const format::TouchTarget& t, Location* out) const {
+  // Every slot, not only order_: during a compaction's relocation both generations of
+  // the segment are open.
+  for (size_t i = 0; i < slots_.size(); i++) {
+    const std::shared_ptr<Segment>& seg = slots_[i];
+    if (seg == nullptr || seg->seq() != t.seq || seg->generation() != t.generation) continue;
+    if (uint64_t{t.offset_units} * format::kNeedleAlign + format::kNeedleHeaderSize > seg->end()) {
+      break;
+    }
+    *out = Location{static_cast<uint16_t>(i), t.offset_units};
+    return Status::OK();
+  }
+  return Status::Corruption(
+      "touch target " + std::to_string(t.seq) + "/" + std::to_string(t.generation) + " @" +
+      std::to_string(uint64_t{t.offset_units} * format::kNeedleAlign) + " is gone");
+}
+
+Status Volume::TouchTargetLocked(Location loc, format::TouchTarget* t, Location* target) {
+  thread_local ReadResult raw;
+  BALE_RETURN_IF_ERROR(ReadNeedleLocked(loc, &raw, /*whole=*/true, /*resolve=*/false));
+  BALE_RETURN_IF_ERROR(format::DecodeTouchTarget(raw.value(), t));
+  return ResolveTouchLocked(*t, target);
+}
+
+void Volume::SetTouchFree(uint16_t slot, bool free) {
+  if (touch_free_.size() <= slot) touch_free_.resize(size_t{slot} + 1, 0);
+  touch_free_[slot] = free ? 1 : 0;
 }
 
 Status Volume::FindLocked(std::string_view key, uint32_t tag, Found* found) {
@@ -240,12 +292,52 @@ Status Volume::LocateMapped(std::string_view key, ObjectRef* out, const uint64_t
       result = corrupt(s.message());
       return true;
     }
+    if (out->header.kind == format::NeedleKind::kTouch) {
+      result = LocateTouchedMapped(out, not_mapped);
+      if (!result.ok() && !*not_mapped) result = corrupt(result.message());
+      return true;
+    }
     result = Status::OK();
     out->segment = seg;
     out->value_offset = offset + (raw - out->value.size());
     return true;
   });
   return result;
+}
+
+// *out holds a verified touch record; makes it its object, viewed in the mapping.
+Status Volume::LocateTouchedMapped(ObjectRef* out, bool* not_mapped) {
+  format::TouchTarget t;
+  Location loc;
+  if (!format::DecodeTouchTarget(out->value, &t).ok() || !ResolveTouchLocked(t, &loc).ok()) {
+    return Status::Corruption("touch record names a segment that is gone");
+  }
+  const format::NeedleHeader touch = out->header;
+  const std::string_view key = out->key;  // in the record's mapping, which stays
+  const std::shared_ptr<Segment>& seg = slots_[loc.slot];
+  uint64_t offset = uint64_t{loc.offset_units} * format::kNeedleAlign;
+  std::string_view head, whole;
+  if (!seg->View(offset, format::kNeedleHeaderSize, &head)) {
+    *not_mapped = true;
+    return Status::OK();
+  }
+  BALE_RETURN_IF_ERROR(format::DecodeNeedleHeader(head, &out->header));
+  size_t raw = format::NeedleRawSize(out->header);
+  if (!seg->View(offset, raw, &whole)) {
+    *not_mapped = offset + raw <= seg->end();
+    return *not_mapped ? Status::OK() : Status::Corruption("touch target past the end");
+  }
+  if (raw >= kWillNeedBytes) seg->WillNeed(offset, raw);
+  BALE_RETURN_IF_ERROR(format::VerifyNeedle(seg->salt(), whole, out->header, &out->key,
+                                            &out->content_type, &out->value));
+  if (out->header.kind != format::NeedleKind::kValue || out->header.version != touch.version ||
+      out->key != key) {
+    return Status::Corruption("touch record names a needle of another object");
+  }
+  out->header.expiry = touch.expiry;
+  out->segment = seg;
+  out->value_offset = offset + (raw - out->value.size());
+  return Status::OK();
 }
 
 uint16_t Volume::FreeSlotLocked() const {
@@ -273,6 +365,7 @@ Status Volume::EnsureRoomLocked(uint64_t bytes) {
   seg->Map(options_.segment_bytes);
   if (slot == slots_.size()) slots_.emplace_back();
   slots_[slot] = std::move(seg);
+  SetTouchFree(slot, true);
   order_.push_back(slot);
   since_checkpoint_.store(options_.checkpoint_bytes);  // checkpoint after this write
   return Status::OK();
@@ -495,6 +588,68 @@ Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version
   }
   if (wait && options_.durability == Durability::kSync) BALE_RETURN_IF_ERROR(WaitDurable(lsn));
   return MaybeCheckpoint();
+}
+
+Status Volume::Touch(std::string_view key, uint32_t expiry, bool wait) {
+  BALE_RETURN_IF_ERROR(CheckKey(key));
+  uint32_t tag = Tag(key);
+  uint64_t lsn = 0;
+  {
+    std::unique_lock<std::shared_mutex> l(mu_);
+    if (closed_) return Status::IOError("volume closed");
+    Found f;
+    BALE_RETURN_IF_ERROR(FindLocked(key, tag, &f));
+    if (!IsLive(f.header, Now())) return Status::NotFound();
+    Location target = f.loc;
+    format::TouchTarget t;
+    if (f.header.kind == format::NeedleKind::kTouch) {
+      BALE_RETURN_IF_ERROR(TouchTargetLocked(f.loc, &t, &target));
+    } else {
+      const Segment& seg = *slots_[target.slot];
+      t = format::TouchTarget{seg.seq(), seg.generation(), target.offset_units};
+    }
+    format::NeedleHeader h = f.header;
+    h.expiry = expiry;
+    thread_local ReadResult current;
+    std::string payload;
+    std::string_view content_type, value;
+    if (target.slot == compacting_slot_) {
+      // Compaction is copying the target's segment: a record naming it would dangle, so
+      // the object is written whole (same version, as compaction's merge writes it).
+      BALE_RETURN_IF_ERROR(ReadNeedleLocked(target, &current, /*whole=*/true, false));
+      h.kind = format::NeedleKind::kValue;
+      content_type = current.content_type();
+      value = current.value();
+    } else {
+      h.kind = format::NeedleKind::kTouch;
+      payload = format::EncodeTouchTarget(t);
+      value = payload;
+    }
+    BALE_RETURN_IF_ERROR(
+        EnsureRoomLocked(format::NeedleSize(key.size(), content_type.size(), value.size())));
+    ClearEncodedLocked();
+    EncodeLocked(slots_[order_.back()]->salt(), h, key, content_type, value);
+    uint64_t at = 0;
+    BALE_RETURN_IF_ERROR(AppendLocked(&at));
+    lsn = appended_.load(std::memory_order_relaxed);
+    if (h.kind == format::NeedleKind::kTouch) SetTouchFree(target.slot, false);
+    index_.Replace(tag, f.loc,
+                   Location{order_.back(), static_cast<uint32_t>(at / format::kNeedleAlign)});
+  }
+  if (wait && options_.durability == Durability::kSync) BALE_RETURN_IF_ERROR(WaitDurable(lsn));
+  return MaybeCheckpoint();
+}
+
+bool Volume::FindToucherLocked(std::string_view key, uint32_t tag,
+                               const format::NeedleHeader& value, Location value_loc,
+                               Found* touch) {
+  if (!FindLocked(key, tag, touch).ok()) return false;
+  if (touch->header.kind != format::NeedleKind::kTouch || touch->header.version != value.version) {
+    return false;
+  }
+  format::TouchTarget t;
+  Location target;
+  return TouchTargetLocked(touch->loc, &t, &target).ok() && target == value_loc;
 }
 
 Status Volume::WaitDurable(uint64_t lsn) {

@@ -195,6 +195,12 @@ class Volume {
                 const uint64_t* key_hash = nullptr, const uint64_t* cookie = nullptr);
   static constexpr size_t kWillNeedBytes = 1 << 20;
 
+  // A new expiry for the key's live object, without copying its value: a small touch
+  // record (format/needle.h) that the index points at instead. The object keeps its
+  // version (memcached's touch leaves the CAS unique alone). NotFound if there is no
+  // live object. Waits for durability unless `wait` is false.
+  Status Touch(std::string_view key, uint32_t expiry, bool wait = true);
+
   // flush_all: objects written before `when` (unix seconds; 0 or past = now) read as
   // missing from `when` on.
   Status FlushAll(uint32_t when);
@@ -230,7 +236,26 @@ class Volume {
   // Locate's mapped path; *not_mapped when the needle lies outside every mapping.
   Status LocateMapped(std::string_view key, ObjectRef* out, const uint64_t* key_hash,
                       const uint64_t* cookie, bool* not_mapped);
-  Status ReadNeedleLocked(Location loc, ReadResult* out, bool whole);
+  // Reads the needle at `loc`: its header and key only, or (whole) all of it with the
+  // checksum verified. A touch record read whole reads as its object (the target's
+  // value, the record's expiry) unless `resolve` is false.
+  Status ReadNeedleLocked(Location loc, ReadResult* out, bool whole, bool resolve = true);
+  // LocateMapped's step from a touch record in *out to its object.
+  Status LocateTouchedMapped(ObjectRef* out, bool* not_mapped);
+  // Where a touch record's target is now; Corruption if its segment generation is gone.
+  Status ResolveTouchLocked(const format::TouchTarget& t, Location* out) const;
+  // The target of the touch record at `loc` (read from disk).
+  Status TouchTargetLocked(Location loc, format::TouchTarget* t, Location* target);
+  // Compaction: whether a touch record (not in segment slot `except`) makes the value
+  // needle `value_loc` of `key` live; fills *touch with its location and header.
+  bool FindToucherLocked(std::string_view key, uint32_t tag, const format::NeedleHeader& value,
+                         Location value_loc, Found* touch);
+  // Whether touch records may name needles of `slot`: unknown (true) for segments found
+  // at open, false for new ones until a touch names one of their needles.
+  bool MayBeTouchTarget(uint16_t slot) const {
+    return slot >= touch_free_.size() || touch_free_[slot] == 0;
+  }
+  void SetTouchFree(uint16_t slot, bool free);
   // Makes room for `bytes` in the head, sealing it and starting a new one if needed.
   // Appends must follow under the same lock: needles carry the head's salt.
   Status EnsureRoomLocked(uint64_t bytes);
@@ -287,6 +312,11 @@ class Volume {
 
   std::mutex checkpoint_mu_;  // one checkpoint writer at a time
   std::atomic<uint64_t> since_checkpoint_{0};
+  std::vector<uint8_t> touch_free_;  // slot -> 1: no touch record names its needles
+  // The slot a compaction is copying (kNoSlot: none). A touch of a needle in it writes
+  // a whole copy instead of a touch record, which the copy would leave dangling.
+  static constexpr uint16_t kNoSlot = 0xFFFF;
+  uint16_t compacting_slot_ = kNoSlot;
   std::mutex compaction_mu_;  // one compaction at a time
   std::atomic<uint64_t> compactions_{0}, compaction_scanned_{0}, compaction_total_{0};
   uint64_t corrupt_records_ = 0, truncated_bytes_ = 0, recovery_scanned_ = 0;

@@ -182,7 +182,17 @@ Status Volume::ApplyRecord(uint16_t slot, const NeedleScanner::Record& rec) {
   Found f;
   Status s = FindLocked(rec.key, tag, &f);
   if (!s.ok() && !s.IsNotFound()) return s;
-  if (rec.header.kind == format::NeedleKind::kTombstone) {
+  if (rec.header.kind == format::NeedleKind::kTouch) {
+    // A touch record applies to the object it was written for: the same version, and
+    // a target that still exists. One whose target's generation is gone was merged (or
+    // dropped) by a compaction that wrote what the key holds now, earlier in the log.
+    format::TouchTarget t;
+    Location target;
+    if (s.ok() && f.header.version == rec.header.version &&
+        format::DecodeTouchTarget(rec.value, &t).ok() && ResolveTouchLocked(t, &target).ok()) {
+      index_.Replace(tag, f.loc, loc);
+    }
+  } else if (rec.header.kind == format::NeedleKind::kTombstone) {
     if (s.ok()) index_.Erase(tag, f.loc);
   } else if (s.ok()) {
     index_.Replace(tag, f.loc, loc);
