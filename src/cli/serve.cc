@@ -58,6 +58,11 @@ void AddServeCommand(CLI::App* app, ServeArgs* a) {
   cmd->add_option("--http-max-body", a->http_max_body,
                   "largest HTTP request body, and so object stored over HTTP (1k..1g)")
       ->capture_default_str();
+  cmd->add_option("--http-body-budget", a->http_body_budget,
+                  "memory for HTTP request bodies, all connections together; a request past "
+                  "it is answered 503 with Retry-After (1k..1024g; one body over it is "
+                  "taken when no other is held)")
+      ->capture_default_str();
   cmd->add_option("--http-timeout", a->http_timeout,
                   "seconds a client has to send a whole HTTP request (408 after; 0 = no limit)")
       ->capture_default_str();
@@ -117,6 +122,13 @@ int RunServe(const ServeArgs& a) {
                  a.http_max_body.c_str());
     return 2;
   }
+  uint64_t http_body_budget = 0;
+  if (!ParseSize(a.http_body_budget, &http_body_budget) || http_body_budget < 1024 ||
+      http_body_budget > (1ull << 40)) {
+    std::fprintf(stderr, "bale serve: --http-body-budget must be 1k..1024g, got '%s'\n",
+                 a.http_body_budget.c_str());
+    return 2;
+  }
   bool http_enabled = true;
   uint16_t http_port = 0;
   if (a.http_port != "any") {
@@ -172,6 +184,7 @@ int RunServe(const ServeArgs& a) {
   settings.durability = so.volume.durability;
   HttpSettings http;
   http.max_body_bytes = http_max_body;
+  http.body_budget_bytes = http_body_budget;
   http.timeout_s = a.http_timeout;
   http.public_only = a.http_public_only;
   net::Server server(store.get(), config, settings, http);

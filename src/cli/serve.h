@@ -22,6 +22,7 @@ struct ServeArgs {
   uint32_t idle_timeout = 0;
   std::string http_port = "8080";  // "0" = off, "any" = ephemeral
   std::string http_max_body = "64m";
+  std::string http_body_budget = "256m";
   uint32_t http_timeout = 30;
   bool http_public_only = false;
   std::string io_uring = "on";

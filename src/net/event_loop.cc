@@ -41,6 +41,7 @@ EventLoop::EventLoop(Server* server, int listen_fd, int http_listen_fd)
       http_listen_fd_(http_listen_fd),
       read_buf_(new char[kReadChunk]) {
   http_limits_.max_body_bytes = server_->http_settings_.max_body_bytes;
+  http_limits_.body_budget = &server_->http_body_budget_;
   http_scratch_.stats = &stats_;
   http_scratch_.dirty = &dirty_;
 }
@@ -435,6 +436,8 @@ void EventLoop::ProcessHttp(Connection* c) {
       continue;
     }
     if (r.status == proto::HttpParseStatus::kError) {
+      // 503: the body would pass --http-body-budget (the client retries after a pause).
+      if (r.error_status == 503) ThreadStats::Add(stats_.http_body_budget_refusals);
       HttpRoutes::AppendError(r.error_status, &c->out, &http_scratch_);
       c->close_after_flush = true;
       c->in_start = c->in.size();
@@ -445,7 +448,7 @@ void EventLoop::ProcessHttp(Connection* c) {
     stats_.http_latency.Observe(MonotonicNs() - start);
     if (http_scratch_.text.capacity() > kShrinkAbove) std::string().swap(http_scratch_.text);
     if (http_scratch_.read.capacity() > kShrinkAbove) http_scratch_.read = ReadResult();
-    std::string().swap(h.request.body);  // a 64 MiB upload's buffer goes now
+    h.request.ReleaseBody();  // a 64 MiB upload's buffer, and its share of the budget, go now
     if (o == Outcome::kClose) {
       c->close_after_flush = true;
       c->in_start = c->in.size();
@@ -562,6 +565,10 @@ void EventLoop::StartLinger(Connection* c) {
   c->linger_until = ::time(nullptr) + kLingerSeconds;
   c->in.clear();
   c->in_start = 0;
+  if (c->http) {  // nothing more is parsed: a body in progress gives its memory back now
+    c->http->parser.Abandon();
+    c->http->request.ReleaseBody();
+  }
   UpdateInterest(c);
 }
 
@@ -600,6 +607,7 @@ void EventLoop::KickIdle(time_t now) {
     }
     if (c->http && request_timeout > 0 && !c->close_after_flush && c->http->parser.InProgress() &&
         now - c->http->request_started >= request_timeout) {
+      c->http->parser.Abandon();  // its body, and the body's share of the budget, go now
       HttpRoutes::AppendError(408, &c->out, &http_scratch_);
       c->close_after_flush = true;
       Flush(c);

@@ -14,7 +14,8 @@ Server::Server(Store* store, const ServerConfig& config, const MemcacheSettings&
       settings_(settings),
       http_settings_(http_settings),
       commands_(store, &settings_, this),
-      routes_(store, &http_settings_, &settings_, this) {
+      routes_(store, &http_settings_, &settings_, this),
+      http_body_budget_(http_settings.body_budget_bytes) {
   limits_.max_item_size = settings_.max_item_size;
 }
 

@@ -15,7 +15,10 @@
 // bound); connections past max_connections are refused; idle connections are closed
 // after idle_timeout_s (0 = never); an HTTP request not complete within
 // http_timeout_s of its first byte is answered 408. Stop() stops accepting, answers
-// what was already received, flushes, and closes every connection.
+// what was already received, flushes, and closes every connection. HTTP request bodies
+// held by all loops together stay within http_settings.body_budget_bytes (one larger
+// body is admitted alone): past it a request is answered 503 with Retry-After (the
+// parser's body_budget, proto/http_request.h).
 #pragma once
 
 #include <atomic>
@@ -26,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/memory_budget.h"
 #include "proto/http_request.h"
 #include "proto/memcache_parser.h"
 #include "router/http_routes.h"
@@ -68,6 +72,7 @@ class Server final : public StatsSource {
   void Sum(ThreadStats* total) const override;
   void Reset() override;
   uint64_t uptime_s() const override;
+  uint64_t http_body_bytes() const override { return http_body_budget_.used(); }
 
  private:
   friend class EventLoop;
@@ -87,6 +92,9 @@ class Server final : public StatsSource {
   std::atomic<uint32_t> connections_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<uint32_t> next_loop_{0};
+  // Drawn from by every loop's HTTP bodies; declared before loops_, so it outlives
+  // their connections.
+  MemoryBudget http_body_budget_;
   std::vector<std::unique_ptr<EventLoop>> loops_;
   std::vector<std::thread> threads_;
   std::chrono::steady_clock::time_point started_;

@@ -3,6 +3,7 @@
 #include <http_parser.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <cctype>
 
 namespace bale::proto {
@@ -72,6 +73,15 @@ struct HttpCallbacks {
       s->error_status_ = 413;
       return -1;
     }
+    // An announced body is admitted whole, now, and given its memory in one piece (no
+    // copies as it grows); a chunked one grows in OnBody.
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > 0) {
+      if (!s->building_.body_reservation.GrowTo(p->content_length)) {
+        s->error_status_ = 503;
+        return -1;
+      }
+      s->building_.body.reserve(p->content_length);
+    }
     std::string_view expect = s->building_.Header("expect");
     bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length);
     s->continue_ = has_body && expect.size() == 12 && (expect[0] == '1') &&
@@ -81,11 +91,25 @@ struct HttpCallbacks {
 
   static int OnBody(http_parser* p, const char* at, size_t n) {
     HttpRequestParser* s = Self(p);
-    if (s->building_.body.size() + n > s->limits_.max_body_bytes) {
+    std::string& body = s->building_.body;
+    uint64_t need = body.size() + n;
+    if (need > s->limits_.max_body_bytes) {
       s->error_status_ = 413;
       return 1;
     }
-    s->building_.body.append(at, n);
+    if (need > s->building_.body_reservation.bytes()) {
+      // A chunked body outgrows its share (one with a Content-Length never does): it
+      // grows by doubling, as the string would, with the budget asked first.
+      constexpr uint64_t kFirstGrowth = 64 << 10;
+      uint64_t grown = std::max<uint64_t>(kFirstGrowth, 2 * s->building_.body_reservation.bytes());
+      grown = std::max(need, std::min(grown, s->limits_.max_body_bytes));
+      if (!s->building_.body_reservation.GrowTo(grown)) {
+        s->error_status_ = 503;
+        return 1;
+      }
+      body.reserve(grown);
+    }
+    body.append(at, n);
     return 0;
   }
 
@@ -116,12 +140,14 @@ HttpRequestParser::HttpRequestParser(const HttpLimits& limits)
     : limits_(limits), parser_(new http_parser) {
   http_parser_init(parser_, HTTP_REQUEST);
   parser_->data = this;
+  building_.body_reservation = MemoryBudget::Reservation(limits_.body_budget);
 }
 
 HttpRequestParser::~HttpRequestParser() { delete parser_; }
 
 void HttpRequestParser::Reset() {
-  building_ = HttpRequest();
+  building_ = HttpRequest();  // a body still here (an error, Abandon) is freed
+  building_.body_reservation = MemoryBudget::Reservation(limits_.body_budget);
   in_value_ = false;
   header_bytes_ = 0;
   complete_ = false;
@@ -147,6 +173,7 @@ HttpParseResult HttpRequestParser::Feed(std::string_view data, HttpRequest* out)
     r.error_status = error_status_ != 0 ? error_status_ : 400;
     if (err == HPE_HEADER_OVERFLOW) r.error_status = 431;
     r.consumed = n;
+    building_.ReleaseBody();  // nothing more is parsed: the memory goes now
     return r;
   }
   r.consumed = n;

@@ -3,9 +3,15 @@
 // Contract: Feed() takes bytes as they arrive and reports how many it consumed; it
 // stops at the end of each request (so pipelined requests come out one at a time) and
 // never reads past its input. A request over a limit, or malformed, is an error that
-// carries the status to answer with (400, 413, 431); after an error the connection
-// should be closed. The byte-level work is done by Node's http-parser (Debian
-// libhttp-parser), a small, well-tested C parser; this class collects what it reports.
+// carries the status to answer with (400, 413, 431, 503); after an error the connection
+// should be closed. With a body budget (HttpLimits::body_budget, shared by every
+// connection), a body is admitted when its head arrives, for its Content-Length, or
+// chunk by chunk as a chunked body grows; one the budget cannot hold is the error 503
+// (and no 100 Continue). The body's share travels with it (HttpRequest::
+// body_reservation) until ReleaseBody; after an error, or on Abandon, the parser frees
+// the body it was building and its share at once. The byte-level work is done by
+// Node's http-parser (Debian libhttp-parser), a small, well-tested C parser; this class
+// collects what it reports.
 #pragma once
 
 #include <cstddef>
@@ -15,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/memory_budget.h"
+
 struct http_parser;
 
 namespace bale::proto {
@@ -23,6 +31,9 @@ struct HttpLimits {
   size_t max_header_bytes = 16 << 10;  // request line and headers: 431 beyond
   uint64_t max_body_bytes = 64 << 20;  // 413 beyond
   size_t max_headers = 64;             // 431 beyond
+  // Memory for bodies, shared with the other connections: 503 when it is taken.
+  // nullptr: no bound but max_body_bytes.
+  MemoryBudget* body_budget = nullptr;
 };
 
 struct HttpRequest {
@@ -30,11 +41,18 @@ struct HttpRequest {
   std::string target;  // the request target as sent ("/o/key?x=1")
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
+  // The share of HttpLimits::body_budget that `body` holds (its capacity).
+  MemoryBudget::Reservation body_reservation;
   bool keep_alive = false;
   int http_minor = 1;
 
   // The first header with this (lower-case) name, or empty.
   std::string_view Header(std::string_view name) const;
+  // Frees the body's memory and gives its share of the budget back.
+  void ReleaseBody() {
+    std::string().swap(body);
+    body_reservation.Reset();
+  }
 };
 
 enum class HttpParseStatus { kIncomplete, kRequest, kError };
@@ -42,7 +60,7 @@ enum class HttpParseStatus { kIncomplete, kRequest, kError };
 struct HttpParseResult {
   HttpParseStatus status = HttpParseStatus::kIncomplete;
   size_t consumed = 0;
-  int error_status = 0;  // kError: 400, 413 or 431
+  int error_status = 0;  // kError: 400, 413, 431 or 503
 };
 
 class HttpRequestParser {
@@ -64,6 +82,9 @@ class HttpRequestParser {
     continue_ = false;
     return c;
   }
+  // Drops the request in progress, freeing its body and the body's share of the
+  // budget: the connection is closing (a timeout) and will not feed more.
+  void Abandon() { Reset(); }
 
  private:
   friend struct HttpCallbacks;

@@ -152,6 +152,12 @@ void HttpRoutes::Metrics(Reply* r) {
   p.Counter("connections_total", "Connections accepted.", t.total_connections.load());
   p.Counter("connections_rejected_total", "Connections refused over --max-connections.",
             t.rejected_connections.load());
+  p.Gauge("http_body_bytes",
+          "Bytes of HTTP request bodies held in memory now, drawn from --http-body-budget.",
+          stats_source_->http_body_bytes());
+  p.Counter("http_body_budget_refusals_total",
+            "HTTP requests answered 503 because --http-body-budget could not hold their body.",
+            t.http_body_budget_refusals.load());
   p.Counter("server_errors_total", "Requests that failed in the store.", t.server_errors.load());
   p.Counter("corrupt_reads_total", "Reads that found a damaged record.", t.corrupt_reads.load());
   p.Gauge("partitions", "Partitions on this node.", ss.partitions);
@@ -191,6 +197,7 @@ void HttpRoutes::StatusJson(Reply* r) {
                  {"idle_timeout_seconds", s.idle_timeout_s},
                  {"flush_all_enabled", !s.disable_flush_all},
                  {"http_max_body", http_->max_body_bytes},
+                 {"http_body_budget", http_->body_budget_bytes},
                  {"http_timeout_seconds", http_->timeout_s},
                  {"http_public_only", http_->public_only}};
   j["partitions"] = ss.partitions;

@@ -60,10 +60,11 @@ struct HttpRoutes::Reply {
   }
   void Error(int code, std::string_view reason) {
     Start(code);
+    if (code == 503) Header("Retry-After", "1");  // busy for now: try again in a second
     std::string body = "{\"error\":";
     AppendJsonString(reason, &body);
     body.append("}\n");
-    if (code == 400 || code == 408 || code == 413 || code == 431) close = true;
+    if (code == 400 || code == 408 || code == 413 || code == 431 || code == 503) close = true;
     Finish("application/json", body);
   }
   // The one answer to every miss, so that a wrong cookie looks like a missing object.

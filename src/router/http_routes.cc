@@ -55,7 +55,9 @@ Outcome HttpRoutes::Handle(const proto::HttpRequest& req, std::string* out, Http
 void HttpRoutes::AppendError(int status, std::string* out, HttpScratch* scratch) {
   proto::HttpRequest none;  // keep_alive false: the connection closes
   Reply r(&none, out, scratch);
-  r.Error(status, proto::StatusText(status));
+  r.Error(status, status == 503 ? "request bodies in memory have reached --http-body-budget; "
+                                  "retry after Retry-After seconds"
+                                : proto::StatusText(status));
   ThreadStats::Add(scratch->stats->http_requests[static_cast<size_t>(
       HttpRoute::kOther)][kHttpMethods - 1][ThreadStats::HttpCodeSlot(status)]);
 }

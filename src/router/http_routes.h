@@ -27,6 +27,8 @@ namespace bale {
 
 struct HttpSettings {
   uint64_t max_body_bytes = 64 << 20;
+  // Request bodies held in memory at once, all connections together (503 beyond).
+  uint64_t body_budget_bytes = 256 << 20;
   uint32_t timeout_s = 30;
   bool public_only = false;  // serve only public URLs, /metrics and /status
   uint16_t port = 8080;      // as bound, for /status
@@ -58,8 +60,9 @@ class HttpRoutes {
 
   Outcome Handle(const proto::HttpRequest& req, std::string* out, HttpScratch* scratch);
 
-  // The response to a request that could not be parsed or took too long (400, 408, 413,
-  // 431); the connection closes after it.
+  // The response to a request that could not be parsed, took too long, or whose body
+  // the memory budget cannot hold (400, 408, 413, 431, 503 with Retry-After); the
+  // connection closes after it.
   static void AppendError(int status, std::string* out, HttpScratch* scratch);
 
  private:

@@ -34,6 +34,7 @@ class NoStats : public StatsSource {
   void Sum(ThreadStats*) const override {}
   void Reset() override {}
   uint64_t uptime_s() const override { return 1; }
+  uint64_t http_body_bytes() const override { return 0; }
 };
 
 struct World {

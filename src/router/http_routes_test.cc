@@ -15,6 +15,8 @@ class NoStats : public StatsSource {
   void Sum(ThreadStats*) const override {}
   void Reset() override {}
   uint64_t uptime_s() const override { return 7; }
+  uint64_t http_body_bytes() const override { return body_bytes; }
+  uint64_t body_bytes = 0;
 };
 
 struct Response {
@@ -216,6 +218,42 @@ TEST_F(HttpRoutesTest, MetricsAndStatus) {
   EXPECT_NE(s.body.find("\"partitions\": 8"), std::string::npos);
   EXPECT_NE(s.body.find("\"uptime_seconds\": 7"), std::string::npos);
   EXPECT_EQ(Send("PUT /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n").code, 405);
+}
+
+TEST_F(HttpRoutesTest, MetricsAndStatusShowTheBodyBudget) {
+  no_stats_.body_bytes = 12345;
+  http_.body_budget_bytes = 3 << 20;
+  Response m = Get("/metrics");
+  ASSERT_EQ(m.code, 200);
+  EXPECT_NE(m.body.find("# TYPE bale_http_body_bytes gauge\nbale_http_body_bytes 12345\n"),
+            std::string::npos);
+  EXPECT_NE(m.body.find("# TYPE bale_http_body_budget_refusals_total counter\n"
+                        "bale_http_body_budget_refusals_total 0\n"),
+            std::string::npos);
+  Response s = Get("/status");
+  ASSERT_EQ(s.code, 200);
+  EXPECT_NE(s.body.find("\"http_body_budget\": 3145728"), std::string::npos) << s.body;
+}
+
+TEST_F(HttpRoutesTest, BudgetRefusalSaysWhenToRetryAndCloses) {
+  std::string out;
+  HttpRoutes::AppendError(503, &out, &scratch_);
+  ASSERT_EQ(out.substr(0, 13), "HTTP/1.1 503 ") << out;
+  size_t head_end = out.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos);
+  std::string head = out.substr(0, head_end + 2);
+  EXPECT_NE(head.find("\r\nRetry-After: 1\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("\r\nConnection: close\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("\r\nContent-Type: application/json\r\n"), std::string::npos) << head;
+  std::string body = out.substr(head_end + 4);
+  EXPECT_EQ(body.substr(0, 10), "{\"error\":\"") << body;
+  EXPECT_NE(head.find("Content-Length: " + std::to_string(body.size())), std::string::npos);
+  EXPECT_EQ(stats_
+                .http_requests[static_cast<size_t>(HttpRoute::kOther)][kHttpMethods - 1]
+                              [ThreadStats::HttpCodeSlot(503)]
+                .load(),
+            1u);
+  EXPECT_NE(ThreadStats::HttpCodeSlot(503), ThreadStats::HttpCodeSlot(0));  // labelled 503
 }
 
 TEST_F(HttpRoutesTest, PublicOnlyHidesTheApi) {

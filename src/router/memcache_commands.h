@@ -62,6 +62,8 @@ class StatsSource {
   virtual void Sum(ThreadStats* total) const = 0;
   virtual void Reset() = 0;
   virtual uint64_t uptime_s() const = 0;
+  // Bytes of HTTP request bodies held now, drawn from --http-body-budget.
+  virtual uint64_t http_body_bytes() const = 0;
 };
 
 enum class Outcome { kContinue, kClose };

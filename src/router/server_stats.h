@@ -44,7 +44,7 @@ inline constexpr size_t kHttpMethods = 6;
 inline constexpr const char* kHttpMethodNames[kHttpMethods] = {"GET",  "HEAD",   "PUT",
                                                                "POST", "DELETE", "other"};
 inline constexpr int kHttpCodes[] = {200, 201, 204, 206, 304, 400, 404, 405,
-                                     408, 413, 416, 431, 500, 507, 0};  // 0: any other
+                                     408, 413, 416, 431, 500, 503, 507, 0};  // 0: any other
 inline constexpr size_t kHttpCodeSlots = sizeof(kHttpCodes) / sizeof(int);
 
 struct ThreadStats {
@@ -78,7 +78,8 @@ struct ThreadStats {
   X(corrupt_reads) \
   X(total_connections) \
   X(rejected_connections) \
-  X(idle_kicks)
+  X(idle_kicks) \
+  X(http_body_budget_refusals)
 // clang-format on
 #define BALE_DECLARE(name) std::atomic<uint64_t> name{0};
   BALE_THREAD_STATS(BALE_DECLARE)

@@ -121,6 +121,8 @@ void MemcacheCommands::Stats(const proto::Request& req, std::string* out) {
   Stat(out, "bale_compaction_total_bytes", ss.total.compaction_total);
   Stat(out, "bale_corrupt_records", ss.total.corrupt_records);
   BALE_STAT(corrupt_reads);
+  Stat(out, "bale_http_body_bytes", stats_source_->http_body_bytes());
+  Stat(out, "bale_http_body_budget_refusals", t.http_body_budget_refusals.load());
   BALE_STAT(server_errors);
   BALE_STAT(client_errors);
 #undef BALE_STAT
