@@ -1,11 +1,15 @@
 // Volume: compaction of a sealed segment.
 //
-// The segment (seq, g) is copied to "seg-<seq>-<g+1>.dat.tmp" without its dead needles:
-// overwritten or deleted ones (the index no longer points at them) and flushed ones
-// are dropped; expired ones become tombstones so that no older copy of the key can
-// come back; tombstones are kept unless the segment is the oldest, when nothing older
-// remains for them to hide. The copy keeps the segment's salt, so kept needles are
-// byte-for-byte the same (content type included).
+// The segment (seq, g), sealed or the head, is copied to "seg-<seq>-<g+1>.dat.tmp" without its dead
+// needles: overwritten or deleted ones (the index no longer points at them) and flushed ones are
+// dropped; expired ones become tombstones so that no older copy of the key can come back;
+// tombstones are kept unless the segment is the oldest, when nothing older remains for them to
+// hide. The copy keeps the segment's salt, so kept needles are byte-for-byte the same (content type
+// included).
+//
+// The head is copied the same way up to its end at the start; then, with the volume's
+// writers held off, the records appended meanwhile are copied too, and the copy takes the
+// head's place (and its appends) before they resume.
 //
 // Crash safety: the copy is synced and renamed to its final name; that rename is the
 // commit point. Before it a restart deletes the .tmp file and the old segment stays
@@ -31,14 +35,6 @@ namespace bale {
 
 namespace {
 
-struct Move {
-  uint32_t tag;
-  uint16_t from_slot;  // the compacted segment's, or a touch record's elsewhere
-  uint32_t from_units;
-  uint32_t to_units;
-  bool drop;
-};
-
 constexpr size_t kWriteChunk = 1 << 20;
 constexpr size_t kRelocateBatch = 4096;
 
@@ -50,33 +46,91 @@ void Throttle(uint64_t bytes_per_s, uint64_t done, std::chrono::steady_clock::ti
 
 }  // namespace
 
+// One record's fate: appended to the copy (as is, merged with its touch record, or as a
+// tombstone) or dropped, and where the index entry it accounts for moves. Called with mu_
+// held (shared or exclusive).
+void Volume::CompactRecordLocked(const CompactionPass& pass, const NeedleScanner::Record& rec,
+                                 std::string* buf, uint64_t written, CompactionResult* r) {
+  format::NeedleHeader h = rec.header;
+  std::string_view content_type = rec.content_type;
+  std::string_view value = rec.value;
+  uint32_t tag = Tag(rec.key);
+  uint32_t from = static_cast<uint32_t>(rec.offset / format::kNeedleAlign);
+  bool keep;
+  bool indexed = false;
+  Location at{pass.old_slot, from};  // what the index points at for this needle's object
+  if (h.kind == format::NeedleKind::kTombstone) {
+    keep = !pass.oldest;
+  } else {
+    indexed = index_.Contains(tag, at);
+    Found touch;
+    if (!indexed && pass.touch_targets && h.kind == format::NeedleKind::kValue &&
+        FindToucherLocked(rec.key, tag, h, at, &touch)) {
+      // Named by a live index entry's touch record elsewhere (one in this segment comes
+      // later and is merged there): merge here, with the record's expiry.
+      indexed = touch.loc.slot != pass.old_slot;
+      at = touch.loc;
+      h.expiry = touch.header.expiry;
+    } else if (indexed && h.kind == format::NeedleKind::kTouch && IsLive(h, pass.now)) {
+      Status ms = ReadNeedleLocked(at, &compaction_read_, /*whole=*/true);  // its object
+      if (!ms.ok()) {
+        pass_status_ = ms;
+        return;
+      }
+      h = compaction_read_.header();
+      content_type = compaction_read_.content_type();
+      value = compaction_read_.value();
+    }
+    bool live = IsLive(h, pass.now);
+    bool flushed = !live && !IsExpired(h.expiry, pass.now);
+    keep = indexed && (live || (!flushed && !pass.oldest));
+    if (keep && !live) {  // expired: a tombstone hides older copies of the key
+      h.kind = format::NeedleKind::kTombstone;
+      content_type = {};
+      value = {};
+    }
+  }
+  if (indexed) {
+    uint32_t to = static_cast<uint32_t>((written + buf->size()) / format::kNeedleAlign);
+    compaction_moves_.push_back(
+        {tag, at.slot, at.offset_units, to, !keep || h.kind == format::NeedleKind::kTombstone});
+  }
+  if (keep) {
+    format::EncodeNeedle(pass.salt, h, rec.key, content_type, value, buf);
+    r->needles_kept++;
+  } else {
+    r->needles_dropped++;
+  }
+}
+
 Status Volume::Compact(uint64_t seq, CompactionResult* result) {
   std::lock_guard<std::mutex> one_at_a_time(compaction_mu_);
   std::shared_ptr<Segment> old;
-  uint16_t old_slot = 0;
-  bool oldest = false;
+  CompactionPass pass;
+  bool is_head = false;
   {
-    std::shared_lock<std::shared_mutex> l(mu_);
+    std::unique_lock<std::shared_mutex> l(mu_);
     if (closed_) return Status::IOError("volume closed");
     size_t i = 0;
     while (i < order_.size() && slots_[order_[i]]->seq() != seq) i++;
     if (i == order_.size()) return Status::NotFound("no segment " + std::to_string(seq));
-    if (i + 1 == order_.size()) return Status::InvalidArgument("the head segment is not sealed");
-    old_slot = order_[i];
-    old = slots_[old_slot];
-    oldest = i == 0;
+    is_head = i + 1 == order_.size();
+    pass.old_slot = order_[i];
+    old = slots_[pass.old_slot];
+    pass.oldest = i == 0;
+    // Touches of this segment's needles write whole objects from here on.
+    compacting_slot_ = pass.old_slot;
+    pass.touch_targets = MayBeTouchTarget(pass.old_slot);
   }
-  bool touch_targets;  // whether touch records may name needles of the old segment
-  {
-    std::unique_lock<std::shared_mutex> l(mu_);
-    compacting_slot_ = old_slot;
-    touch_targets = MayBeTouchTarget(old_slot);
-  }
+  pass.salt = old->salt();
+  pass.now = Now();
   struct EndCompaction {
     Volume* v;
     ~EndCompaction() {
       std::unique_lock<std::shared_mutex> l(v->mu_);
       v->compacting_slot_ = kNoSlot;
+      v->compaction_moves_.clear();
+      v->compaction_read_ = ReadResult();
     }
   } end_compaction{this};
   const uint32_t gen = old->generation() + 1;
@@ -92,135 +146,112 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
   };
 
   CompactionResult r;
-  r.bytes_before = old->end();
-  compaction_total_.store(old->end());
+  const uint64_t snapshot_end = old->end();
+  compaction_total_.store(snapshot_end);
   compaction_scanned_.store(0);
-  const uint32_t now = Now();
   const auto start = std::chrono::steady_clock::now();
-  std::vector<Move> moves;
   std::string buf;
-  ReadResult merged;
   uint64_t written = format::kSuperblockSize;
-  NeedleScanner scanner(old.get(), format::kSuperblockSize, old->end());
-  NeedleScanner::Record rec;
-  for (;;) {
-    uint64_t bad = 0;
-    Status s = scanner.Next(&rec, &bad);
-    if (s.IsNotFound()) break;
-    if (!s.ok()) {
-      return fail(Status::Corruption(old->path() + " @" + std::to_string(bad) + ": " +
-                                     std::string(s.message()) + " (run bale verify)"));
-    }
-    compaction_scanned_.fetch_add(rec.size);
-    format::NeedleHeader h = rec.header;
-    std::string_view content_type = rec.content_type;
-    std::string_view value = rec.value;
-    uint32_t tag = Tag(rec.key);
-    uint32_t from = static_cast<uint32_t>(rec.offset / format::kNeedleAlign);
-    bool keep;
-    bool indexed = false;
-    Location at{old_slot, from};  // what the index points at for this needle's object
-    if (h.kind == format::NeedleKind::kTombstone) {
-      keep = !oldest;
-    } else {
-      bool live;
-      Status ms;
-      {
+  // Copies [from, to) of the old segment; `hold` takes mu_ around each record (the head's
+  // last pass runs with it already held).
+  auto copy = [&](uint64_t from, uint64_t to, bool hold) -> Status {
+    NeedleScanner scanner(old.get(), from, to);
+    NeedleScanner::Record rec;
+    for (;;) {
+      uint64_t bad = 0;
+      Status s = scanner.Next(&rec, &bad);
+      if (s.IsNotFound()) return Status::OK();
+      if (!s.ok()) {
+        return Status::Corruption(old->path() + " @" + std::to_string(bad) + ": " +
+                                  std::string(s.message()) + " (run bale verify)");
+      }
+      compaction_scanned_.fetch_add(rec.size);
+      if (hold) {
         std::shared_lock<std::shared_mutex> l(mu_);
-        indexed = index_.Contains(tag, at);
-        Found touch;
-        if (!indexed && touch_targets && h.kind == format::NeedleKind::kValue &&
-            FindToucherLocked(rec.key, tag, h, at, &touch)) {
-          // Named by a live index entry's touch record elsewhere (one in this segment
-          // comes later and is merged there): merge here, with the record's expiry.
-          indexed = touch.loc.slot != old_slot;
-          at = touch.loc;
-          h.expiry = touch.header.expiry;
-        } else if (indexed && h.kind == format::NeedleKind::kTouch && IsLive(h, now)) {
-          ms = ReadNeedleLocked(at, &merged, /*whole=*/true);  // the object it stands for
-          h = merged.header();
-          content_type = merged.content_type();
-          value = merged.value();
-        }
-        live = IsLive(h, now);
+        CompactRecordLocked(pass, rec, &buf, written, &r);
+      } else {
+        CompactRecordLocked(pass, rec, &buf, written, &r);
       }
-      if (!ms.ok()) return fail(ms);
-      bool flushed = !live && !IsExpired(h.expiry, now);
-      keep = indexed && (live || (!flushed && !oldest));
-      if (keep && !live) {  // expired: a tombstone hides older copies of the key
-        h.kind = format::NeedleKind::kTombstone;
-        content_type = {};
-        value = {};
+      BALE_RETURN_IF_ERROR(pass_status_);
+      if (buf.size() >= kWriteChunk) {
+        uint64_t at;
+        BALE_RETURN_IF_ERROR(out->Append(buf, &at));
+        written += buf.size();
+        buf.clear();
+        if (hold) Throttle(options_.compaction_bytes_per_s, scanner.position() + written, start);
       }
     }
-    if (indexed) {
-      uint32_t to = static_cast<uint32_t>((written + buf.size()) / format::kNeedleAlign);
-      moves.push_back(
-          {tag, at.slot, at.offset_units, to, !keep || h.kind == format::NeedleKind::kTombstone});
-    }
-    if (keep) {
-      format::EncodeNeedle(old->salt(), h, rec.key, content_type, value, &buf);
-      r.needles_kept++;
-    } else {
-      r.needles_dropped++;
-    }
-    if (buf.size() >= kWriteChunk) {
-      uint64_t at;
-      Status ws = out->Append(buf, &at);
-      if (!ws.ok()) return fail(ws);
-      written += buf.size();
-      buf.clear();
-      Throttle(options_.compaction_bytes_per_s, scanner.position() + written, start);
-    }
+  };
+  pass_status_ = Status::OK();
+  Status s = copy(format::kSuperblockSize, snapshot_end, true);
+  if (s.ok() && !buf.empty()) {
+    uint64_t at;
+    s = out->Append(buf, &at);
+    written += buf.size();
+    buf.clear();
   }
-  uint64_t at;
-  Status s = buf.empty() ? Status::OK() : out->Append(buf, &at);
   if (s.ok()) s = out->Sync();
-  if (s.ok()) s = options_.env->Rename(tmp_path, final_path);
+  if (s.ok() && !is_head) s = options_.env->Rename(tmp_path, final_path);
   if (!s.ok()) return fail(s);
-  out.reset();
-  BALE_RETURN_IF_ERROR(options_.env->SyncDir(options_.dir));  // committed
-  std::unique_ptr<Segment> copy;
-  BALE_RETURN_IF_ERROR(Segment::Open(options_.env, final_path, false, &copy));
-  r.bytes_after = copy->end();
 
   // No checkpoint may be taken while the index refers to both copies.
   std::lock_guard<std::mutex> no_checkpoint(checkpoint_mu_);
-  uint16_t new_slot;
-  {
-    std::unique_lock<std::shared_mutex> l(mu_);
-    new_slot = FreeSlotLocked();
-    if (new_slot == slots_.size()) slots_.emplace_back();
-    copy->Map(copy->end());
-    slots_[new_slot] = std::move(copy);
-    SetTouchFree(new_slot, true);
-    for (uint16_t& slot : order_) {
-      if (slot == old_slot) slot = new_slot;
+  std::unique_lock<std::shared_mutex> l(mu_);
+  if (is_head) {
+    // Writers wait from here: the records appended since the snapshot join the copy,
+    // which then becomes the head.
+    s = copy(snapshot_end, old->end(), false);
+    if (s.ok() && !buf.empty()) {
+      uint64_t at;
+      s = out->Append(buf, &at);
+      buf.clear();
+    }
+    if (s.ok()) s = out->Sync();
+    if (s.ok()) s = options_.env->Rename(tmp_path, final_path);
+  }
+  if (!s.ok()) {
+    l.unlock();
+    return fail(s);
+  }
+  out.reset();
+  BALE_RETURN_IF_ERROR(options_.env->SyncDir(options_.dir));  // committed
+  std::unique_ptr<Segment> copied;
+  BALE_RETURN_IF_ERROR(Segment::Open(options_.env, final_path, is_head, &copied));
+  r.bytes_before = old->end();
+  r.bytes_after = copied->end();
+  uint16_t new_slot = FreeSlotLocked();
+  if (new_slot == slots_.size()) slots_.emplace_back();
+  copied->Map(is_head ? std::max(copied->end(), options_.segment_bytes) : copied->end());
+  slots_[new_slot] = std::move(copied);
+  SetTouchFree(new_slot, true);
+  if (dead_bytes_.size() > pass.old_slot) dead_bytes_[pass.old_slot] = 0;
+  for (uint16_t& slot : order_) {
+    if (slot == pass.old_slot) slot = new_slot;
+  }
+  // Index entries move to the copy in batches, readers and writers going on between
+  // them (a sealed segment; the head's move all at once, its writers still held off).
+  for (size_t i = 0; i < compaction_moves_.size(); i++) {
+    if (!is_head && i > 0 && i % kRelocateBatch == 0) {
+      l.unlock();
+      l.lock();
+    }
+    const Move& m = compaction_moves_[i];
+    Location from{m.from_slot, m.from_units};
+    if (m.drop) {
+      index_.Erase(m.tag, from);
+    } else {
+      index_.Replace(m.tag, from, Location{new_slot, m.to_units});
     }
   }
-  for (size_t i = 0; i < moves.size(); i += kRelocateBatch) {
-    std::unique_lock<std::shared_mutex> l(mu_);
-    size_t end = std::min(moves.size(), i + kRelocateBatch);
-    for (size_t j = i; j < end; j++) {
-      const Move& m = moves[j];
-      Location from{m.from_slot, m.from_units};
-      if (m.drop) {
-        index_.Erase(m.tag, from);
-      } else {
-        index_.Replace(m.tag, from, Location{new_slot, m.to_units});
-      }
-    }
-  }
+  slots_[pass.old_slot].reset();
+  l.unlock();
   {
-    std::unique_lock<std::shared_mutex> l(mu_);
-    slots_[old_slot].reset();
-  }
-  {
-    std::shared_lock<std::shared_mutex> l(mu_);
+    std::shared_lock<std::shared_mutex> rl(mu_);
     s = WriteCheckpointLocked();
   }
   old.reset();
   compactions_.fetch_add(1);
+  compaction_reclaimed_.fetch_add(r.bytes_before - std::min(r.bytes_before, r.bytes_after));
   Status rs = options_.env->Remove(options_.dir + "/" + format::SegmentFileName(seq, gen - 1));
   if (result != nullptr) *result = r;
   return s.ok() ? rs : s;

@@ -62,7 +62,6 @@ TEST(Compaction, DropsDeadNeedlesAndKeepsLiveOnes) {
   EXPECT_GT(r.needles_dropped, 0u);
   EXPECT_EQ(v->Segments()[0].generation, 1u);
   EXPECT_FALSE(fs::exists(f.Options().dir + "/" + format::SegmentFileName(first, 0)));
-  EXPECT_TRUE(v->Compact(v->Segments().back().seq, &r).IsInvalidArgument());  // the head
   auto check = [&](Volume* vol) {
     for (int i = 0; i < 60; i++) {
       std::string want = i % 2 == 0 ? "new" : (i % 4 == 1 ? "<missing>" : val);
@@ -128,9 +127,10 @@ TEST(Compaction, FlushedNeedlesAreDropped) {
   EXPECT_EQ(Get(v.get(), "after"), "1");
 }
 
-// Writers and deleters run while every sealed segment is compacted, repeatedly;
-// afterwards (and after a restart) every key holds its last acknowledged value.
-TEST(Compaction, RacingWritesAndDeletesLoseNothing) {
+// Writers, deleters and touchers run while every segment, the head included, is
+// compacted, repeatedly; afterwards (and after a restart) every key holds its last
+// acknowledged value.
+TEST(Compaction, RacingWritesDeletesAndTouchesLoseNothing) {
   Fixture f;
   std::unique_ptr<Volume> v;
   ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
@@ -144,7 +144,10 @@ TEST(Compaction, RacingWritesAndDeletesLoseNothing) {
     for (int n = 0; n < 4000 && !stop; n++) {
       std::string key = "r" + std::to_string(rng() % kKeys);
       std::lock_guard<std::mutex> l(mu);  // keeps the model in step with the volume
-      if (rng() % 5 == 0) {
+      if (rng() % 7 == 0) {
+        Status s = v->Touch(key, 0);  // the same value, a touch record (or a whole copy)
+        if (!s.ok() && !(s.IsNotFound() && model.count(key) == 0)) errors++;
+      } else if (rng() % 5 == 0) {
         Status s = v->Delete(key);
         if (s.ok() || s.IsNotFound())
           model.erase(key);
@@ -172,10 +175,10 @@ TEST(Compaction, RacingWritesAndDeletesLoseNothing) {
     done++;
   };
   std::thread w1(run, 1), w2(run, 2);
-  int compactions = 0;
+  int compactions = 0, heads = 0;
   for (int round = 0; round < 6 || done < 2; round++) {
     for (const auto& seg : v->Segments()) {
-      if (!seg.sealed) break;
+      heads += seg.sealed ? 0 : 1;
       CompactionResult r;
       Status s = v->Compact(seg.seq, &r);
       ASSERT_TRUE(s.ok()) << s.ToString();
@@ -187,6 +190,7 @@ TEST(Compaction, RacingWritesAndDeletesLoseNothing) {
   w2.join();
   EXPECT_EQ(errors, 0);
   EXPECT_GT(compactions, 0);
+  EXPECT_GT(heads, 0);
   auto check = [&](Volume* vol) {
     for (int i = 0; i < kKeys; i++) {
       std::string key = "r" + std::to_string(i);
@@ -202,6 +206,51 @@ TEST(Compaction, RacingWritesAndDeletesLoseNothing) {
   v.reset();
   fs::remove(f.Options().dir + "/" + format::kCheckpointFileName);
   ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  check(v.get());
+}
+
+// The head is compacted in place: its dead needles go, appends go on into the copy,
+// and restarts (clean and with a full scan) find every object.
+TEST(Compaction, HeadIsCompactedAndKeepsTakingAppends) {
+  Fixture f;
+  VolumeOptions o = f.Options();
+  o.segment_bytes = 1 << 20;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(o, &v).ok());
+  for (int round = 0; round < 20; round++) {
+    for (int i = 0; i < 50; i++) {
+      ASSERT_TRUE(
+          Set(v.get(), "h" + std::to_string(i), std::to_string(round) + std::string(300, 'h'))
+              .ok());
+    }
+  }
+  ASSERT_TRUE(v->Delete("h0").ok());
+  std::vector<SegmentInfo> segs = v->Segments();
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_GT(segs[0].dead_bytes, segs[0].bytes / 2);
+  CompactionResult r;
+  ASSERT_TRUE(v->Compact(segs[0].seq, &r).ok());
+  segs = v->Segments();
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_EQ(segs[0].generation, 1u);
+  EXPECT_EQ(segs[0].dead_bytes, 0u);
+  EXPECT_LT(segs[0].bytes, 50u * 400);  // the live needles (the oldest: no tombstones)
+  EXPECT_FALSE(fs::exists(o.dir + "/" + format::SegmentFileName(segs[0].seq, 0)));
+  ASSERT_TRUE(Set(v.get(), "after", "compaction").ok());
+  auto check = [&](Volume* vol) {
+    ASSERT_EQ(Get(vol, "h0"), "<missing>");
+    for (int i = 1; i < 50; i++)
+      ASSERT_EQ(Get(vol, "h" + std::to_string(i)), "19" + std::string(300, 'h'));
+    ASSERT_EQ(Get(vol, "after"), "compaction");
+  };
+  check(v.get());
+  ASSERT_TRUE(v->Close().ok());
+  v.reset();
+  ASSERT_TRUE(Volume::Open(o, &v).ok());
+  check(v.get());
+  v.reset();
+  fs::remove(o.dir + "/" + format::kCheckpointFileName);
+  ASSERT_TRUE(Volume::Open(o, &v).ok());
   check(v.get());
 }
 

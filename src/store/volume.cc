@@ -180,6 +180,16 @@ Status Volume::TouchTargetLocked(Location loc, format::TouchTarget* t, Location*
   return ResolveTouchLocked(*t, target);
 }
 
+void Volume::NoteDeadLocked(uint16_t slot, uint64_t bytes) {
+  if (dead_bytes_.size() <= slot) dead_bytes_.resize(size_t{slot} + 1, 0);
+  dead_bytes_[slot] += bytes;
+}
+
+uint64_t Volume::NeedleSizeOf(const WriteOp& op) {
+  return op.tombstone ? format::NeedleSize(op.key.size(), 0, 0)
+                      : format::NeedleSize(op.key.size(), op.content_type.size(), op.value.size());
+}
+
 void Volume::SetTouchFree(uint16_t slot, bool free) {
   if (touch_free_.size() <= slot) touch_free_.resize(size_t{slot} + 1, 0);
   touch_free_[slot] = free ? 1 : 0;
@@ -445,6 +455,7 @@ Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
     uint32_t tag = 0;
     bool had_old = false;    // the key has a needle the index points at
     Location old;            // ... at this location, when earlier == kNone
+    uint64_t old_size = 0;   // ... of this many bytes (a touch record: the record's)
     size_t earlier = kNone;  // or an earlier op of this batch wrote the key
     uint64_t rel = 0;        // offset of this op's needle within the batch
   };
@@ -489,6 +500,7 @@ Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
         if (s.ok()) {
           p.had_old = true;
           p.old = f.loc;
+          p.old_size = format::NeedleSize(f.header);
           live_old = IsLive(f.header, now);
         }
       }
@@ -523,6 +535,10 @@ Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
       if (!ops[i].status.ok()) continue;
       const Pending& p = pending[i];
       Location old = p.earlier == kNone ? p.old : at(pending[p.earlier]);
+      if (p.had_old) {
+        NoteDeadLocked(old.slot, p.earlier == kNone ? p.old_size : NeedleSizeOf(ops[p.earlier]));
+      }
+      if (ops[i].tombstone) NoteDeadLocked(head, NeedleSizeOf(ops[i]));
       if (ops[i].tombstone) {
         if (p.had_old) index_.Erase(p.tag, old);
       } else if (p.had_old) {
@@ -577,6 +593,8 @@ Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version
     BALE_RETURN_IF_ERROR(AppendLocked(&at));
     lsn = appended_.load(std::memory_order_relaxed);
     Location loc{order_.back(), static_cast<uint32_t>(at / format::kNeedleAlign)};
+    if (had_old) NoteDeadLocked(f.loc.slot, format::NeedleSize(f.header));
+    if (tombstone) NoteDeadLocked(loc.slot, format::NeedleSize(key.size(), 0, 0));
     if (tombstone) {
       index_.Erase(tag, f.loc);
     } else if (had_old) {
@@ -633,6 +651,11 @@ Status Volume::Touch(std::string_view key, uint32_t expiry, bool wait) {
     BALE_RETURN_IF_ERROR(AppendLocked(&at));
     lsn = appended_.load(std::memory_order_relaxed);
     if (h.kind == format::NeedleKind::kTouch) SetTouchFree(target.slot, false);
+    if (f.header.kind == format::NeedleKind::kTouch) {
+      NoteDeadLocked(f.loc.slot, format::NeedleSize(f.header));
+    } else if (h.kind == format::NeedleKind::kValue) {
+      NoteDeadLocked(f.loc.slot, format::NeedleSize(f.header));  // copied whole: the old is dead
+    }
     index_.Replace(tag, f.loc,
                    Location{order_.back(), static_cast<uint32_t>(at / format::kNeedleAlign)});
   }
@@ -740,7 +763,8 @@ std::vector<SegmentInfo> Volume::Segments() const {
   std::vector<SegmentInfo> out;
   for (size_t i = 0; i < order_.size(); i++) {
     const Segment& s = *slots_[order_[i]];
-    out.push_back({s.seq(), s.generation(), s.end(), i + 1 < order_.size()});
+    uint64_t dead = order_[i] < dead_bytes_.size() ? dead_bytes_[order_[i]] : 0;
+    out.push_back({s.seq(), s.generation(), s.end(), i + 1 < order_.size(), dead});
   }
   return out;
 }

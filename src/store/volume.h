@@ -119,6 +119,10 @@ struct SegmentInfo {
   uint32_t generation = 0;
   uint64_t bytes = 0;
   bool sealed = false;
+  // Bytes of needles known to be dead (overwritten, deleted, tombstones, replaced touch
+  // records) since the segment was written or compacted in this process or scanned by
+  // recovery; what a checkpoint covered before a restart is not counted.
+  uint64_t dead_bytes = 0;
 };
 
 struct VolumeStats {
@@ -256,6 +260,12 @@ class Volume {
     return slot >= touch_free_.size() || touch_free_[slot] == 0;
   }
   void SetTouchFree(uint16_t slot, bool free);
+  struct CompactionPass;
+  void CompactRecordLocked(const CompactionPass& pass, const NeedleScanner::Record& rec,
+                           std::string* buf, uint64_t written, CompactionResult* r);
+  // Counts `bytes` of needles in segment `slot` as dead (compaction's trigger).
+  void NoteDeadLocked(uint16_t slot, uint64_t bytes);
+  static uint64_t NeedleSizeOf(const WriteOp& op);
   // Makes room for `bytes` in the head, sealing it and starting a new one if needed.
   // Appends must follow under the same lock: needles carry the head's salt.
   Status EnsureRoomLocked(uint64_t bytes);
@@ -312,7 +322,27 @@ class Volume {
 
   std::mutex checkpoint_mu_;  // one checkpoint writer at a time
   std::atomic<uint64_t> since_checkpoint_{0};
-  std::vector<uint8_t> touch_free_;  // slot -> 1: no touch record names its needles
+  std::vector<uint8_t> touch_free_;   // slot -> 1: no touch record names its needles
+  std::vector<uint64_t> dead_bytes_;  // slot -> SegmentInfo::dead_bytes
+  // Compaction's state, owned by the compaction running (compaction_mu_).
+  struct CompactionPass {
+    uint16_t old_slot = 0;
+    bool oldest = false;
+    bool touch_targets = false;  // whether touch records may name needles of the segment
+    uint32_t salt = 0;
+    uint32_t now = 0;
+  };
+  struct Move {
+    uint32_t tag;
+    uint16_t from_slot;  // the compacted segment's, or a touch record's elsewhere
+    uint32_t from_units;
+    uint32_t to_units;
+    bool drop;
+  };
+  std::vector<Move> compaction_moves_;
+  ReadResult compaction_read_;  // an object merged with its touch record
+  Status pass_status_;
+  std::atomic<uint64_t> compaction_reclaimed_{0};
   // The slot a compaction is copying (kNoSlot: none). A touch of a needle in it writes
   // a whole copy instead of a touch record, which the copy would leave dangling.
   static constexpr uint16_t kNoSlot = 0xFFFF;

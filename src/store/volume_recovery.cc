@@ -190,11 +190,18 @@ Status Volume::ApplyRecord(uint16_t slot, const NeedleScanner::Record& rec) {
     Location target;
     if (s.ok() && f.header.version == rec.header.version &&
         format::DecodeTouchTarget(rec.value, &t).ok() && ResolveTouchLocked(t, &target).ok()) {
+      if (f.header.kind == format::NeedleKind::kTouch)
+        NoteDeadLocked(f.loc.slot, format::NeedleSize(f.header));
       index_.Replace(tag, f.loc, loc);
+    } else {
+      NoteDeadLocked(slot, rec.size);
     }
   } else if (rec.header.kind == format::NeedleKind::kTombstone) {
+    NoteDeadLocked(slot, rec.size);
+    if (s.ok()) NoteDeadLocked(f.loc.slot, format::NeedleSize(f.header));
     if (s.ok()) index_.Erase(tag, f.loc);
   } else if (s.ok()) {
+    NoteDeadLocked(f.loc.slot, format::NeedleSize(f.header));
     index_.Replace(tag, f.loc, loc);
   } else {
     index_.Insert(tag, loc);
