@@ -9,7 +9,7 @@ bale_init "$1"
 settings() {  # PORT: prints bale_io_uring from `stats settings`
   python3 - "$1" << 'PY'
 import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
 s.sendall(b"stats settings\r\n")
 buf = b""
 while not buf.endswith(b"END\r\n"):

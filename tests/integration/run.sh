@@ -8,13 +8,13 @@ failed=0
 
 # run_suite NAME [SERVE OPTIONS]: runs NAME.sh, its servers started with those options too.
 run_suite() {
-  local name=$1 options=${2:-} label=$1
+  local name=$1 options=${2:-} label=$1 t0=$SECONDS
   [ -n "$options" ] && label="$name ($options)"
   if BALE_SERVE_ARGS="$options" timeout 300 bash "$here/$name.sh" "$bale"; then
-    echo "PASS $label"
+    echo "PASS $label ($((SECONDS - t0)) s)"
     passed=$((passed + 1))
   else
-    echo "FAIL $label"
+    echo "FAIL $label ($((SECONDS - t0)) s)"
     failed=$((failed + 1))
   fi
 }
