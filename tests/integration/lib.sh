@@ -172,6 +172,17 @@ fail() {
   exit 1
 }
 
+# bale_skip WHAT REASON: reports that this suite skipped WHAT (a check it could not make
+# here) as `SKIP <suite>/<WHAT>: REASON`, on stdout and in $BALE_SKIP_LOG (set by run.sh).
+# run.sh then fails unless tests/allowed_skips.txt lists <suite>/<WHAT>: never skip
+# silently (an early `exit 0` passes while testing nothing). WHAT has no spaces.
+bale_skip() {
+  local line
+  line="SKIP $(basename "$0" .sh)/$1: $2"
+  echo "$line"
+  if [ -n "${BALE_SKIP_LOG:-}" ]; then echo "$line" >> "$BALE_SKIP_LOG"; fi
+}
+
 # The python3 that has pymemcache (Debian's python3-pymemcache lives under /usr/bin's
 # interpreter; a pyenv python3 earlier on PATH may not see it).
 bale_python() {
