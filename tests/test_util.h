@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <span>
 #include <string>
@@ -15,13 +17,19 @@
 
 namespace bale::testing {
 
-// A fresh directory under $TMPDIR (or /tmp), removed when the object goes away.
+// A fresh directory under $TMPDIR (or /tmp), removed when the object goes away. Its
+// name is unique (mkdtemp), so tests running at once, from one build or several, never
+// share one. Aborts, naming the directory, if it cannot be made.
 class TempDir {
  public:
   TempDir() {
     const char* base = getenv("TMPDIR");
     std::string tmpl = std::string(base && *base ? base : "/tmp") + "/bale-test-XXXXXX";
-    path_ = mkdtemp(tmpl.data());
+    if (mkdtemp(tmpl.data()) == nullptr) {
+      std::perror(("TempDir: mkdtemp " + tmpl).c_str());
+      std::abort();
+    }
+    path_ = tmpl;
   }
   ~TempDir() {
     std::error_code ec;

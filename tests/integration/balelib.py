@@ -6,6 +6,10 @@ it dies with the test even if the test itself is killed; Server.kill_all() (regi
 with atexit, and run on SIGTERM) SIGKILLs whatever is still running. HTTP is on an
 ephemeral port too (`--http-port any`, never the default 8080) unless the caller passes
 its own `--http-port`; Server.http_port is that port, or None when HTTP is off.
+
+Waits for something that must happen (a reply, a close, a server's start) are bounded by
+WAIT_S and START_TIMEOUT_S: generous, because the suite may share a 2-core machine with
+another full test run, and free when all is well (they end as soon as the thing happens).
 """
 
 import atexit
@@ -17,6 +21,11 @@ import socket
 import subprocess
 import sys
 import time
+
+# How long to wait for a reply or a close that must come; tests fail when it passes.
+WAIT_S = 30.0
+# How long a server may take to report its ports (lib.sh reads the same variable).
+START_TIMEOUT_S = float(os.environ.get("BALE_START_TIMEOUT", "60"))
 
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -51,7 +60,7 @@ signal.signal(signal.SIGTERM, _on_sigterm)
 class Server:
     _all = []
 
-    def __init__(self, bale, data, *args, start_timeout=15.0):
+    def __init__(self, bale, data, *args, start_timeout=START_TIMEOUT_S):
         self.bale = bale
         self.data = data
         self.args = list(args)
@@ -104,7 +113,8 @@ class Server:
             raise RuntimeError("bale serve did not report its HTTP port (a second line "
                                "'bale serve: HTTP on 127.0.0.1:PORT') within %.0f s: %r"
                                % (start_timeout, self.output()))
-        raise RuntimeError("bale serve did not report its port: %r" % self.output())
+        raise RuntimeError("bale serve did not report its port within %.0f s: %r"
+                           % (start_timeout, self.output()))
 
     @property
     def pid(self):
@@ -117,7 +127,7 @@ class Server:
     def alive(self):
         return self.proc.poll() is None
 
-    def stop(self, timeout=30.0):
+    def stop(self, timeout=WAIT_S):
         """SIGTERM, wait (bounded); returns the exit code (SIGKILLs and raises on timeout)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -151,7 +161,7 @@ class Server:
             fields = f.read().rsplit(") ", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def connect(self, timeout=10.0):
+    def connect(self, timeout=WAIT_S):
         return connect(self.port, timeout)
 
     @classmethod
@@ -166,7 +176,7 @@ class Server:
 atexit.register(Server.kill_all)
 
 
-def connect(port, timeout=10.0):
+def connect(port, timeout=WAIT_S):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
@@ -185,7 +195,7 @@ def recv_until(sock, terminator, limit=64 << 20):
     return buf
 
 
-def roundtrip(port, key=b"healthcheck", value=None, timeout=10.0):
+def roundtrip(port, key=b"healthcheck", value=None, timeout=WAIT_S):
     """A well-behaved client on a fresh connection: set then get; raises on any mismatch."""
     if value is None:
         value = b"ok-%d" % time.monotonic_ns()
@@ -286,7 +296,7 @@ class HttpConn:
     """One client connection. request() sends one request and reads its response;
     send() + read_response() pipeline."""
 
-    def __init__(self, port, timeout=10.0):
+    def __init__(self, port, timeout=WAIT_S):
         self.port = port
         self.timeout = timeout
         self.sock = connect(port, timeout)
@@ -392,9 +402,10 @@ class HttpConn:
             resp.body, self.buf = self.buf, b""
         return resp
 
-    def closed_by_peer(self, seconds=5.0):
+    def closed_by_peer(self, seconds=WAIT_S):
         """True if the server closes (EOF or RST) within `seconds`; bytes that arrive
-        meanwhile are kept in self.buf."""
+        meanwhile are kept in self.buf. Returns as soon as it closes: a short `seconds`
+        only for checks that the server does *not* close."""
         deadline = time.monotonic() + seconds
         self.sock.settimeout(0.2)
         try:
@@ -414,7 +425,7 @@ class HttpConn:
 
 
 def http_request(port, method, target, body=None, headers=None, version="HTTP/1.1",
-                 timeout=10.0):
+                 timeout=WAIT_S):
     """One request on a fresh connection; returns the HttpResponse."""
     with HttpConn(port, timeout) as c:
         return c.request(method, target, body, headers, version)

@@ -23,7 +23,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from balelib import (HttpConn, Server, build_request, check, http_request,
+from balelib import (WAIT_S, HttpConn, Server, build_request, check, http_request,
                      listening_ports, log, roundtrip)
 
 NOT_FOUND = {"error": "not found"}
@@ -554,7 +554,7 @@ def errors(hp, miss):
             r = status(c.read_response(), want, what)
             check(isinstance(r.json().get("error"), str),
                   "%s: body %r is not {\"error\": ...}" % (what, r.body))
-            check(c.closed_by_peer(5), "%s: connection not closed after %d" % (what, want))
+            check(c.closed_by_peer(), "%s: connection not closed after %d" % (what, want))
     one(b"GARBAGE\r\n\r\n", 400, "a garbage request line")
     one(b"GET /o/alpha HTTP/1.1 extra\r\nHost: x\r\n\r\n", 400,
         "a request line with four words")
@@ -645,7 +645,7 @@ def connection_close(hp):
     with HttpConn(hp) as c:
         r = status(c.request("GET", "/o/ka", version="HTTP/1.0"), 200, "HTTP/1.0 GET")
         eq(r.body, b"keep me alive", "HTTP/1.0 body")
-        check(c.closed_by_peer(5), "HTTP/1.0 request without keep-alive: connection not closed")
+        check(c.closed_by_peer(), "HTTP/1.0 request without keep-alive: connection not closed")
     with HttpConn(hp) as c:
         for i in range(3):
             r = status(c.request("GET", "/o/ka", headers={"Connection": "keep-alive"},
@@ -653,18 +653,18 @@ def connection_close(hp):
             eq(r.body, b"keep me alive", "HTTP/1.0 keep-alive body")
         check(not c.closed_by_peer(0.3), "HTTP/1.0 with Connection: keep-alive was closed")
         status(c.request("GET", "/o/ka", version="HTTP/1.0"), 200, "HTTP/1.0 GET at the end")
-        check(c.closed_by_peer(5), "HTTP/1.0 without keep-alive after keep-alive: not closed")
+        check(c.closed_by_peer(), "HTTP/1.0 without keep-alive after keep-alive: not closed")
     with HttpConn(hp) as c:
         r = status(c.request("GET", "/o/ka", headers={"Connection": "close"}), 200,
                    "GET with Connection: close")
         eq(r.body, b"keep me alive", "Connection: close body")
-        check(c.closed_by_peer(5), "Connection: close not honoured")
+        check(c.closed_by_peer(), "Connection: close not honoured")
     with HttpConn(hp) as c:
         # pipelined behind a Connection: close: only the first is answered
         c.send(build_request("GET", "/o/ka", headers={"Connection": "close"}) +
                build_request("GET", "/o/ka"), "GET close + GET")
         status(c.read_response(), 200, "GET with Connection: close, pipelined")
-        check(c.closed_by_peer(5), "Connection: close (pipelined) not honoured")
+        check(c.closed_by_peer(), "Connection: close (pipelined) not honoured")
         eq(c.buf, b"", "bytes after the answer to a Connection: close request")
     step("HTTP/1.0 and Connection: close")
 
@@ -688,7 +688,7 @@ def half_close_idle(srv, h, hp):
         for i in range(n):
             r = status(c.read_response(), 200, "GET %d after the half-close" % i)
             check(r.body == body, "body %d after the half-close" % i)
-        check(c.closed_by_peer(5), "connection not closed after the replies")
+        check(c.closed_by_peer(), "connection not closed after the replies")
     step("half-closed client not reading: no spinning, %d replies, close" % n)
 
 
@@ -1104,7 +1104,7 @@ def public_only(bale, data, objs, miss):
 
 def http_off(bale, data):
     srv = Server(bale, data, "--http-port", "0")
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + WAIT_S
     while "bale serve: HTTP off" not in srv.output().splitlines() and time.monotonic() < deadline:
         time.sleep(0.05)
     lines = srv.output().splitlines()
@@ -1118,7 +1118,9 @@ def http_off(bale, data):
 
 
 def limits(bale, data):
-    srv = Server(bale, data, "--http-max-body", "1m", "--http-timeout", "1")
+    # 413 first, on a server with the default --http-timeout (30 s, as long as the
+    # client waits): a 413 can only come from the headers, never from a timeout.
+    srv = Server(bale, data, "--http-max-body", "1m")
     hp = srv.http_port
     h = Http(hp)
     mib = os.urandom(1 << 20)
@@ -1128,12 +1130,9 @@ def limits(bale, data):
     # Content-Length over the limit: refused before any of the body is sent
     with HttpConn(hp) as c:
         c.send(b"PUT /o/too-big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (2 << 20),
-               "PUT headers announcing 2 MiB, no body")
-        t = time.monotonic()
+               "PUT headers announcing 2 MiB, no body (a server waiting for it never answers)")
         status(c.read_response(), 413, "PUT announcing 2 MiB (limit 1m), body not sent")
-        check(time.monotonic() - t < 0.9, "413 took %.1f s: not before the body"
-              % (time.monotonic() - t))
-        check(c.closed_by_peer(5), "connection not closed after 413")
+        check(c.closed_by_peer(), "connection not closed after 413")
     # the 2 MiB actually sent (a writer thread, as the server may stop reading)
     with HttpConn(hp) as c:
         payload = build_request("PUT", "/o/too-big-2", os.urandom(2 << 20))
@@ -1148,11 +1147,19 @@ def limits(bale, data):
         w.start()
         c.last = "PUT of 2 MiB (limit 1m)"
         status(c.read_response(), 413, "PUT of 2 MiB with --http-max-body 1m")
-        check(c.closed_by_peer(5), "connection not closed after 413 (body sent)")
+        check(c.closed_by_peer(), "connection not closed after 413 (body sent)")
         w.join(10)
     status(h("GET", "/o/too-big"), 404, "GET of the refused 2 MiB PUT")
     status(h("GET", "/o/too-big-2"), 404, "GET of the refused 2 MiB PUT (body sent)")
     status(h("POST", "/o", b"x" * ((1 << 20) + 1)), 413, "POST /o of 1 MiB + 1")
+    h.close()
+    eq(srv.stop(), 0, "413 server exit code")
+
+    # 408 on the same data with --http-timeout 1. The upper bounds on how long a 408
+    # takes are far above 1 s (the machine may be busy) and below the 30 s default.
+    srv = Server(bale, data, "--http-max-body", "1m", "--http-timeout", "1")
+    hp = srv.http_port
+    h = Http(hp)
 
     # 408: half the headers, then nothing
     for what, raw in (("half the headers", b"GET /o/one-mib HTTP/1.1\r\nHost: x\r\n"),
@@ -1163,12 +1170,13 @@ def limits(bale, data):
             c.send(raw, what)
             status(c.read_response(), 408, "%s with --http-timeout 1" % what)
             took = time.monotonic() - t
-            check(0.8 <= took <= 4, "408 after %.1f s, want about 1 s (%s)" % (took, what))
-            check(c.closed_by_peer(3), "connection not closed after 408 (%s)" % what)
+            check(0.8 <= took <= 10, "408 after %.1f s, want about 1 s (%s)" % (took, what))
+            check(c.closed_by_peer(), "connection not closed after 408 (%s)" % what)
     # trickling bytes do not extend the timeout: it runs from the request's first byte
+    # (trickled whole, the request would take 30 s)
     with HttpConn(hp) as c:
         stop = threading.Event()
-        line = b"GET /o/one-mib HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"s" * 200
+        line = b"GET /o/one-mib HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"s" * 565
 
         def trickle():
             for i in range(len(line)):
@@ -1185,7 +1193,7 @@ def limits(bale, data):
         status(c.read_response(), 408, "a request trickled one byte per 50 ms")
         stop.set()
         took = time.monotonic() - t
-        check(took <= 4, "408 for a trickled request after %.1f s, want about 1 s" % took)
+        check(took <= 10, "408 for a trickled request after %.1f s, want about 1 s" % took)
     eq(status(h("GET", "/o/one-mib"), 200, "GET after 413/408").body, mib, "1 MiB after 413/408")
     h.close()
     eq(srv.stop(), 0, "limits server exit code")

@@ -11,14 +11,14 @@ import time
 from pymemcache.client.base import Client
 from pymemcache.exceptions import MemcacheClientError, MemcacheServerError
 
-from balelib import Server, check, log
+from balelib import WAIT_S, Server, check, log
 
 MAX_ITEM = 1 << 20  # bale's default --max-item-size 1m
 
 
 def client(port):
     # default_noreply=False: every storage command waits for and returns its reply.
-    return Client(("127.0.0.1", port), connect_timeout=10, timeout=20, no_delay=True,
+    return Client(("127.0.0.1", port), connect_timeout=WAIT_S, timeout=WAIT_S, no_delay=True,
                   default_noreply=False)
 
 

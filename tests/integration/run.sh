@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
 # Integration tests that run the real `bale` executable. Usage: run.sh path/to/bale
+#
+# A suite that cannot make a check here reports it with bale_skip (lib.sh): a line
+# `SKIP <suite>/<what>: <reason>`. After the suites, scripts/check_skips fails the run
+# for any such skip that tests/allowed_skips.txt does not list.
 set -euo pipefail
 bale=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 passed=0
 failed=0
+# Private to this run (two runs at once must not mix their skips).
+BALE_SKIP_LOG=$(mktemp "${TMPDIR:-/tmp}/bale-skips-XXXXXX")
+export BALE_SKIP_LOG
+trap 'rm -f "$BALE_SKIP_LOG"' EXIT
 
 # run_suite NAME [SERVE OPTIONS]: runs NAME.sh, its servers started with those options too.
 run_suite() {
-  local name=$1 options=${2:-} label=$1
+  local name=$1 options=${2:-} label=$1 t0=$SECONDS
   [ -n "$options" ] && label="$name ($options)"
   if BALE_SERVE_ARGS="$options" timeout 300 bash "$here/$name.sh" "$bale"; then
-    echo "PASS $label"
+    echo "PASS $label ($((SECONDS - t0)) s)"
     passed=$((passed + 1))
   else
-    echo "FAIL $label"
+    echo "FAIL $label ($((SECONDS - t0)) s)"
     failed=$((failed + 1))
   fi
 }
@@ -27,5 +35,8 @@ done
 for name in memccapable_test pymemcache_test bad_input_test http_test; do
   run_suite "$name" "--io-uring off"
 done
-echo "integration: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+skips_ok=1
+"$here/../../scripts/check_skips" --skip-log "$BALE_SKIP_LOG" || skips_ok=0
+skipped=$(grep -c '^SKIP ' "$BALE_SKIP_LOG" || true)
+echo "integration: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ "$skips_ok" -eq 1 ]

@@ -34,7 +34,7 @@ def pipeline(keys, phase):
 
 def read_values(port, keys):
     found = {}
-    with connect(port, timeout=20) as s:
+    with connect(port) as s:
         for i in range(0, len(keys), 100):
             chunk = keys[i:i + 100]
             s.sendall(b"get " + b" ".join(chunk) + b"\r\n")
