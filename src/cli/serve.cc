@@ -101,6 +101,25 @@ void AddServeCommand(CLI::App* app, ServeArgs* a) {
                   "call where the kernel allows it (else plain system calls); off: never")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
+  cmd->add_option("--compaction", a->compaction,
+                  "on: reclaim dead space by itself (docs/store.md); off: only when asked "
+                  "(POST /admin/compact)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  cmd->add_option("--compaction-dead-ratio", a->compaction_dead_ratio,
+                  "compact a segment once this share of its bytes is dead")
+      ->check(CLI::Range(0.05, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--compaction-min-dead", a->compaction_min_dead,
+                  "... and at least this many bytes (1k..1g)")
+      ->capture_default_str();
+  cmd->add_option("--compaction-rate", a->compaction_rate,
+                  "bytes per second one compaction reads and writes at most (0 = unthrottled)")
+      ->capture_default_str();
+  cmd->add_option("--admin-from", a->admin_from,
+                  "who may call the HTTP /admin/ endpoints: loopback clients, or any")
+      ->check(CLI::IsMember({"loopback", "any"}))
+      ->capture_default_str();
 }
 
 int RunServe(const ServeArgs& a) {
@@ -113,6 +132,19 @@ int RunServe(const ServeArgs& a) {
   if (!ParseSize(a.segment_size, &segment) || segment < (1u << 20) || segment > (32ull << 30)) {
     std::fprintf(stderr, "bale serve: --segment-size must be 1m..32g, got '%s'\n",
                  a.segment_size.c_str());
+    return 2;
+  }
+  uint64_t compaction_min_dead = 0, compaction_rate = 0;
+  if (!ParseSize(a.compaction_min_dead, &compaction_min_dead) || compaction_min_dead < 1024 ||
+      compaction_min_dead > (1ull << 30)) {
+    std::fprintf(stderr, "bale serve: --compaction-min-dead must be 1k..1g, got '%s'\n",
+                 a.compaction_min_dead.c_str());
+    return 2;
+  }
+  if (a.compaction_rate != "0" && !ParseSize(a.compaction_rate, &compaction_rate)) {
+    std::fprintf(stderr,
+                 "bale serve: --compaction-rate must be a size (0 = unthrottled), got '%s'\n",
+                 a.compaction_rate.c_str());
     return 2;
   }
   uint64_t http_max_body = 0;
@@ -157,6 +189,11 @@ int RunServe(const ServeArgs& a) {
   ParseDurability(a.durability, &so.volume.durability);
   so.volume.interval_ms = a.interval_ms;
   so.volume.segment_bytes = segment;
+  so.volume.compaction_bytes_per_s = compaction_rate;
+  so.compaction.automatic = a.compaction == "on";
+  so.compaction.min_dead_ratio = a.compaction_dead_ratio;
+  so.compaction.min_dead_bytes = compaction_min_dead;
+  so.log = [](const std::string& line) { std::fprintf(stderr, "bale serve: %s\n", line.c_str()); };
   std::unique_ptr<Store> store;
   Status s = Store::Open(so, &store);
   if (!s.ok()) {
@@ -187,6 +224,7 @@ int RunServe(const ServeArgs& a) {
   http.body_budget_bytes = http_body_budget;
   http.timeout_s = a.http_timeout;
   http.public_only = a.http_public_only;
+  http.admin_from_any = a.admin_from == "any";
   net::Server server(store.get(), config, settings, http);
   s = server.Start();
   if (!s.ok()) {

@@ -26,6 +26,11 @@ struct ServeArgs {
   uint32_t http_timeout = 30;
   bool http_public_only = false;
   std::string io_uring = "on";
+  std::string compaction = "on";
+  double compaction_dead_ratio = 0.5;
+  std::string compaction_min_dead = "256k";
+  std::string compaction_rate = "256m";
+  std::string admin_from = "loopback";
 };
 
 void AddServeCommand(CLI::App* app, ServeArgs* args);

@@ -245,6 +245,7 @@ void EventLoop::AddConnection(int fd, Protocol protocol) {
   auto c = std::make_unique<Connection>();
   c->fd = fd;
   c->protocol = protocol;
+  c->peer_loopback = IsLoopbackPeer(fd);
   if (protocol == Protocol::kHttp) c->http = std::make_unique<HttpState>(http_limits_);
   c->last_active = ::time(nullptr);
   epoll_event ev{};
@@ -444,6 +445,7 @@ void EventLoop::ProcessHttp(Connection* c) {
       break;
     }
     http_scratch_.files = &c->files;
+    http_scratch_.peer_loopback = c->peer_loopback;
     Outcome o = server_->routes_.Handle(h.request, &c->out, &http_scratch_);
     stats_.http_latency.Observe(MonotonicNs() - start);
     if (http_scratch_.text.capacity() > kShrinkAbove) std::string().swap(http_scratch_.text);

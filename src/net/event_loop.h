@@ -44,9 +44,10 @@ struct Connection {
   // reads its reply instead of a reset.
   bool lingering = false;
   time_t linger_until = 0;
-  bool paused = false;    // not reading: too much unsent output
-  bool in_round = false;  // listed in round_: its replies go out when the round ends
-  uint32_t events = 0;    // the epoll interest registered now
+  bool paused = false;         // not reading: too much unsent output
+  bool in_round = false;       // listed in round_: its replies go out when the round ends
+  bool peer_loopback = false;  // the peer's address is in 127.0.0.0/8
+  uint32_t events = 0;         // the epoll interest registered now
   time_t last_active = 0;
 };
 

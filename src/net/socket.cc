@@ -56,4 +56,11 @@ Status ListenTcp(const std::string& addr, uint16_t port, int backlog, bool reuse
   return Status::OK();
 }
 
+bool IsLoopbackPeer(int fd) {
+  sockaddr_in addr{};
+  socklen_t len = sizeof(addr);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return false;
+  return addr.sin_family == AF_INET && (ntohl(addr.sin_addr.s_addr) >> 24) == 127;
+}
+
 }  // namespace bale::net

@@ -16,5 +16,7 @@ Status ListenTcp(const std::string& addr, uint16_t port, int backlog, bool reuse
                  uint16_t* bound_port);
 Status SetNonBlocking(int fd);
 void SetNoDelay(int fd);
+// Whether the connected socket's peer is an IPv4 loopback address (127.0.0.0/8).
+bool IsLoopbackPeer(int fd);
 
 }  // namespace bale::net

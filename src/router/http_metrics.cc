@@ -169,6 +169,13 @@ void HttpRoutes::Metrics(Reply* r) {
   p.Gauge("durability_lag_bytes", "Bytes appended but not yet fdatasynced.",
           ss.total.unsynced_bytes);
   p.Counter("compactions_total", "Segment compactions finished.", ss.total.compactions);
+  p.Counter("compaction_failures_total", "Compactions that failed (retried later).",
+            ss.compactor.failures);
+  p.Counter("compaction_reclaimed_bytes_total", "Bytes of segment files compaction freed.",
+            ss.compactor.reclaimed_bytes);
+  p.Gauge("compaction_running", "1 while a compaction runs.", ss.compactor.running ? 1 : 0);
+  p.Gauge("dead_bytes", "Bytes of dead needles known, what compaction can reclaim.",
+          ss.total.dead_bytes);
   p.Gauge("compaction_scanned_bytes", "Bytes scanned by the running or last compaction.",
           ss.total.compaction_scanned);
   p.Gauge("compaction_total_bytes", "Bytes the running or last compaction has to scan.",
@@ -213,12 +220,34 @@ void HttpRoutes::StatusJson(Reply* r) {
   }
   j["disk"] = disk;
   j["compaction"] = {{"finished", ss.total.compactions},
+                     {"running", ss.compactor.running},
+                     {"request_pending", ss.compactor.request_pending},
+                     {"failures", ss.compactor.failures},
+                     {"reclaimed_bytes", ss.compactor.reclaimed_bytes},
+                     {"dead_bytes", ss.total.dead_bytes},
                      {"scanned_bytes", ss.total.compaction_scanned},
                      {"total_bytes", ss.total.compaction_total}};
   std::string& body = r->scratch->text;
   body = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
   body.push_back('\n');
   r->Start(200);
+  r->Finish("application/json", body);
+}
+
+// POST /admin/compact: a pass over every segment with dead bytes, by the store's
+// compactor thread; answered at once (202), progress in /status and /metrics.
+void HttpRoutes::AdminCompact(Reply* r) {
+  Compactor* c = store_->compactor();
+  if (c == nullptr || !c->Request()) return r->Error(503, "compaction is stopped");
+  StoreStats ss = store_->Stats();
+  nlohmann::json j = {{"requested", true},
+                      {"dead_bytes", ss.total.dead_bytes},
+                      {"compactions_so_far", ss.compactor.compactions},
+                      {"progress", "GET /status: compaction"}};
+  std::string& body = r->scratch->text;
+  body = j.dump();
+  body.push_back('\n');
+  r->Start(202);
   r->Finish("application/json", body);
 }
 

@@ -75,6 +75,17 @@ void HttpRoutes::Dispatch(const proto::HttpRequest& req, Reply* r) {
     if (!read) return r->NotAllowed("GET, HEAD");
     return path == "/metrics" ? Metrics(r) : StatusJson(r);
   }
+  if (path.substr(0, 7) == "/admin/") {
+    r->route = HttpRoute::kAdmin;
+    if (!r->scratch->peer_loopback && !http_->admin_from_any) {
+      return r->Error(403, "admin endpoints answer loopback clients only (--admin-from any)");
+    }
+    if (path == "/admin/compact") {
+      if (m != "POST") return r->NotAllowed("POST");
+      return AdminCompact(r);
+    }
+    return r->NotFound();
+  }
   if (!http_->public_only) {
     if (path.substr(0, 3) == "/o/") {
       r->route = HttpRoute::kObject;

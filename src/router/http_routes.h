@@ -30,8 +30,9 @@ struct HttpSettings {
   // Request bodies held in memory at once, all connections together (503 beyond).
   uint64_t body_budget_bytes = 256 << 20;
   uint32_t timeout_s = 30;
-  bool public_only = false;  // serve only public URLs, /metrics and /status
-  uint16_t port = 8080;      // as bound, for /status
+  bool public_only = false;     // serve only public URLs, /metrics and /status
+  bool admin_from_any = false;  // /admin/... from any address, not only loopback
+  uint16_t port = 8080;         // as bound, for /status
 };
 
 inline constexpr size_t kMaxBatchParts = 10000;  // objects in one POST /batch
@@ -43,6 +44,7 @@ struct HttpScratch {
   DirtyVolumes* dirty = nullptr;
   ReadResult read;
   ObjectRef ref;
+  bool peer_loopback = true;  // the request's connection comes from 127.0.0.0/8
   // Where large bodies go (the connection's queue); null: bodies are always copied.
   std::vector<FileSend>* files = nullptr;
   std::string key;
@@ -78,6 +80,7 @@ class HttpRoutes {
   void Batch(const proto::HttpRequest& req, Reply* r);  // http_batch.cc
   void Metrics(Reply* r);                               // http_metrics.cc
   void StatusJson(Reply* r);                            // http_metrics.cc
+  void AdminCompact(Reply* r);                          // http_metrics.cc
 
   // Reads the write options a request carries (X-Bale-Flags, X-Bale-Expires,
   // Content-Type); false (with a 400 in *r) if one is malformed.

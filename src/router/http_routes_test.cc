@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include "proto/http_request.h"
 #include "test_util.h"
@@ -301,6 +303,32 @@ TEST_F(HttpRoutesTest, StatusSurvivesANonUtf8DataDir) {
   settings_.data_dir = "/tmp/bale-\xff\xfe";
   Response s = Get("/status");
   EXPECT_EQ(s.code, 200);
+}
+
+TEST_F(HttpRoutesTest, AdminCompactIsForLoopbackAndPostOnly) {
+  for (int i = 0; i < 20; i++) {
+    ASSERT_LT(Send("PUT /o/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello").code, 300);
+  }
+  EXPECT_GT(store_->Stats().total.dead_bytes, 0u);
+  EXPECT_EQ(Send("GET /admin/compact HTTP/1.1\r\nHost: x\r\n\r\n").code, 405);
+  EXPECT_EQ(Send("POST /admin/nothing HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").code, 404);
+  scratch_.peer_loopback = false;
+  Response refused = Send("POST /admin/compact HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(refused.code, 403);
+  http_.admin_from_any = true;  // --admin-from any
+  EXPECT_EQ(Send("POST /admin/compact HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").code, 202);
+  http_.admin_from_any = false;
+  scratch_.peer_loopback = true;
+  Response ok = Send("POST /admin/compact HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(ok.code, 202);
+  EXPECT_NE(ok.body.find("\"requested\":true"), std::string::npos) << ok.body;
+  // The store's compactor thread carries the request out.
+  for (int i = 0; i < 3000 && store_->Stats().total.dead_bytes > 0; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(store_->Stats().total.dead_bytes, 0u);
+  EXPECT_GT(store_->Stats().compactor.compactions, 0u);
+  EXPECT_EQ(Send("GET /o/k HTTP/1.1\r\nHost: x\r\n\r\n").body, "hello");
 }
 
 }  // namespace

@@ -36,15 +36,24 @@ struct LatencyHistogram {
 };
 
 // HTTP requests by route, method and status, for /metrics.
-enum class HttpRoute : uint8_t { kObject, kPublic, kUpload, kBatch, kMetrics, kStatus, kOther };
-inline constexpr size_t kHttpRoutes = 7;
-inline constexpr const char* kHttpRouteNames[kHttpRoutes] = {"object",  "public", "upload", "batch",
-                                                             "metrics", "status", "other"};
+enum class HttpRoute : uint8_t {
+  kObject,
+  kPublic,
+  kUpload,
+  kBatch,
+  kMetrics,
+  kStatus,
+  kAdmin,
+  kOther
+};
+inline constexpr size_t kHttpRoutes = 8;
+inline constexpr const char* kHttpRouteNames[kHttpRoutes] = {
+    "object", "public", "upload", "batch", "metrics", "status", "admin", "other"};
 inline constexpr size_t kHttpMethods = 6;
 inline constexpr const char* kHttpMethodNames[kHttpMethods] = {"GET",  "HEAD",   "PUT",
                                                                "POST", "DELETE", "other"};
-inline constexpr int kHttpCodes[] = {200, 201, 204, 206, 304, 400, 404, 405,
-                                     408, 413, 416, 431, 500, 503, 507, 0};  // 0: any other
+inline constexpr int kHttpCodes[] = {200, 201, 202, 204, 206, 304, 400, 403, 404,
+                                     405, 408, 413, 416, 431, 500, 503, 507, 0};  // 0: any other
 inline constexpr size_t kHttpCodeSlots = sizeof(kHttpCodes) / sizeof(int);
 
 struct ThreadStats {

@@ -117,6 +117,10 @@ void MemcacheCommands::Stats(const proto::Request& req, std::string* out) {
   Stat(out, "bale_durability", DurabilityName(settings_->durability));
   Stat(out, "bale_unsynced_bytes", ss.total.unsynced_bytes);
   Stat(out, "bale_compactions", ss.total.compactions);
+  Stat(out, "bale_compaction_running", ss.compactor.running ? 1 : 0);
+  Stat(out, "bale_compaction_failures", ss.compactor.failures);
+  Stat(out, "bale_compaction_reclaimed_bytes", ss.compactor.reclaimed_bytes);
+  Stat(out, "bale_dead_bytes", ss.total.dead_bytes);
   Stat(out, "bale_compaction_scanned_bytes", ss.total.compaction_scanned);
   Stat(out, "bale_compaction_total_bytes", ss.total.compaction_total);
   Stat(out, "bale_corrupt_records", ss.total.corrupt_records);

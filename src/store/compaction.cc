@@ -37,6 +37,7 @@ namespace {
 
 constexpr size_t kWriteChunk = 1 << 20;
 constexpr size_t kRelocateBatch = 4096;
+constexpr uint64_t kCheckpointAfterCompactionBytes = 8 << 20;
 
 void Throttle(uint64_t bytes_per_s, uint64_t done, std::chrono::steady_clock::time_point start) {
   if (bytes_per_s == 0) return;
@@ -137,8 +138,9 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
   const std::string final_path = options_.dir + "/" + format::SegmentFileName(seq, gen);
   const std::string tmp_path = final_path + ".tmp";
   std::unique_ptr<Segment> out;
-  BALE_RETURN_IF_ERROR(
-      Segment::Create(options_.env, tmp_path, options_.partition, seq, gen, old->salt(), &out));
+  BALE_RETURN_IF_ERROR(Segment::Create(options_.env, tmp_path, options_.partition, seq, gen,
+                                       old->salt(), &out,
+                                       /*sync=*/false));
   auto fail = [&](Status s) {
     out.reset();
     (void)options_.env->Remove(tmp_path);
@@ -190,7 +192,8 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
     written += buf.size();
     buf.clear();
   }
-  if (s.ok()) s = out->Sync();
+  // The head's copy is synced once, when complete (below).
+  if (s.ok() && !is_head) s = out->Sync();
   if (s.ok() && !is_head) s = options_.env->Rename(tmp_path, final_path);
   if (!s.ok()) return fail(s);
 
@@ -244,8 +247,13 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
     }
   }
   slots_[pass.old_slot].reset();
+  uint64_t volume_bytes = 0;
+  for (uint16_t slot : order_) volume_bytes += slots_[slot]->end();
   l.unlock();
-  {
+  // The checkpoint names the old generation now, so a restart would scan every segment:
+  // a new one is written unless that scan costs less than writing it (a small volume,
+  // where churn makes compactions frequent).
+  if (volume_bytes > kCheckpointAfterCompactionBytes) {
     std::shared_lock<std::shared_mutex> rl(mu_);
     s = WriteCheckpointLocked();
   }

@@ -8,12 +8,13 @@
 namespace bale {
 
 Status Segment::Create(Env* env, const std::string& path, uint32_t partition, uint64_t seq,
-                       uint32_t generation, uint32_t salt, std::unique_ptr<Segment>* out) {
+                       uint32_t generation, uint32_t salt, std::unique_ptr<Segment>* out,
+                       bool sync) {
   std::unique_ptr<File> f;
   BALE_RETURN_IF_ERROR(env->Open(path, OpenMode::kCreate, &f));
   format::Superblock sb{partition, seq, generation, salt};
   Status s = f->PWrite(0, format::EncodeSuperblock(sb));
-  if (s.ok()) s = f->Sync();
+  if (s.ok() && sync) s = f->Sync();
   if (!s.ok()) {
     f.reset();
     (void)env->Remove(path);

@@ -22,9 +22,12 @@ namespace bale {
 
 class Segment {
  public:
-  // Creates the file at `path` with a synced superblock. The caller syncs the directory.
+  // Creates the file at `path` with a synced superblock (unless `sync` is false: a
+  // temporary file that its writer syncs before renaming it). The caller syncs the
+  // directory.
   static Status Create(Env* env, const std::string& path, uint32_t partition, uint64_t seq,
-                       uint32_t generation, uint32_t salt, std::unique_ptr<Segment>* out);
+                       uint32_t generation, uint32_t salt, std::unique_ptr<Segment>* out,
+                       bool sync = true);
   // Opens an existing segment and checks its superblock; end() is the file size.
   static Status Open(Env* env, const std::string& path, bool writable,
                      std::unique_ptr<Segment>* out);

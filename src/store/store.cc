@@ -50,6 +50,11 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
     BALE_RETURN_IF_ERROR(Volume::Open(vo, &v));
     store->volumes_.push_back(std::move(v));
   }
+  std::vector<Volume*> volumes;
+  for (auto& v : store->volumes_) volumes.push_back(v.get());
+  Compactor::Log log = options.log ? options.log : [](const std::string&) {};
+  store->compactor_ = std::make_unique<Compactor>(volumes, options.compaction, log);
+  store->compactor_->Start();
   *out = std::move(store);
   return Status::OK();
 }
@@ -79,6 +84,7 @@ StoreStats Store::Stats() const {
     t.index_bytes += s.index_bytes;
     t.segments += s.segments;
     t.disk_bytes += s.disk_bytes;
+    t.dead_bytes += s.dead_bytes;
     t.last_version = std::max(t.last_version, s.last_version);
     t.unsynced_bytes += s.unsynced_bytes;
     t.compactions += s.compactions;
@@ -88,10 +94,12 @@ StoreStats Store::Stats() const {
     t.truncated_bytes += s.truncated_bytes;
     t.recovery_scanned_bytes += s.recovery_scanned_bytes;
   }
+  if (compactor_) st.compactor = compactor_->totals();
   return st;
 }
 
 Status Store::Close() {
+  if (compactor_) compactor_->Stop();
   Status first;
   for (auto& v : volumes_) {
     Status s = v->Close();

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/checksum.h"
+#include "store/compactor.h"
 #include "store/sync_pool.h"
 #include "store/syncer.h"
 #include "store/volume.h"
@@ -25,11 +26,14 @@ struct StoreOptions {
   std::string dir = "./data";
   uint32_t partitions = 0;  // 0 = what the directory says, or kDefaultPartitions if new
   VolumeOptions volume;     // template for every partition (dir and partition are set)
+  CompactionPolicy compaction;
+  Compactor::Log log;  // compaction's progress lines; null: none
 };
 
 struct StoreStats {
   VolumeStats total;  // summed over partitions (last_version: the maximum)
   uint32_t partitions = 0;
+  CompactorTotals compactor;
 };
 
 class Store {
@@ -54,6 +58,8 @@ class Store {
   Status SyncVolumes(std::span<Volume* const> volumes) { return sync_pool_->SyncAll(volumes); }
 
   Status FlushAll(uint32_t when);
+  // Space reclamation: automatic passes, and on-demand ones (Compactor::Request).
+  Compactor* compactor() { return compactor_.get(); }
   StoreStats Stats() const;
   Status Close();
 
@@ -65,6 +71,7 @@ class Store {
   std::unique_ptr<SyncPool> sync_pool_;
   std::unique_ptr<Syncer> syncer_;
   std::vector<std::unique_ptr<Volume>> volumes_;
+  std::unique_ptr<Compactor> compactor_;  // destroyed (stopped) before the volumes
 };
 
 }  // namespace bale

@@ -725,13 +725,23 @@ Status Volume::FlushAll(uint32_t when) {
   std::unique_lock<std::shared_mutex> l(mu_);
   if (closed_) return Status::IOError("volume closed");
   uint32_t now = Now();
-  if (when == 0 || when <= now) {
+  bool immediate = when == 0 || when <= now;
+  if (immediate) {
     flush_version_ = last_version_;
     flush_time_ = 0;
   } else {
     flush_time_ = when;
   }
-  return WriteFlushMarker();
+  Status s = WriteFlushMarker();
+  if (s.ok() && immediate) NoteAllDeadLocked();
+  return s;
+}
+
+void Volume::NoteAllDeadLocked() {
+  for (uint16_t slot : order_) {
+    if (dead_bytes_.size() <= slot) dead_bytes_.resize(size_t{slot} + 1, 0);
+    dead_bytes_[slot] = slots_[slot]->end() - format::kSuperblockSize;
+  }
 }
 
 Status Volume::WriteFlushMarker() {
@@ -775,7 +785,10 @@ VolumeStats Volume::Stats() const {
   st.objects = index_.size();
   st.index_bytes = index_.MemoryBytes();
   st.segments = order_.size();
-  for (uint16_t slot : order_) st.disk_bytes += slots_[slot]->end();
+  for (uint16_t slot : order_) {
+    st.disk_bytes += slots_[slot]->end();
+    st.dead_bytes += slot < dead_bytes_.size() ? dead_bytes_[slot] : 0;
+  }
   st.last_version = last_version_;
   uint64_t appended = appended_.load();
   {

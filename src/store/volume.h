@@ -130,6 +130,7 @@ struct VolumeStats {
   uint64_t index_bytes = 0;  // memory the index maps
   uint64_t segments = 0;
   uint64_t disk_bytes = 0;
+  uint64_t dead_bytes = 0;  // SegmentInfo::dead_bytes, summed
   uint64_t last_version = 0;
   uint64_t unsynced_bytes = 0;  // durability lag
   uint64_t compactions = 0;
@@ -265,6 +266,7 @@ class Volume {
                            std::string* buf, uint64_t written, CompactionResult* r);
   // Counts `bytes` of needles in segment `slot` as dead (compaction's trigger).
   void NoteDeadLocked(uint16_t slot, uint64_t bytes);
+  void NoteAllDeadLocked();  // flush_all: every needle written so far is dead
   static uint64_t NeedleSizeOf(const WriteOp& op);
   // Makes room for `bytes` in the head, sealing it and starting a new one if needed.
   // Appends must follow under the same lock: needles carry the head's salt.

@@ -1,0 +1,145 @@
+#include "store/compactor.h"
+
+#include <chrono>
+#include <cstdio>
+
+namespace bale {
+
+namespace {
+
+std::string Mb(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f MB", static_cast<double>(bytes) / 1e6);
+  return buf;
+}
+
+}  // namespace
+
+Compactor::Compactor(std::vector<Volume*> volumes, const CompactionPolicy& policy, Log log)
+    : volumes_(std::move(volumes)), policy_(policy), log_(std::move(log)) {
+  summary_start_ = std::chrono::steady_clock::now();
+}
+
+Compactor::~Compactor() { Stop(); }
+
+void Compactor::Start() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (thread_.joinable() || stop_) return;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Compactor::Stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool Compactor::Request() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stop_ || !thread_.joinable()) return false;
+    requested_ = true;
+  }
+  requests_.fetch_add(1);
+  cv_.notify_all();
+  return true;
+}
+
+CompactorTotals Compactor::totals() const {
+  CompactorTotals t;
+  t.compactions = compactions_.load();
+  t.failures = failures_.load();
+  t.reclaimed_bytes = reclaimed_.load();
+  t.requests = requests_.load();
+  t.running = running_.load();
+  std::lock_guard<std::mutex> l(mu_);
+  t.request_pending = requested_;
+  return t;
+}
+
+void Compactor::Run() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stop_) {
+    cv_.wait_for(l, std::chrono::milliseconds(policy_.poll_ms),
+                 [this] { return stop_ || requested_; });
+    if (stop_) break;
+    bool all = requested_;
+    requested_ = false;
+    if (!all && !policy_.automatic) continue;
+    l.unlock();
+    Pass(all);
+    l.lock();
+  }
+}
+
+void Compactor::CompactAllNow() { Pass(true); }
+
+bool Compactor::Due(const SegmentInfo& s, bool all) const {
+  if (s.dead_bytes == 0) return false;
+  if (all) return true;
+  return s.dead_bytes >= policy_.min_dead_bytes &&
+         static_cast<double>(s.dead_bytes) >= policy_.min_dead_ratio * static_cast<double>(s.bytes);
+}
+
+void Compactor::Pass(bool all) {
+  const uint64_t compactions_before = compactions_.load(), reclaimed_before = reclaimed_.load();
+  for (Volume* v : volumes_) {
+    for (const SegmentInfo& s : v->Segments()) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (stop_) return;
+      }
+      if (!Due(s, all)) continue;
+      bool loud = s.bytes >= policy_.log_above_bytes;
+      std::string what = "partition " + std::to_string(v->options().partition) + " segment " +
+                         std::to_string(s.seq) + (s.sealed ? "" : " (head)");
+      if (loud) {
+        log_("compacting " + what + ": " + Mb(s.bytes) + ", " + Mb(s.dead_bytes) + " dead");
+      }
+      auto start = std::chrono::steady_clock::now();
+      running_ = true;
+      CompactionResult r;
+      Status st = v->Compact(s.seq, &r);
+      running_ = false;
+      if (!st.ok()) {
+        failures_.fetch_add(1);
+        log_("compaction of " + what + " failed: " + st.ToString());
+        continue;
+      }
+      uint64_t freed = r.bytes_before - std::min(r.bytes_before, r.bytes_after);
+      compactions_.fetch_add(1);
+      reclaimed_.fetch_add(freed);
+      summary_compactions_++;
+      summary_reclaimed_ += freed;
+      if (loud) {
+        double secs =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        char buf[64];
+        std::snprintf(buf, sizeof(buf), " in %.1f s", secs);
+        log_("compacted " + what + ": " + Mb(r.bytes_before) + " -> " + Mb(r.bytes_after) + buf);
+      }
+    }
+  }
+  if (all) {
+    log_("compaction on request: " + std::to_string(compactions_.load() - compactions_before) +
+         " segments compacted, " + Mb(reclaimed_.load() - reclaimed_before) + " reclaimed");
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (summary_compactions_ > 0 && now - summary_start_ >= std::chrono::seconds(policy_.summary_s)) {
+    log_("compaction: " + std::to_string(summary_compactions_) + " segments compacted, " +
+         Mb(summary_reclaimed_) + " reclaimed in the last " +
+         std::to_string(
+             std::chrono::duration_cast<std::chrono::seconds>(now - summary_start_).count()) +
+         " s (" + std::to_string(compactions_.load()) + " since start)");
+    summary_compactions_ = 0;
+    summary_reclaimed_ = 0;
+    summary_start_ = now;
+  } else if (summary_compactions_ == 0) {
+    summary_start_ = now;
+  }
+}
+
+}  // namespace bale

@@ -1,0 +1,84 @@
+// Compactor: reclaims the space of dead needles by itself (DESIGN.md §8).
+//
+// Contract: one background thread per Store looks at every volume's segments each
+// poll_ms and compacts (Volume::Compact) each whose dead bytes reach both
+// min_dead_bytes and min_dead_ratio of its size, the head included; Volume's own
+// throttle (VolumeOptions::compaction_bytes_per_s) paces each copy. Request() asks for a
+// pass over every segment with any dead bytes at all, at once (the admin endpoint); it
+// returns without waiting. Progress and totals are in totals(); a line goes to the log
+// for each compaction of a large segment and a summary every summary_s while work is
+// done. A failed compaction is logged and retried at a later pass; the volume keeps
+// serving (Compact leaves the old segment authoritative until its commit point).
+//
+// The decision (which segment, now) is taken here and carried out by Volume::Compact,
+// whose result depends only on the segment's bytes, the index and the clock it is given:
+// a primary can later send the decision to its replicas, which hold the same needles.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/volume.h"
+
+namespace bale {
+
+struct CompactionPolicy {
+  bool automatic = true;
+  double min_dead_ratio = 0.5;
+  uint64_t min_dead_bytes = 256 << 10;
+  uint32_t poll_ms = 100;
+  uint32_t summary_s = 10;
+  uint64_t log_above_bytes = 64 << 20;  // segments this large get their own log lines
+};
+
+struct CompactorTotals {
+  uint64_t compactions = 0;
+  uint64_t failures = 0;
+  uint64_t reclaimed_bytes = 0;
+  uint64_t requests = 0;  // on-demand passes asked for
+  bool running = false;   // a compaction is in progress
+  bool request_pending = false;
+};
+
+class Compactor {
+ public:
+  using Log = std::function<void(const std::string&)>;
+  Compactor(std::vector<Volume*> volumes, const CompactionPolicy& policy, Log log);
+  ~Compactor();
+
+  void Start();  // the background thread (automatic passes and requests)
+  void Stop();
+  // Asks for a pass over every segment with dead bytes, soon; false if stopped.
+  bool Request();
+  // Runs that pass on the caller's thread (tests, and bale without the thread).
+  void CompactAllNow();
+  CompactorTotals totals() const;
+
+ private:
+  void Run();
+  // One pass: compacts what is due (everything with dead bytes when `all`).
+  void Pass(bool all);
+  bool Due(const SegmentInfo& s, bool all) const;
+
+  std::vector<Volume*> volumes_;
+  CompactionPolicy policy_;
+  Log log_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool requested_ = false;
+  std::thread thread_;
+  std::atomic<uint64_t> compactions_{0}, failures_{0}, reclaimed_{0}, requests_{0};
+  std::atomic<bool> running_{false};
+  // For the periodic summary line.
+  uint64_t summary_compactions_ = 0, summary_reclaimed_ = 0;
+  std::chrono::steady_clock::time_point summary_start_;
+};
+
+}  // namespace bale
