@@ -40,6 +40,8 @@ class File {
   virtual int Descriptor() const { return -1; }
   // Hints that [offset, offset + n) of the mapping will be read soon (read-ahead).
   virtual void WillNeed(uint64_t offset, uint64_t n) {}
+  // Gives the file `size` bytes of disk space now (fallocate); NoSpace if there is none.
+  virtual Status Allocate(uint64_t size) { return Status::IOError("allocate: not supported"); }
 };
 
 // An exclusive lock on a file, held until destroyed (or the process ends).
@@ -70,6 +72,11 @@ class Env {
   // Not virtual: every Env locks the real file, so two processes always exclude each
   // other, whatever Env each uses.
   static Status LockFile(const std::string& path, std::unique_ptr<FileLock>* out);
+
+  // Bytes an unprivileged writer may still use on the file system holding `path`.
+  virtual Status FreeBytes(const std::string& path, uint64_t* bytes) {
+    return Status::IOError("free space: not supported");
+  }
 
   // The process-wide POSIX environment.
   static Env* Default();

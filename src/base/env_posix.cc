@@ -4,11 +4,13 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 
 #include "base/env.h"
 
@@ -113,6 +115,12 @@ class PosixFile final : public File {
     return Status::OK();
   }
 
+  Status Allocate(uint64_t size) override {
+    int err = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
+    if (err != 0) return Status::FromErrno("fallocate " + path_, err);
+    return Status::OK();
+  }
+
   Status Truncate(uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
       return Status::FromErrno("ftruncate " + path_, errno);
@@ -155,6 +163,13 @@ class PosixEnv final : public Env {
       return Status::FromErrno("open " + path, errno);
     }
     *out = std::make_unique<PosixFile>(fd, path);
+    return Status::OK();
+  }
+
+  Status FreeBytes(const std::string& path, uint64_t* bytes) override {
+    struct statvfs fs;
+    if (::statvfs(path.c_str(), &fs) != 0) return Status::FromErrno("statvfs " + path, errno);
+    *bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
     return Status::OK();
   }
 
@@ -231,15 +246,17 @@ Status Env::LockFile(const std::string& path, std::unique_ptr<FileLock>* out) {
     ::close(fd);
     if (err != EWOULDBLOCK) return Status::FromErrno("lock " + path, err);
     std::string pid(buf, n > 0 ? static_cast<size_t>(n) : 0);
-    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ' || pid.back() == '\0')) {
+      pid.pop_back();
+    }
     return Status::Busy(path + " is locked by process " + (pid.empty() ? "(unknown pid)" : pid));
   }
-  std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    int err = errno;
-    ::close(fd);
-    return Status::FromErrno("write pid to " + path, err);
-  }
+  // The pid, padded to a fixed width and written over the old one without truncating:
+  // the file's block is reused, so a full disk does not stop a restart. The lock is what
+  // excludes; a pid that cannot be written only makes a refusal's message poorer.
+  char pid[24];
+  int n = std::snprintf(pid, sizeof(pid), "%-20d\n", static_cast<int>(::getpid()));
+  (void)!::pwrite(fd, pid, static_cast<size_t>(n), 0);
   *out = std::make_unique<PosixFileLock>(fd);
   return Status::OK();
 }

@@ -116,6 +116,10 @@ void AddServeCommand(CLI::App* app, ServeArgs* a) {
   cmd->add_option("--compaction-rate", a->compaction_rate,
                   "bytes per second one compaction reads and writes at most (0 = unthrottled)")
       ->capture_default_str();
+  cmd->add_option("--disk-reserve", a->disk_reserve,
+                  "disk space set aside for a full disk, so that deletes and compaction can "
+                  "still run (0 = none; docs/store.md)")
+      ->capture_default_str();
   cmd->add_option("--admin-from", a->admin_from,
                   "who may call the HTTP /admin/ endpoints: loopback clients, or any")
       ->check(CLI::IsMember({"loopback", "any"}))
@@ -145,6 +149,13 @@ int RunServe(const ServeArgs& a) {
     std::fprintf(stderr,
                  "bale serve: --compaction-rate must be a size (0 = unthrottled), got '%s'\n",
                  a.compaction_rate.c_str());
+    return 2;
+  }
+  uint64_t disk_reserve = 0;
+  if (a.disk_reserve != "0" &&
+      (!ParseSize(a.disk_reserve, &disk_reserve) || disk_reserve > (64ull << 30))) {
+    std::fprintf(stderr, "bale serve: --disk-reserve must be 0..64g, got '%s'\n",
+                 a.disk_reserve.c_str());
     return 2;
   }
   uint64_t http_max_body = 0;
@@ -191,6 +202,7 @@ int RunServe(const ServeArgs& a) {
   so.volume.segment_bytes = segment;
   so.volume.compaction_bytes_per_s = compaction_rate;
   so.compaction.automatic = a.compaction == "on";
+  so.disk_reserve_bytes = disk_reserve;
   so.compaction.min_dead_ratio = a.compaction_dead_ratio;
   so.compaction.min_dead_bytes = compaction_min_dead;
   so.log = [](const std::string& line) { std::fprintf(stderr, "bale serve: %s\n", line.c_str()); };

@@ -31,6 +31,8 @@ inline constexpr uint32_t kStoreFormatVersion = 1;
 inline constexpr size_t kStoreMarkerSize = 24;
 inline constexpr char kStoreFileName[] = "STORE";
 inline constexpr char kLockFileName[] = "LOCK";
+// "RESERVE": disk space set aside for a full disk (store/store.h); its bytes mean nothing.
+inline constexpr char kReserveFileName[] = "RESERVE";
 
 std::string EncodeStoreMarker(uint32_t partitions);
 Status DecodeStoreMarker(std::string_view buf, uint32_t* partitions);

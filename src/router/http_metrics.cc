@@ -176,6 +176,10 @@ void HttpRoutes::Metrics(Reply* r) {
   p.Gauge("compaction_running", "1 while a compaction runs.", ss.compactor.running ? 1 : 0);
   p.Gauge("dead_bytes", "Bytes of dead needles known, what compaction can reclaim.",
           ss.total.dead_bytes);
+  p.Gauge("disk_full", "1 while writes that add data are refused for a full disk.",
+          ss.disk_full ? 1 : 0);
+  p.Counter("checkpoint_failures_total", "Index checkpoints not written (a full disk).",
+            ss.total.checkpoint_failures);
   p.Gauge("compaction_scanned_bytes", "Bytes scanned by the running or last compaction.",
           ss.total.compaction_scanned);
   p.Gauge("compaction_total_bytes", "Bytes the running or last compaction has to scan.",
@@ -218,6 +222,8 @@ void HttpRoutes::StatusJson(Reply* r) {
     disk["free_bytes"] = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
     disk["size_bytes"] = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
   }
+  disk["full"] = ss.disk_full;
+  disk["reserve_bytes"] = ss.disk_reserve_bytes;
   j["disk"] = disk;
   j["compaction"] = {{"finished", ss.total.compactions},
                      {"running", ss.compactor.running},

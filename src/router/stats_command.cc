@@ -121,6 +121,9 @@ void MemcacheCommands::Stats(const proto::Request& req, std::string* out) {
   Stat(out, "bale_compaction_failures", ss.compactor.failures);
   Stat(out, "bale_compaction_reclaimed_bytes", ss.compactor.reclaimed_bytes);
   Stat(out, "bale_dead_bytes", ss.total.dead_bytes);
+  Stat(out, "bale_disk_full", ss.disk_full ? 1 : 0);
+  Stat(out, "bale_disk_reserve_bytes", ss.disk_reserve_bytes);
+  Stat(out, "bale_checkpoint_failures", ss.total.checkpoint_failures);
   Stat(out, "bale_compaction_scanned_bytes", ss.total.compaction_scanned);
   Stat(out, "bale_compaction_total_bytes", ss.total.compaction_total);
   Stat(out, "bale_corrupt_records", ss.total.corrupt_records);

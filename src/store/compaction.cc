@@ -138,13 +138,12 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
   const std::string final_path = options_.dir + "/" + format::SegmentFileName(seq, gen);
   const std::string tmp_path = final_path + ".tmp";
   std::unique_ptr<Segment> out;
-  BALE_RETURN_IF_ERROR(Segment::Create(options_.env, tmp_path, options_.partition, seq, gen,
-                                       old->salt(), &out,
-                                       /*sync=*/false));
+  BALE_RETURN_IF_ERROR(NoteNoSpace(Segment::Create(options_.env, tmp_path, options_.partition, seq,
+                                                   gen, old->salt(), &out, /*sync=*/false)));
   auto fail = [&](Status s) {
     out.reset();
     (void)options_.env->Remove(tmp_path);
-    return s;
+    return NoteNoSpace(std::move(s));
   };
 
   CompactionResult r;

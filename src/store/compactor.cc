@@ -68,9 +68,9 @@ void Compactor::Run() {
     if (stop_) break;
     bool all = requested_;
     requested_ = false;
-    if (!all && !policy_.automatic) continue;
     l.unlock();
-    Pass(all);
+    bool full = full_check_ && full_check_();
+    if (all || full || policy_.automatic) Pass(all || full);
     l.lock();
   }
 }
@@ -123,7 +123,7 @@ void Compactor::Pass(bool all) {
       }
     }
   }
-  if (all) {
+  if (all && compactions_.load() > compactions_before) {
     log_("compaction on request: " + std::to_string(compactions_.load() - compactions_before) +
          " segments compacted, " + Mb(reclaimed_.load() - reclaimed_before) + " reclaimed");
   }

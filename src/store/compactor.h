@@ -52,6 +52,9 @@ class Compactor {
   Compactor(std::vector<Volume*> volumes, const CompactionPolicy& policy, Log log);
   ~Compactor();
 
+  // Called at each poll; while it returns true (a full disk) every poll makes a pass
+  // over every segment with dead bytes. Set before Start.
+  void SetFullDiskCheck(std::function<bool()> check) { full_check_ = std::move(check); }
   void Start();  // the background thread (automatic passes and requests)
   void Stop();
   // Asks for a pass over every segment with dead bytes, soon; false if stopped.
@@ -68,6 +71,7 @@ class Compactor {
 
   std::vector<Volume*> volumes_;
   CompactionPolicy policy_;
+  std::function<bool()> full_check_;
   Log log_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -37,8 +37,23 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
   }
   std::unique_ptr<Store> store(new Store());
   store->lock_ = std::move(lock);
+  store->env_ = env;
+  store->dir_ = options.dir;
+  store->reserve_bytes_ = options.disk_reserve_bytes;
+  store->log_ = options.log ? options.log : [](const std::string&) {};
+  if (store->reserve_bytes_ > 0 && !store->MakeReserve()) {
+    store->writes_refused_ = true;
+    store->log_("no room for the " + std::to_string(store->reserve_bytes_ >> 20) +
+                " MiB disk reserve: the disk is full, writes that add data fail until "
+                "deletes and compaction free space");
+  }
   store->sync_pool_ = std::make_unique<SyncPool>(kSyncThreads);
   VolumeOptions vo = options.volume;
+  if (store->reserve_bytes_ > 0) {
+    Store* raw = store.get();
+    vo.on_no_space = [raw] { raw->OnNoSpace(); };
+    vo.writes_refused = &store->writes_refused_;
+  }
   if (vo.durability == Durability::kInterval) {
     store->syncer_ = std::make_unique<Syncer>(vo.interval_ms, store->sync_pool_.get());
     vo.syncer = store->syncer_.get();
@@ -52,14 +67,60 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
   }
   std::vector<Volume*> volumes;
   for (auto& v : store->volumes_) volumes.push_back(v.get());
-  Compactor::Log log = options.log ? options.log : [](const std::string&) {};
-  store->compactor_ = std::make_unique<Compactor>(volumes, options.compaction, log);
+  store->compactor_ = std::make_unique<Compactor>(volumes, options.compaction, store->log_);
+  if (store->reserve_bytes_ > 0) {
+    Store* raw = store.get();
+    store->compactor_->SetFullDiskCheck([raw] { return raw->CheckSpace(); });
+  }
   store->compactor_->Start();
   *out = std::move(store);
   return Status::OK();
 }
 
 Store::~Store() { (void)Close(); }
+
+std::string Store::ReservePath() const { return dir_ + "/" + format::kReserveFileName; }
+
+bool Store::MakeReserve() {
+  std::unique_ptr<File> f;
+  uint64_t size = 0;
+  if (env_->Open(ReservePath(), OpenMode::kReadWrite, &f).ok() && f->Size(&size).ok() &&
+      size >= reserve_bytes_ && f->Allocate(reserve_bytes_).ok()) {
+    return true;  // already there (allocated: a sparse file would reserve nothing)
+  }
+  f.reset();
+  Status s = env_->Open(ReservePath(), OpenMode::kCreate, &f);
+  if (s.ok()) s = f->Allocate(reserve_bytes_);
+  if (s.ok()) s = f->Sync();
+  if (s.ok()) return true;
+  f.reset();
+  (void)env_->Remove(ReservePath());
+  return false;
+}
+
+void Store::OnNoSpace() {
+  std::lock_guard<std::mutex> l(full_mu_);
+  if (writes_refused_.exchange(true)) return;
+  (void)env_->Remove(ReservePath());
+  log_(
+      "the disk is full: writes that add data fail (out of disk space) until deletes and "
+      "compaction free space; the " +
+      std::to_string(reserve_bytes_ >> 20) + " MiB reserve is released for them");
+  if (compactor_) compactor_->Request();
+}
+
+bool Store::CheckSpace() {
+  std::lock_guard<std::mutex> l(full_mu_);
+  if (!writes_refused_.load()) return false;
+  uint64_t free = 0;
+  // Writes resume once the reserve can be set aside again with as much to spare.
+  if (env_->FreeBytes(dir_, &free).ok() && free >= 2 * reserve_bytes_ && MakeReserve()) {
+    writes_refused_ = false;
+    log_("disk space is back (" + std::to_string(free >> 20) + " MiB free): writes resume");
+    return false;
+  }
+  return true;
+}
 
 uint32_t Store::PartitionOf(std::string_view key) const {
   return static_cast<uint32_t>(HashKey(key) % volumes_.size());
@@ -91,10 +152,13 @@ StoreStats Store::Stats() const {
     t.compaction_scanned += s.compaction_scanned;
     t.compaction_total += s.compaction_total;
     t.corrupt_records += s.corrupt_records;
+    t.checkpoint_failures += s.checkpoint_failures;
     t.truncated_bytes += s.truncated_bytes;
     t.recovery_scanned_bytes += s.recovery_scanned_bytes;
   }
   if (compactor_) st.compactor = compactor_->totals();
+  st.disk_full = writes_refused_.load();
+  st.disk_reserve_bytes = reserve_bytes_;
   return st;
 }
 

@@ -27,6 +27,11 @@ struct StoreOptions {
   uint32_t partitions = 0;  // 0 = what the directory says, or kDefaultPartitions if new
   VolumeOptions volume;     // template for every partition (dir and partition are set)
   CompactionPolicy compaction;
+  // Disk space set aside at open (the file RESERVE) for a full disk: when a write meets
+  // NoSpace the reserve is released and writes that add data are refused, so that
+  // deletes and compaction can run and free space; writes resume once the reserve can
+  // be set aside again with as much free besides. 0: no reserve (writes just fail).
+  uint64_t disk_reserve_bytes = 0;
   Compactor::Log log;  // compaction's progress lines; null: none
 };
 
@@ -34,6 +39,8 @@ struct StoreStats {
   VolumeStats total;  // summed over partitions (last_version: the maximum)
   uint32_t partitions = 0;
   CompactorTotals compactor;
+  bool disk_full = false;  // writes that add data are refused (StoreOptions::disk_reserve_bytes)
+  uint64_t disk_reserve_bytes = 0;
 };
 
 class Store {
@@ -67,6 +74,17 @@ class Store {
   Store() = default;
   // Destroyed in reverse: volumes first, then the syncer (which uses the pool), then the
   // pool.
+  std::string ReservePath() const;
+  bool MakeReserve();  // false: no room for it
+  void OnNoSpace();    // a volume met a full disk
+  bool CheckSpace();   // the compactor's poll while full: true while still full
+
+  Env* env_ = nullptr;
+  std::string dir_;
+  uint64_t reserve_bytes_ = 0;
+  Compactor::Log log_;
+  std::mutex full_mu_;
+  std::atomic<bool> writes_refused_{false};
   std::unique_ptr<FileLock> lock_;  // <dir>/LOCK, for the store's life: one owner
   std::unique_ptr<SyncPool> sync_pool_;
   std::unique_ptr<Syncer> syncer_;

@@ -368,9 +368,9 @@ Status Volume::EnsureRoomLocked(uint64_t bytes) {
   BALE_RETURN_IF_ERROR(head->Sync());
   uint64_t seq = head->seq() + 1;
   std::unique_ptr<Segment> seg;
-  BALE_RETURN_IF_ERROR(Segment::Create(options_.env,
-                                       options_.dir + "/" + format::SegmentFileName(seq, 0),
-                                       options_.partition, seq, 0, NewSegmentSalt(), &seg));
+  BALE_RETURN_IF_ERROR(NoteNoSpace(
+      Segment::Create(options_.env, options_.dir + "/" + format::SegmentFileName(seq, 0),
+                      options_.partition, seq, 0, NewSegmentSalt(), &seg)));
   BALE_RETURN_IF_ERROR(options_.env->SyncDir(options_.dir));
   seg->Map(options_.segment_bytes);
   if (slot == slots_.size()) slots_.emplace_back();
@@ -409,7 +409,7 @@ Status Volume::AppendLocked(uint64_t* offset) {
   const std::shared_ptr<Segment>& head = slots_[order_.back()];
   uint64_t bytes = scratch_.size() + spliced_bytes_;
   if (splices_.empty()) {
-    BALE_RETURN_IF_ERROR(head->Append(scratch_, offset));
+    BALE_RETURN_IF_ERROR(NoteNoSpace(head->Append(scratch_, offset)));
   } else {
     pieces_.clear();
     size_t from = 0;
@@ -421,7 +421,7 @@ Status Volume::AppendLocked(uint64_t* offset) {
     pieces_.emplace_back(scratch_.data() + from, scratch_.size() - from);
     Status s = head->Append(pieces_, offset);
     pieces_.clear();  // views into the caller's memory
-    BALE_RETURN_IF_ERROR(s);
+    BALE_RETURN_IF_ERROR(NoteNoSpace(std::move(s)));
   }
   appended_.fetch_add(bytes, std::memory_order_release);
   since_checkpoint_.fetch_add(bytes, std::memory_order_relaxed);
@@ -444,7 +444,12 @@ Status Volume::Write(std::span<WriteOp> ops) { return WriteImpl(ops, true); }
 Status Volume::WriteNoWait(std::span<WriteOp> ops) { return WriteImpl(ops, false); }
 
 Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
+  bool refused = WritesRefused();
   for (WriteOp& op : ops) {
+    if (refused && !op.tombstone) {
+      return Status::NoSpace(
+          "the disk is full: writes wait until deletes or compaction free space");
+    }
     BALE_RETURN_IF_ERROR(CheckKey(op.key));
     if (op.value.size() > format::kMaxValueLen) return Status::InvalidArgument("value too large");
     if (!op.tombstone && !format::IsValidContentType(op.content_type)) {
@@ -572,6 +577,10 @@ Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version
     if (d.action == UpdateDecision::Action::kAbort) return d.status;
     bool tombstone = d.action == UpdateDecision::Action::kDelete;
     if (tombstone && !live) return Status::NotFound();
+    if (!tombstone && WritesRefused()) {
+      return Status::NoSpace(
+          "the disk is full: writes wait until deletes or compaction free space");
+    }
     std::string_view value = tombstone ? std::string_view() : d.value;
     std::string_view content_type = tombstone ? std::string_view() : d.content_type;
     if (value.size() > format::kMaxValueLen) return Status::InvalidArgument("value too large");
@@ -610,6 +619,9 @@ Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version
 
 Status Volume::Touch(std::string_view key, uint32_t expiry, bool wait) {
   BALE_RETURN_IF_ERROR(CheckKey(key));
+  if (WritesRefused()) {
+    return Status::NoSpace("the disk is full: writes wait until deletes or compaction free space");
+  }
   uint32_t tag = Tag(key);
   uint64_t lsn = 0;
   {
@@ -718,7 +730,13 @@ Status Volume::MaybeCheckpoint() {
   if (!cl.owns_lock()) return Status::OK();
   std::shared_lock<std::shared_mutex> l(mu_);
   if (closed_) return Status::OK();
-  return WriteCheckpointLocked();
+  // The write it follows is stored: a checkpoint that fails (a full disk) only leaves a
+  // longer tail for the next restart to scan, and is tried again after more appends.
+  if (!WriteCheckpointLocked().ok()) {
+    checkpoint_failures_.fetch_add(1);
+    since_checkpoint_.store(0);
+  }
+  return Status::OK();
 }
 
 Status Volume::FlushAll(uint32_t when) {
@@ -761,7 +779,9 @@ Status Volume::Close() {
     if (closed_ || order_.empty()) return Status::OK();
   }
   s = Sync();
-  if (s.ok()) s = Checkpoint();
+  // Once synced, everything acknowledged is safe: a checkpoint that cannot be written
+  // (a full disk) costs the next start a longer scan, not data.
+  if (s.ok() && !Checkpoint().ok()) checkpoint_failures_.fetch_add(1);
   std::unique_lock<std::shared_mutex> l(mu_);
   closed_ = true;
   own_syncer_.reset();
@@ -799,6 +819,7 @@ VolumeStats Volume::Stats() const {
   st.compaction_scanned = compaction_scanned_.load();
   st.compaction_total = compaction_total_.load();
   st.corrupt_records = corrupt_records_;
+  st.checkpoint_failures = checkpoint_failures_.load();
   st.truncated_bytes = truncated_bytes_;
   st.recovery_scanned_bytes = recovery_scanned_;
   st.recovery_used_checkpoint = recovery_used_checkpoint_;

@@ -64,6 +64,12 @@ struct VolumeOptions {
   // Compaction reads and writes at most this many bytes per second; 0 = unthrottled.
   uint64_t compaction_bytes_per_s = 0;
   Env* env = Env::Default();
+  // A full disk (store/store.h, "disk reserve"): called when an append or a new segment
+  // meets NoSpace; and while *writes_refused reads true, writes that add data (put, an
+  // update that stores, touch) fail with NoSpace before trying, while deletes, flush_all
+  // and compaction go on. Both optional.
+  std::function<void()> on_no_space;
+  const std::atomic<bool>* writes_refused = nullptr;
   std::function<uint32_t()> clock;                   // unix seconds; default: time()
   std::function<uint64_t(std::string_view)> hasher;  // null: HashKey (tests force collisions)
 };
@@ -137,6 +143,7 @@ struct VolumeStats {
   uint64_t compaction_scanned = 0;  // bytes of the running (or last) compaction
   uint64_t compaction_total = 0;
   uint64_t corrupt_records = 0;         // found by recovery and skipped
+  uint64_t checkpoint_failures = 0;     // checkpoints not written (a full disk): longer restarts
   uint64_t truncated_bytes = 0;         // torn tail cut off by recovery
   uint64_t recovery_scanned_bytes = 0;  // needle bytes the last open had to scan
   bool recovery_used_checkpoint = false;
@@ -292,6 +299,15 @@ class Volume {
   Status WriteFlushMarker();
   Status MaybeCheckpoint();
   Status WriteImpl(std::span<WriteOp> ops, bool wait);
+  bool WritesRefused() const {
+    return options_.writes_refused != nullptr &&
+           options_.writes_refused->load(std::memory_order_relaxed);
+  }
+  // Tells the store of a full disk when `s` is NoSpace; returns s.
+  Status NoteNoSpace(Status s) const {
+    if (s.IsNoSpace() && options_.on_no_space) options_.on_no_space();
+    return s;
+  }
 
   VolumeOptions options_;
   mutable std::shared_mutex mu_;
@@ -345,6 +361,7 @@ class Volume {
   ReadResult compaction_read_;  // an object merged with its touch record
   Status pass_status_;
   std::atomic<uint64_t> compaction_reclaimed_{0};
+  std::atomic<uint64_t> checkpoint_failures_{0};
   // The slot a compaction is copying (kNoSlot: none). A touch of a needle in it writes
   // a whole copy instead of a touch record, which the copy would leave dangling.
   static constexpr uint16_t kNoSlot = 0xFFFF;

@@ -136,7 +136,16 @@ Status Volume::Recover() {
     seg->Map(slot == order_.back() ? std::max(seg->end(), options_.segment_bytes) : seg->end());
   }
   appended_.store(total);
-  if (scanned > 0 || !s.ok()) BALE_RETURN_IF_ERROR(WriteCheckpointLocked());
+  if (scanned > 0 || !s.ok()) {
+    // Without free space the checkpoint waits: the volume opens and serves reads, and
+    // the next start scans the same tail again.
+    Status cs = WriteCheckpointLocked();
+    if (cs.IsNoSpace()) {
+      checkpoint_failures_.fetch_add(1);
+    } else {
+      BALE_RETURN_IF_ERROR(cs);
+    }
+  }
   return Status::OK();
 }
 
