@@ -35,5 +35,7 @@ inline constexpr char kLockFileName[] = "LOCK";
 std::string EncodeStoreMarker(uint32_t partitions);
 Status DecodeStoreMarker(std::string_view buf, uint32_t* partitions);
 std::string PartitionDirName(uint32_t partition);
+// Parses a name made by PartitionDirName; false for any other name.
+bool ParsePartitionDirName(std::string_view name, uint32_t* partition);
 
 }  // namespace bale::format
