@@ -58,13 +58,21 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
   {
     std::shared_lock<std::shared_mutex> l(mu_);
     if (closed_) return Status::IOError("volume closed");
+    // Flushed needles are dropped by what FLUSH says: not while it is unknown.
+    if (!unavailable_.ok()) return unavailable_;
     size_t i = 0;
     while (i < order_.size() && slots_[order_[i]]->seq() != seq) i++;
     if (i == order_.size()) return Status::NotFound("no segment " + std::to_string(seq));
     if (i + 1 == order_.size()) return Status::InvalidArgument("the head segment is not sealed");
     old_slot = order_[i];
     old = slots_[old_slot];
-    oldest = i == 0;
+    if (old->damaged()) {
+      // The damaged file stays as it is, for bale verify and whoever repairs it.
+      return Status::Corruption(old->path() + ": " + old->damage() + " (not compacted)");
+    }
+    // Tombstones may go only when nothing older is left for them to hide: not if an
+    // older segment is missing (it may come back from a backup).
+    oldest = i == 0 && (missing_.empty() || missing_.front().first > seq);
   }
   bool touch_targets;  // whether touch records may name needles of the old segment
   {
