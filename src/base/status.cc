@@ -39,6 +39,9 @@ std::string Status::ToString() const {
     case Code::kBusy:
       name = "Busy";
       break;
+    case Code::kUnavailable:
+      name = "Unavailable";
+      break;
   }
   std::string s(name);
   if (msg_) {

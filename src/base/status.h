@@ -2,8 +2,9 @@
 //
 // Contract: every I/O and parse path returns a Status (or a Result<T>) instead of
 // throwing. Corruption (bytes on disk that fail their checks) is kept distinct from
-// IOError (the OS refused), NotFound (a normal miss) and InvalidArgument (a caller
-// mistake). An OK status carries no allocation; an error carries a short message.
+// IOError (the OS refused), NotFound (a normal miss), InvalidArgument (a caller
+// mistake) and Unavailable (a damaged partition that answers nothing rather than a wrong
+// miss). An OK status carries no allocation; an error carries a short message.
 #pragma once
 
 #include <memory>
@@ -24,6 +25,9 @@ class [[nodiscard]] Status {
     kNoSpace,  // the disk is full: writes fail, reads go on
     kExists,   // the key (or file) is already there
     kBusy,     // held by another process (a data directory's lock)
+    // A partition that cannot serve (its files are damaged, or it could not open): the
+    // message names it and why. Not a miss: the object may well be there.
+    kUnavailable,
   };
 
   Status() = default;
@@ -37,6 +41,7 @@ class [[nodiscard]] Status {
   static Status NoSpace(std::string_view msg) { return Status(Code::kNoSpace, msg); }
   static Status Exists(std::string_view msg = {}) { return Status(Code::kExists, msg); }
   static Status Busy(std::string_view msg) { return Status(Code::kBusy, msg); }
+  static Status Unavailable(std::string_view msg) { return Status(Code::kUnavailable, msg); }
   // An error from errno: ENOSPC and EDQUOT become NoSpace, everything else IOError.
   static Status FromErrno(std::string_view context, int err);
 
@@ -48,6 +53,7 @@ class [[nodiscard]] Status {
   bool IsNoSpace() const { return code_ == Code::kNoSpace; }
   bool IsExists() const { return code_ == Code::kExists; }
   bool IsBusy() const { return code_ == Code::kBusy; }
+  bool IsUnavailable() const { return code_ == Code::kUnavailable; }
   Code code() const { return code_; }
   std::string_view message() const { return msg_ ? std::string_view(*msg_) : std::string_view(); }
   std::string ToString() const;

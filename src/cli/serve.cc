@@ -262,6 +262,18 @@ int RunServe(const ServeArgs& a) {
                 server.io_uring_refused().c_str());
   }
   std::fflush(stdout);
+  // What the store found wrong, after the lines scripts read first. Damage is contained
+  // to what it touches; this says what (docs/store.md, "What damage does").
+  for (const PartitionDamage& d : store->Damage()) {
+    std::fprintf(stderr, "bale serve: partition %u: %s: %s\n", d.partition,
+                 DamageKindName(d.report.kind), d.report.ToString().c_str());
+  }
+  if (st.damaged_partitions > 0) {
+    std::fprintf(stderr,
+                 "bale serve: %u of %u partitions damaged (%u unavailable): the others serve; "
+                 "stop the server and run bale verify for details\n",
+                 st.damaged_partitions, st.partitions, st.unavailable_partitions);
+  }
 
   int sig = 0;
   sigwait(&stop_signals, &sig);

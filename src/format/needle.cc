@@ -119,4 +119,9 @@ Status VerifyNeedle(uint32_t salt, std::string_view buf, const NeedleHeader& h,
   return Status::OK();
 }
 
+uint32_t NeedleSaltFor(std::string_view buf, const NeedleHeader& h) {
+  size_t raw = NeedleRawSize(h);
+  return Crc32cSeedFor(buf.data() + o::kVersion, raw - o::kVersion, GetU32(buf.data() + o::kCrc));
+}
+
 }  // namespace bale::format

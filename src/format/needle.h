@@ -158,4 +158,9 @@ Status DecodeNeedleHeader(std::string_view buf, NeedleHeader* h);
 Status VerifyNeedle(uint32_t salt, std::string_view buf, const NeedleHeader& h,
                     std::string_view* key, std::string_view* content_type, std::string_view* value);
 
+// The salt with which the needle in `buf` (at least NeedleRawSize(h) bytes) passes its
+// checksum. Every salt makes some checksum pass, so one needle proves nothing; two needles
+// of a segment that yield the same salt recover a damaged superblock's (store/segment.h).
+uint32_t NeedleSaltFor(std::string_view buf, const NeedleHeader& h);
+
 }  // namespace bale::format

@@ -1,5 +1,6 @@
 #include "format/store_meta.h"
 
+#include <charconv>
 #include <cstdio>
 
 #include "base/checksum.h"
@@ -33,6 +34,14 @@ std::string PartitionDirName(uint32_t partition) {
   char name[16];
   std::snprintf(name, sizeof(name), "p-%05u", partition);
   return name;
+}
+
+bool ParsePartitionDirName(std::string_view name, uint32_t* partition) {
+  // p-00000 (at least five digits: partitions go up to 65535)
+  if (name.size() < 7 || name.size() > 12 || name.substr(0, 2) != "p-") return false;
+  auto r = std::from_chars(name.data() + 2, name.data() + name.size(), *partition);
+  return r.ec == std::errc() && r.ptr == name.data() + name.size() && name[2] >= '0' &&
+         name[2] <= '9';
 }
 
 }  // namespace bale::format

@@ -37,5 +37,7 @@ inline constexpr char kReserveFileName[] = "RESERVE";
 std::string EncodeStoreMarker(uint32_t partitions);
 Status DecodeStoreMarker(std::string_view buf, uint32_t* partitions);
 std::string PartitionDirName(uint32_t partition);
+// Parses a name made by PartitionDirName; false for any other name.
+bool ParsePartitionDirName(std::string_view name, uint32_t* partition);
 
 }  // namespace bale::format

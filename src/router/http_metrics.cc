@@ -184,6 +184,19 @@ void HttpRoutes::Metrics(Reply* r) {
           ss.total.compaction_scanned);
   p.Gauge("compaction_total_bytes", "Bytes the running or last compaction has to scan.",
           ss.total.compaction_total);
+  p.Gauge("corrupt_records", "Damaged records found when the store opened (skipped, kept on disk).",
+          ss.total.corrupt_records);
+  p.Gauge("truncated_bytes", "Bytes of torn tails cut off when the store opened.",
+          ss.total.truncated_bytes);
+  p.Gauge("damaged_segments", "Segments whose superblock fails its checks.",
+          ss.total.damaged_segments);
+  p.Gauge("unreadable_segments", "Damaged segments whose records cannot be checked.",
+          ss.total.unreadable_segments);
+  p.Gauge("missing_segments", "Segment sequence numbers without a file.",
+          ss.total.missing_segments);
+  p.Gauge("damaged_partitions", "Partitions with damage (see /status).", ss.damaged_partitions);
+  p.Gauge("unavailable_partitions", "Partitions whose keys answer 503 / SERVER_ERROR.",
+          ss.unavailable_partitions);
   p.Gauge("uptime_seconds", "Seconds since the server started.", stats_source_->uptime_s());
 
   r->Start(200);
@@ -233,6 +246,29 @@ void HttpRoutes::StatusJson(Reply* r) {
                      {"dead_bytes", ss.total.dead_bytes},
                      {"scanned_bytes", ss.total.compaction_scanned},
                      {"total_bytes", ss.total.compaction_total}};
+  // What the store found wrong when it opened (docs/store.md, "What damage does").
+  nlohmann::json reports = nlohmann::json::array();
+  std::vector<uint32_t> damaged, unavailable;
+  for (const PartitionDamage& d : store_->Damage()) {
+    reports.push_back({{"partition", d.partition},
+                       {"kind", DamageKindName(d.report.kind)},
+                       {"file", d.report.path},
+                       {"offset", d.report.offset},
+                       {"what", d.report.what}});
+  }
+  for (uint32_t p = 0; p < store_->partitions(); p++) {
+    VolumeStats vs = store_->volume(p)->Stats();
+    if (vs.damaged) damaged.push_back(p);
+    if (vs.unavailable) unavailable.push_back(p);
+  }
+  j["damage"] = {{"damaged_partitions", damaged},
+                 {"unavailable_partitions", unavailable},
+                 {"corrupt_records", ss.total.corrupt_records},
+                 {"truncated_bytes", ss.total.truncated_bytes},
+                 {"damaged_segments", ss.total.damaged_segments},
+                 {"unreadable_segments", ss.total.unreadable_segments},
+                 {"missing_segments", ss.total.missing_segments},
+                 {"reports", reports}};
   std::string& body = r->scratch->text;
   body = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
   body.push_back('\n');

@@ -80,6 +80,15 @@ struct HttpRoutes::Reply {
   void StoreError(const Status& s) {
     ThreadStats::Add(scratch->stats->server_errors);
     if (s.IsNoSpace()) return Error(507, "out of disk space");
+    if (s.IsUnavailable()) {
+      // A damaged partition: not a miss, and not busy (no Retry-After, the connection
+      // stays open: other keys are served).
+      Start(503);
+      std::string body = "{\"error\":";
+      AppendJsonString(s.message(), &body);
+      body.append("}\n");
+      return Finish("application/json", body);
+    }
     if (s.IsInvalidArgument()) return Error(400, s.message());
     Error(500, s.ToString());
   }

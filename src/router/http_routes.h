@@ -5,10 +5,11 @@
 //
 // Contract: Handle appends one complete HTTP/1.1 response for one parsed request to
 // *out and never throws; it returns kClose when the connection must close after the
-// response. Store failures become 500 (507 for a full disk) with a JSON reason; a
-// damaged object reads as missing. Writes follow the memcached commands' rule: in kSync
-// durability they are not waited for here, the written volumes go into *dirty and the
-// event loop syncs them before sending the round's replies (group commit).
+// response. Store failures become 500 (507 for a full disk, 503 for a key of an
+// unavailable partition) with a JSON reason; a damaged object reads as missing. Writes
+// follow the memcached commands' rule: in kSync durability they are not waited for here,
+// the written volumes go into *dirty and the event loop syncs them before sending the
+// round's replies (group commit).
 #pragma once
 
 #include <cstdint>

@@ -331,5 +331,50 @@ TEST_F(HttpRoutesTest, AdminCompactIsForLoopbackAndPostOnly) {
   EXPECT_EQ(Send("GET /o/k HTTP/1.1\r\nHost: x\r\n\r\n").body, "hello");
 }
 
+// A key of a partition that cannot answer (here: its FLUSH marker is damaged) is 503
+// with the reason, not 404; other keys are served; /status and /metrics report it.
+TEST_F(HttpRoutesTest, UnavailablePartitionIs503AndReported) {
+  ASSERT_TRUE(store_->FlushAll(0).ok());
+  std::string in0, in1;
+  for (int i = 0; in0.empty() || in1.empty(); i++) {
+    std::string k = "k" + std::to_string(i);
+    uint32_t p = store_->PartitionOf(k);
+    if (p == 0 && in0.empty()) in0 = k;
+    if (p == 1 && in1.empty()) in1 = k;
+  }
+  ASSERT_EQ(Put("/o/" + in0, "zero").code, 200);
+  ASSERT_EQ(Put("/o/" + in1, "one").code, 200);
+  routes_.reset();
+  ASSERT_TRUE(store_->Close().ok());
+  store_.reset();
+  const std::string flush = dir_.path() + "/data/p-00001/FLUSH";
+  std::string bytes;
+  ASSERT_TRUE(ReadWholeFile(Env::Default(), flush, &bytes).ok());
+  bytes[5] ^= 1;
+  ASSERT_TRUE(WriteFileAtomic(Env::Default(), flush, bytes).ok());
+  StoreOptions so;
+  so.dir = dir_.path() + "/data";
+  so.volume.durability = Durability::kNone;
+  ASSERT_TRUE(Store::Open(so, &store_).ok());
+  routes_ = std::make_unique<HttpRoutes>(store_.get(), &http_, &settings_, &no_stats_);
+
+  EXPECT_EQ(Get("/o/" + in0).body, "zero");
+  Response r = Get("/o/" + in1);
+  EXPECT_EQ(r.code, 503);
+  EXPECT_NE(r.body.find("partition 1 unavailable"), std::string::npos) << r.body;
+  EXPECT_FALSE(r.close);
+  EXPECT_EQ(Put("/o/" + in1, "new").code, 503);
+  EXPECT_EQ(Send("DELETE /o/" + in1 + " HTTP/1.1\r\n\r\n").code, 503);
+  Response status = Get("/status");
+  ASSERT_EQ(status.code, 200);
+  EXPECT_NE(status.body.find("\"unavailable_partitions\": [\n      1\n    ]"), std::string::npos)
+      << status.body;
+  EXPECT_NE(status.body.find("\"kind\": \"bad_flush_marker\""), std::string::npos) << status.body;
+  EXPECT_NE(status.body.find(flush), std::string::npos) << status.body;
+  Response metrics = Get("/metrics");
+  EXPECT_NE(metrics.body.find("\nbale_unavailable_partitions 1\n"), std::string::npos);
+  EXPECT_NE(metrics.body.find("\nbale_damaged_partitions 1\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace bale

@@ -94,7 +94,7 @@ void MemcacheCommands::ServerError(const Status& s, std::string* out, ThreadStat
   ThreadStats::Add(st->server_errors);
   if (s.IsNoSpace()) {
     Line(out, "SERVER_ERROR out of disk space");
-  } else if (s.IsInvalidArgument()) {
+  } else if (s.IsInvalidArgument() || s.IsUnavailable()) {  // the message says it all
     Line(out, "SERVER_ERROR " + std::string(s.message()));
   } else {
     Line(out, "SERVER_ERROR " + s.ToString());
@@ -176,6 +176,7 @@ void MemcacheCommands::Retrieve(const Request& req, std::string* out, ThreadStat
   uint32_t expiry = touch ? ExpiryFromMemcached(req.exptime, Now()) : 0;
   thread_local ReadResult r;
   thread_local ObjectRef ref;
+  const size_t reply_start = out->size();
   std::string_view keys = req.keys, key;
   while (proto::NextToken(&keys, &key)) {
     ThreadStats::Add(st->cmd_get);
@@ -196,6 +197,14 @@ void MemcacheCommands::Retrieve(const Request& req, std::string* out, ThreadStat
         AppendValue(out, key, ref.header, ref.value, with_cas);
       }
       ref.segment.reset();
+    } else if (s.IsUnavailable()) {
+      // Not a miss: the key's partition cannot answer. The reply is the error alone (the
+      // values found so far are taken back), as memcached answers a get that fails.
+      out->resize(reply_start);
+      while (files != nullptr && !files->empty() && files->back().at >= reply_start) {
+        files->pop_back();
+      }
+      return ServerError(s, out, st);
     } else {
       ThreadStats::Add(st->get_misses);
       if (touch) ThreadStats::Add(st->touch_misses);

@@ -4,7 +4,9 @@
 // Contract: Execute appends the complete reply for one request to *out (nothing for
 // noreply or a quiet meta hit) and never throws. Store errors become
 // "SERVER_ERROR <reason>"; a damaged object reads as a miss (counted in corrupt_reads),
-// never as wrong bytes. In kSync durability the writes are not waited for here: the
+// never as wrong bytes; a key of a partition that is unavailable (store/volume.h) is not
+// a miss: the request answers "SERVER_ERROR partition N unavailable: <why>" (a multi-get
+// that names one answers that alone). In kSync durability the writes are not waited for here: the
 // volumes written are added to *dirty, and the caller syncs them (one fdatasync per
 // volume for a whole batch of requests) before sending the replies.
 #pragma once

@@ -169,5 +169,75 @@ TEST(MemcacheFullDisk, WritesFailWithServerErrorReadsGoOnWritesResume) {
   ASSERT_TRUE(store->Close().ok());
 }
 
+// A key of an unavailable partition is not a miss: every command on it answers
+// SERVER_ERROR naming the partition, and a multi-get that names one answers that alone.
+TEST(MemcacheDamage, UnavailablePartitionAnswersServerErrorNotAMiss) {
+  TempDir tmp;
+  StoreOptions o;
+  o.dir = tmp.Sub("data");
+  o.partitions = 2;
+  o.volume.durability = Durability::kNone;
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(o, &store).ok());
+  ASSERT_TRUE(store->FlushAll(0).ok());
+  std::string a, b;  // in partitions 0 and 1
+  for (int i = 0; a.empty() || b.empty(); i++) {
+    std::string k = "k" + std::to_string(i);
+    (store->PartitionOf(k) == 0 ? a : b) = k;
+  }
+  for (const std::string& k : {a, b}) {
+    WriteOp op;
+    op.key = k;
+    op.value = "v-" + k;
+    ASSERT_TRUE(store->VolumeFor(k)->Put(op).ok());
+  }
+  ASSERT_TRUE(store->Close().ok());
+  store.reset();
+  const std::string flush = o.dir + "/p-00001/FLUSH";
+  std::string bytes;
+  ASSERT_TRUE(ReadWholeFile(Env::Default(), flush, &bytes).ok());
+  bytes[0] ^= 1;
+  ASSERT_TRUE(WriteFileAtomic(Env::Default(), flush, bytes).ok());
+  ASSERT_TRUE(Store::Open(o, &store).ok());
+  MemcacheSettings settings;
+  settings.durability = Durability::kNone;
+  MemcacheCommands commands(store.get(), &settings, nullptr);
+  ThreadStats stats;
+  auto run = [&](const std::string& in) {
+    proto::Request req;
+    proto::ParseResult r = proto::ParseRequest(in, proto::ParserLimits(), &req);
+    EXPECT_EQ(r.status, proto::ParseStatus::kRequest) << in;
+    std::string out;
+    DirtyVolumes dirty;
+    commands.Execute(req, &out, &stats, &dirty);
+    return out;
+  };
+  const std::string error = "SERVER_ERROR partition 1 unavailable: ";
+  auto is_error = [&](const std::string& reply) {
+    return reply.rfind(error, 0) == 0 && reply.find("FLUSH") != std::string::npos &&
+           reply.find("\r\n") == reply.size() - 2;
+  };
+  std::string va = "v-" + a;
+  EXPECT_EQ(run("get " + a + "\r\n"),
+            "VALUE " + a + " 0 " + std::to_string(va.size()) + "\r\n" + va + "\r\nEND\r\n");
+  EXPECT_TRUE(is_error(run("get " + b + "\r\n")));
+  EXPECT_TRUE(is_error(run("get " + a + " " + b + " " + a + "\r\n")));
+  EXPECT_TRUE(is_error(run("gets " + b + "\r\n")));
+  EXPECT_TRUE(is_error(run("mg " + b + " v\r\n")));
+  EXPECT_TRUE(is_error(run("me " + b + "\r\n")));
+  EXPECT_TRUE(is_error(run("set " + b + " 0 0 1\r\nx\r\n")));
+  EXPECT_TRUE(is_error(run("add " + b + " 0 0 1\r\nx\r\n")));
+  EXPECT_TRUE(is_error(run("delete " + b + "\r\n")));
+  EXPECT_TRUE(is_error(run("touch " + b + " 10\r\n")));
+  EXPECT_TRUE(is_error(run("incr " + b + " 1\r\n")));
+  // A flush_all with a delay cannot be recorded over the lost marker; one without repairs
+  // the partition (everything written before it is flushed, whatever the marker said).
+  EXPECT_TRUE(is_error(run("flush_all 3600\r\n")));
+  EXPECT_EQ(run("flush_all\r\n"), "OK\r\n");
+  EXPECT_EQ(run("get " + b + "\r\n"), "END\r\n");
+  EXPECT_EQ(run("set " + b + " 0 0 1\r\nx\r\n"), "STORED\r\n");
+  ASSERT_TRUE(store->Close().ok());
+}
+
 }  // namespace
 }  // namespace bale

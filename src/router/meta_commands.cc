@@ -216,6 +216,7 @@ void MemcacheCommands::MetaGet(const Request& req, std::string* out, ThreadStats
   } else {
     s = v->Get(key, &r);
   }
+  if (s.IsUnavailable()) return ServerError(s, out, st);
   if (!s.ok()) {
     ThreadStats::Add(st->get_misses);
     if (s.IsCorruption()) ThreadStats::Add(st->corrupt_reads);
@@ -465,6 +466,10 @@ void MemcacheCommands::MetaArithmetic(const Request& req, std::string* out, Thre
 void MemcacheCommands::MetaDebug(const Request& req, std::string* out) {
   thread_local ReadResult r;
   Status s = store_->VolumeFor(req.key)->Get(req.key, &r);
+  if (s.IsUnavailable()) {
+    out->append("SERVER_ERROR ").append(s.message()).append("\r\n");
+    return;
+  }
   if (!s.ok()) {
     out->append("EN\r\n");
     return;

@@ -126,7 +126,14 @@ void MemcacheCommands::Stats(const proto::Request& req, std::string* out) {
   Stat(out, "bale_checkpoint_failures", ss.total.checkpoint_failures);
   Stat(out, "bale_compaction_scanned_bytes", ss.total.compaction_scanned);
   Stat(out, "bale_compaction_total_bytes", ss.total.compaction_total);
+  // Damage found when the store opened (docs/store.md, "What damage does").
   Stat(out, "bale_corrupt_records", ss.total.corrupt_records);
+  Stat(out, "bale_truncated_bytes", ss.total.truncated_bytes);
+  Stat(out, "bale_damaged_segments", ss.total.damaged_segments);
+  Stat(out, "bale_unreadable_segments", ss.total.unreadable_segments);
+  Stat(out, "bale_missing_segments", ss.total.missing_segments);
+  Stat(out, "bale_damaged_partitions", ss.damaged_partitions);
+  Stat(out, "bale_unavailable_partitions", ss.unavailable_partitions);
   BALE_STAT(corrupt_reads);
   Stat(out, "bale_http_body_bytes", stats_source_->http_body_bytes());
   Stat(out, "bale_http_body_budget_refusals", t.http_body_budget_refusals.load());

@@ -5,6 +5,7 @@
 
 #include "base/checksum.h"
 #include "format/coding.h"
+#include "store/damage.h"
 #include "store/volume.h"
 
 namespace bale {
@@ -16,11 +17,18 @@ constexpr size_t kChunk = 1 << 20;
 Status Volume::Checkpoint() {
   std::lock_guard<std::mutex> cl(checkpoint_mu_);
   std::shared_lock<std::shared_mutex> l(mu_);
+  if (order_.empty() && !unavailable_.ok()) return unavailable_;
   if (closed_ || order_.empty()) return Status::IOError("volume closed");
   return WriteCheckpointLocked();
 }
 
 Status Volume::WriteCheckpointLocked() {
+  if (corrupt_records_ > 0) {
+    // A checkpoint would cover the corrupt records, and the next open would not scan
+    // them: it would neither find nor report them. Without one, every open does.
+    since_checkpoint_.store(0);
+    return Status::OK();
+  }
   const Segment& head = *slots_[order_.back()];
   // The checkpoint must never cover bytes that a power loss could take back.
   BALE_RETURN_IF_ERROR(slots_[order_.back()]->Sync());
@@ -71,24 +79,15 @@ Status Volume::WriteCheckpointLocked() {
 // NotFound (or Corruption) means the caller must scan everything.
 Status Volume::LoadCheckpoint(uint64_t* scan_seq, uint64_t* scan_offset) {
   std::string path = options_.dir + "/" + format::kCheckpointFileName;
+  format::CheckpointHeader h;
+  uint64_t bad_offset = 0;
+  uint32_t crc = 0;  // of the segment table, the start of the body's checksum
+  BALE_RETURN_IF_ERROR(ReadCheckpointTable(options_.env, path, false, &h, &bad_offset, &crc));
   std::unique_ptr<File> f;
   BALE_RETURN_IF_ERROR(options_.env->Open(path, OpenMode::kRead, &f));
-  uint64_t file_size = 0;
-  BALE_RETURN_IF_ERROR(f->Size(&file_size));
-  char hb[format::kCheckpointHeaderSize];
+  const uint64_t table_bytes = h.capacity * sizeof(format::IndexEntry);
+  const uint64_t seg_bytes = h.segments.size() * format::kCheckpointSegmentEntrySize;
   size_t got = 0;
-  BALE_RETURN_IF_ERROR(f->PRead(0, sizeof(hb), hb, &got));
-  format::CheckpointHeader h;
-  uint32_t nseg = 0;
-  BALE_RETURN_IF_ERROR(format::DecodeCheckpointHeader(std::string_view(hb, got), &h, &nseg));
-  uint64_t table_bytes = h.capacity * sizeof(format::IndexEntry);
-  uint64_t seg_bytes = uint64_t{nseg} * format::kCheckpointSegmentEntrySize;
-  if (file_size != format::kCheckpointHeaderSize + seg_bytes + table_bytes + 4) {
-    return Status::Corruption("checkpoint size mismatch");
-  }
-  std::string segtab(seg_bytes, '\0');
-  BALE_RETURN_IF_ERROR(f->PRead(format::kCheckpointHeaderSize, seg_bytes, segtab.data(), &got));
-  BALE_RETURN_IF_ERROR(format::DecodeCheckpointSegments(segtab, nseg, &h));
   if (h.partition != options_.partition) return Status::Corruption("checkpoint partition");
 
   // The checkpoint must name exactly the segments on disk up to its cover point.
@@ -115,7 +114,6 @@ Status Volume::LoadCheckpoint(uint64_t* scan_seq, uint64_t* scan_offset) {
 
   char* table = reinterpret_cast<char*>(index_.ResetForLoad(h.capacity, h.count));
   uint64_t off = format::kCheckpointHeaderSize + seg_bytes;
-  uint32_t crc = Crc32c(segtab);
   for (uint64_t done = 0; done < table_bytes; done += kChunk) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(kChunk, table_bytes - done));
     BALE_RETURN_IF_ERROR(f->PRead(off + done, n, table + done, &got));

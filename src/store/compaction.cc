@@ -112,13 +112,21 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
   {
     std::unique_lock<std::shared_mutex> l(mu_);
     if (closed_) return Status::IOError("volume closed");
+    // Flushed needles are dropped by what FLUSH says: not while it is unknown.
+    if (!unavailable_.ok()) return unavailable_;
     size_t i = 0;
     while (i < order_.size() && slots_[order_[i]]->seq() != seq) i++;
     if (i == order_.size()) return Status::NotFound("no segment " + std::to_string(seq));
     is_head = i + 1 == order_.size();
     pass.old_slot = order_[i];
     old = slots_[pass.old_slot];
-    pass.oldest = i == 0;
+    if (old->damaged()) {
+      // The damaged file stays as it is, for bale verify and whoever repairs it.
+      return Status::Corruption(old->path() + ": " + old->damage() + " (not compacted)");
+    }
+    // Tombstones may go only when nothing older is left for them to hide: not if an
+    // older segment is missing (it may come back from a backup).
+    pass.oldest = i == 0 && (missing_.empty() || missing_.front().first > seq);
     // Touches of this segment's needles write whole objects from here on.
     compacting_slot_ = pass.old_slot;
     pass.touch_targets = MayBeTouchTarget(pass.old_slot);

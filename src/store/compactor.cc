@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <tuple>
 
 namespace bale {
 
@@ -78,7 +79,7 @@ void Compactor::Run() {
 void Compactor::CompactAllNow() { Pass(true); }
 
 bool Compactor::Due(const SegmentInfo& s, bool all) const {
-  if (s.dead_bytes == 0) return false;
+  if (s.dead_bytes == 0 || s.damaged) return false;
   if (all) return true;
   return s.dead_bytes >= policy_.min_dead_bytes &&
          static_cast<double>(s.dead_bytes) >= policy_.min_dead_ratio * static_cast<double>(s.bytes);
@@ -93,6 +94,10 @@ void Compactor::Pass(bool all) {
         if (stop_) return;
       }
       if (!Due(s, all)) continue;
+      // A segment whose compaction failed waits for an on-demand pass (or a new
+      // generation), so that one bad file does not fill the log every poll.
+      auto failed_key = std::make_tuple(v, s.seq, s.generation);
+      if (!all && failed_.count(failed_key) > 0) continue;
       bool loud = s.bytes >= policy_.log_above_bytes;
       std::string what = "partition " + std::to_string(v->options().partition) + " segment " +
                          std::to_string(s.seq) + (s.sealed ? "" : " (head)");
@@ -105,6 +110,7 @@ void Compactor::Pass(bool all) {
       Status st = v->Compact(s.seq, &r);
       running_ = false;
       if (!st.ok()) {
+        failed_.insert(failed_key);
         failures_.fetch_add(1);
         log_("compaction of " + what + " failed: " + st.ToString());
         continue;

@@ -20,8 +20,10 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "store/volume.h"
@@ -72,6 +74,7 @@ class Compactor {
   std::vector<Volume*> volumes_;
   CompactionPolicy policy_;
   std::function<bool()> full_check_;
+  std::set<std::tuple<Volume*, uint64_t, uint32_t>> failed_;  // (volume, seq, generation)
   Log log_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

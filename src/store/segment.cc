@@ -1,6 +1,7 @@
 #include "store/segment.h"
 
 #include <cstring>
+#include <vector>
 
 #include "format/coding.h"
 #include "format/superblock.h"
@@ -50,6 +51,60 @@ Status Segment::Open(Env* env, const std::string& path, bool writable,
   seg->end_.store(size);
   *out = std::move(seg);
   return Status::OK();
+}
+
+Status Segment::OpenDamaged(Env* env, const std::string& path, uint32_t partition, uint64_t seq,
+                            uint32_t generation, std::string_view why,
+                            std::unique_ptr<Segment>* out) {
+  std::unique_ptr<File> f;
+  BALE_RETURN_IF_ERROR(env->Open(path, OpenMode::kRead, &f));
+  uint64_t size = 0;
+  BALE_RETURN_IF_ERROR(f->Size(&size));
+  std::unique_ptr<Segment> seg(new Segment(std::move(f), path));
+  seg->partition_ = partition;
+  seg->seq_ = seq;
+  seg->generation_ = generation;
+  seg->damage_ = why.empty() ? std::string("damaged superblock") : std::string(why);
+  seg->end_.store(size);
+  seg->salt_known_ = seg->RecoverSalt(&seg->salt_);
+  *out = std::move(seg);
+  return Status::OK();
+}
+
+bool Segment::RecoverSalt(uint32_t* salt) const {
+  const uint64_t end = this->end();
+  std::vector<uint32_t> seen;
+  std::string buf;
+  uint64_t pos = format::kSuperblockSize;
+  uint64_t skipped = 0;  // bytes stepped over looking for a header that decodes
+  for (int records = 0; records < kMaxSaltProbeRecords && pos + format::kNeedleHeaderSize <= end;) {
+    char head[format::kNeedleHeaderSize];
+    size_t got = 0;
+    format::NeedleHeader h;
+    if (!file_->PRead(pos, sizeof(head), head, &got).ok() || got != sizeof(head)) return false;
+    if (!format::DecodeNeedleHeader(std::string_view(head, got), &h).ok() ||
+        format::NeedleSize(h) > end - pos) {
+      pos += format::kNeedleAlign;
+      if ((skipped += format::kNeedleAlign) > kMaxSaltSkipBytes) return false;
+      continue;
+    }
+    records++;
+    size_t raw = format::NeedleRawSize(h);
+    if (raw <= kMaxSaltProbeBytes) {
+      buf.resize(raw);
+      if (!file_->PRead(pos, raw, buf.data(), &got).ok() || got != raw) return false;
+      uint32_t candidate = format::NeedleSaltFor(buf, h);
+      for (uint32_t s : seen) {
+        if (s == candidate) {
+          *salt = candidate;
+          return true;
+        }
+      }
+      seen.push_back(candidate);
+    }
+    pos += format::NeedleSize(h);
+  }
+  return false;
 }
 
 Status Segment::Append(std::string_view records, uint64_t* offset) {

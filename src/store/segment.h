@@ -5,6 +5,8 @@
 // way, Append truncates the file back to its previous end so the segment never ends
 // in a torn record it wrote itself. Reads may run concurrently with one appender:
 // they only read below end(), which is published after the bytes are written.
+// A segment whose superblock is damaged is opened with OpenDamaged: read-only, its
+// fields taken from its name and directory and its salt recovered from its needles.
 #pragma once
 
 #include <atomic>
@@ -31,12 +33,33 @@ class Segment {
   // Opens an existing segment and checks its superblock; end() is the file size.
   static Status Open(Env* env, const std::string& path, bool writable,
                      std::unique_ptr<Segment>* out);
+  // Opens, read-only, a segment whose superblock failed Open's checks (`why` says how):
+  // partition, seq and generation are the caller's (from the directory and the file
+  // name) and the salt is recovered from the needles
+  // (RecoverSalt). damage() is then `why`; salt_known() says whether the salt was found.
+  // Without it no record can be checked, so none may be read. Fails only if the file
+  // cannot be read.
+  static Status OpenDamaged(Env* env, const std::string& path, uint32_t partition, uint64_t seq,
+                            uint32_t generation, std::string_view why,
+                            std::unique_ptr<Segment>* out);
+  // Finds the salt of this segment's needles without its superblock: two needles (of at
+  // most kMaxSaltProbeBytes) whose checksums hold with the same salt (format/needle.h,
+  // NeedleSaltFor) fix it; a single needle proves nothing. Walks at most the first
+  // kMaxSaltProbeRecords headers, stepping over up to kMaxSaltSkipBytes that do not
+  // decode.
+  bool RecoverSalt(uint32_t* salt) const;
+  static constexpr size_t kMaxSaltProbeBytes = 4 << 20;
+  static constexpr uint64_t kMaxSaltSkipBytes = 1 << 20;
+  static constexpr int kMaxSaltProbeRecords = 256;
 
   const std::string& path() const { return path_; }
   uint32_t partition() const { return partition_; }
   uint64_t seq() const { return seq_; }
   uint32_t generation() const { return generation_; }
   uint32_t salt() const { return salt_; }
+  bool damaged() const { return !damage_.empty(); }
+  const std::string& damage() const { return damage_; }  // what is wrong with the superblock
+  bool salt_known() const { return salt_known_; }
   uint64_t end() const { return end_.load(std::memory_order_acquire); }
 
   // Appends `records` (whole, aligned needles) at end(); *offset is where they start.
@@ -74,6 +97,8 @@ class Segment {
   uint64_t seq_ = 0;
   uint32_t generation_ = 0;
   uint32_t salt_ = 0;
+  std::string damage_;
+  bool salt_known_ = true;
   std::atomic<uint64_t> end_{0};
   const char* map_ = nullptr;
   uint64_t map_len_ = 0;

@@ -58,13 +58,21 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
     store->syncer_ = std::make_unique<Syncer>(vo.interval_ms, store->sync_pool_.get());
     vo.syncer = store->syncer_.get();
   }
+  Status first_failure;
+  uint32_t failed = 0;
   for (uint32_t p = 0; p < partitions; p++) {
     vo.dir = options.dir + "/" + format::PartitionDirName(p);
     vo.partition = p;
     std::unique_ptr<Volume> v;
-    BALE_RETURN_IF_ERROR(Volume::Open(vo, &v));
+    Status vs = Volume::Open(vo, &v);
+    if (!vs.ok()) {
+      // Contained: this partition's keys answer Unavailable, the others serve.
+      if (failed++ == 0) first_failure = vs;
+      v = Volume::Unavailable(vo, vs);
+    }
     store->volumes_.push_back(std::move(v));
   }
+  if (failed == partitions) return first_failure;  // nothing to serve
   std::vector<Volume*> volumes;
   for (auto& v : store->volumes_) volumes.push_back(v.get());
   store->compactor_ = std::make_unique<Compactor>(volumes, options.compaction, store->log_);
@@ -155,11 +163,26 @@ StoreStats Store::Stats() const {
     t.checkpoint_failures += s.checkpoint_failures;
     t.truncated_bytes += s.truncated_bytes;
     t.recovery_scanned_bytes += s.recovery_scanned_bytes;
+    t.damaged_segments += s.damaged_segments;
+    t.unreadable_segments += s.unreadable_segments;
+    t.missing_segments += s.missing_segments;
+    t.damaged = t.damaged || s.damaged;
+    t.unavailable = t.unavailable || s.unavailable;
+    if (s.damaged) st.damaged_partitions++;
+    if (s.unavailable) st.unavailable_partitions++;
   }
   if (compactor_) st.compactor = compactor_->totals();
   st.disk_full = writes_refused_.load();
   st.disk_reserve_bytes = reserve_bytes_;
   return st;
+}
+
+std::vector<PartitionDamage> Store::Damage() const {
+  std::vector<PartitionDamage> out;
+  for (uint32_t p = 0; p < volumes_.size(); p++) {
+    for (DamageReport& d : volumes_[p]->Damage()) out.push_back({p, std::move(d)});
+  }
+  return out;
 }
 
 Status Store::Close() {

@@ -6,6 +6,10 @@
 // its own directory; the store opens them all, shares one interval Syncer among them,
 // and closes them (sync + checkpoint) on Close. A data directory has one owner: Open
 // fails with Busy, naming the holder's pid, while another Store (in any process) has it.
+// Damage is contained to its partition: a volume that cannot open is replaced by one
+// that answers every call with Status::Unavailable (Volume::Unavailable), and the others
+// serve; Open fails only when no partition can open. Damage() lists what every volume
+// found wrong (store/damage.h).
 #pragma once
 
 #include <cstdint>
@@ -36,11 +40,19 @@ struct StoreOptions {
 };
 
 struct StoreStats {
-  VolumeStats total;  // summed over partitions (last_version: the maximum)
+  VolumeStats total;  // summed over partitions (last_version: the maximum; damaged and
+                      // unavailable: any)
   uint32_t partitions = 0;
   CompactorTotals compactor;
   bool disk_full = false;  // writes that add data are refused (StoreOptions::disk_reserve_bytes)
   uint64_t disk_reserve_bytes = 0;
+  uint32_t damaged_partitions = 0;      // with damage (VolumeStats::damaged)
+  uint32_t unavailable_partitions = 0;  // answering Status::Unavailable
+};
+
+struct PartitionDamage {
+  uint32_t partition = 0;
+  DamageReport report;
 };
 
 class Store {
@@ -64,10 +76,14 @@ class Store {
   // Makes the given volumes durable, in parallel (kSync group commit).
   Status SyncVolumes(std::span<Volume* const> volumes) { return sync_pool_->SyncAll(volumes); }
 
+  // Flushes every partition; the first failure (an unavailable partition's) is returned
+  // after the others are flushed.
   Status FlushAll(uint32_t when);
   // Space reclamation: automatic passes, and on-demand ones (Compactor::Request).
   Compactor* compactor() { return compactor_.get(); }
   StoreStats Stats() const;
+  // Every volume's damage reports, by partition.
+  std::vector<PartitionDamage> Damage() const;
   Status Close();
 
  private:

@@ -221,6 +221,7 @@ Status Volume::Get(std::string_view key, ReadResult* out) {
   uint32_t now = Now();
   std::shared_lock<std::shared_mutex> l(mu_);
   if (closed_) return Status::IOError("volume closed");
+  if (!unavailable_.ok()) return unavailable_;
   Status result = Status::NotFound();
   index_.ForEachCandidate(tag, [&](Location loc) {
     result = ReadNeedleLocked(loc, out, /*whole=*/true);
@@ -257,6 +258,7 @@ Status Volume::LocateMapped(std::string_view key, ObjectRef* out, const uint64_t
   uint32_t now = Now();
   std::shared_lock<std::shared_mutex> l(mu_);
   if (closed_) return Status::IOError("volume closed");
+  if (!unavailable_.ok()) return unavailable_;
   Status result = Status::NotFound();
   index_.ForEachCandidate(tag, [&](Location loc) {
     const std::shared_ptr<Segment>& seg = slots_[loc.slot];
@@ -470,6 +472,7 @@ Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
   {
     std::unique_lock<std::shared_mutex> l(mu_);
     if (closed_) return Status::IOError("volume closed");
+    if (!unavailable_.ok()) return unavailable_;
     uint32_t now = Now();
     // Seal first if the batch may not fit: needles are encoded with the head's salt.
     uint64_t most = 0;
@@ -564,6 +567,7 @@ Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version
   {
     std::unique_lock<std::shared_mutex> l(mu_);
     if (closed_) return Status::IOError("volume closed");
+    if (!unavailable_.ok()) return unavailable_;
     uint32_t now = Now();
     thread_local ReadResult current;
     Found f;
@@ -627,6 +631,7 @@ Status Volume::Touch(std::string_view key, uint32_t expiry, bool wait) {
   {
     std::unique_lock<std::shared_mutex> l(mu_);
     if (closed_) return Status::IOError("volume closed");
+    if (!unavailable_.ok()) return unavailable_;
     Found f;
     BALE_RETURN_IF_ERROR(FindLocked(key, tag, &f));
     if (!IsLive(f.header, Now())) return Status::NotFound();
@@ -744,15 +749,26 @@ Status Volume::FlushAll(uint32_t when) {
   if (closed_) return Status::IOError("volume closed");
   uint32_t now = Now();
   bool immediate = when == 0 || when <= now;
+  // A damaged FLUSH is repaired by a flush without a delay, which hides everything up to
+  // now whatever the lost marker said; one with a delay would have to keep the lost
+  // marker's version until then.
+  if (!unavailable_.ok() && !(flush_damaged_ && immediate)) return unavailable_;
   if (immediate) {
     flush_version_ = last_version_;
     flush_time_ = 0;
   } else {
     flush_time_ = when;
   }
-  Status s = WriteFlushMarker();
-  if (s.ok() && immediate) NoteAllDeadLocked();
-  return s;
+  BALE_RETURN_IF_ERROR(WriteFlushMarker());
+  if (immediate) NoteAllDeadLocked();
+  if (flush_damaged_) {
+    flush_damaged_ = false;
+    unavailable_ = Status::OK();
+    std::erase_if(damage_,
+                  [](const DamageReport& d) { return d.kind == DamageKind::kBadFlushMarker; });
+    damaged_ = damaged_segments_ + missing_segments_ + corrupt_records_ > 0;
+  }
+  return Status::OK();
 }
 
 void Volume::NoteAllDeadLocked() {
@@ -794,7 +810,7 @@ std::vector<SegmentInfo> Volume::Segments() const {
   for (size_t i = 0; i < order_.size(); i++) {
     const Segment& s = *slots_[order_[i]];
     uint64_t dead = order_[i] < dead_bytes_.size() ? dead_bytes_[order_[i]] : 0;
-    out.push_back({s.seq(), s.generation(), s.end(), i + 1 < order_.size(), dead});
+    out.push_back({s.seq(), s.generation(), s.end(), i + 1 < order_.size(), dead, s.damaged()});
   }
   return out;
 }
@@ -823,7 +839,17 @@ VolumeStats Volume::Stats() const {
   st.truncated_bytes = truncated_bytes_;
   st.recovery_scanned_bytes = recovery_scanned_;
   st.recovery_used_checkpoint = recovery_used_checkpoint_;
+  st.damaged_segments = damaged_segments_;
+  st.unreadable_segments = unreadable_segments_;
+  st.missing_segments = missing_segments_;
+  st.damaged = damaged_;
+  st.unavailable = !unavailable_.ok();
   return st;
+}
+
+std::vector<DamageReport> Volume::Damage() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  return damage_;
 }
 
 }  // namespace bale

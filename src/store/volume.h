@@ -15,8 +15,15 @@
 //   (concurrent writers share one: group commit), kInterval within interval_ms,
 //   kNone when the OS writes back. A failed write leaves nothing behind.
 // - Open recovers: it loads the checkpoint, scans the segment tail it does not cover,
-//   truncates a torn tail at the last good record and finishes a compaction that
-//   committed (store/compaction.cc).
+//   truncates a torn tail (the file ends inside the last record) at the last good record
+//   and finishes a compaction that committed (store/compaction.cc).
+// - Damage is contained and reported, never silent (docs/store.md, "What damage does"):
+//   a bad record is skipped and the records after it kept; a segment with a damaged
+//   superblock is read with the salt its needles agree on and never written again; a
+//   missing sequence number (segments are numbered 1..head with no gaps: nothing removes
+//   a whole segment) is reported; a damaged FLUSH marker makes the volume unavailable:
+//   every call answers Status::Unavailable naming the partition, until FlushAll(0)
+//   writes a new marker. Damage() lists what was found (store/damage.h).
 // - Thread-safe: readers share a lock, writers take it exclusively and do their fdatasync
 //   outside it.
 #pragma once
@@ -36,6 +43,7 @@
 #include "base/env.h"
 #include "base/status.h"
 #include "format/needle.h"
+#include "store/damage.h"
 #include "store/needle_index.h"
 #include "store/segment.h"
 
@@ -129,6 +137,7 @@ struct SegmentInfo {
   // records) since the segment was written or compacted in this process or scanned by
   // recovery; what a checkpoint covered before a restart is not counted.
   uint64_t dead_bytes = 0;
+  bool damaged = false;  // kept as found: never compacted
 };
 
 struct VolumeStats {
@@ -145,6 +154,11 @@ struct VolumeStats {
   uint64_t corrupt_records = 0;         // found by recovery and skipped
   uint64_t checkpoint_failures = 0;     // checkpoints not written (a full disk): longer restarts
   uint64_t truncated_bytes = 0;         // torn tail cut off by recovery
+  uint64_t damaged_segments = 0;        // superblock fails its checks
+  uint64_t unreadable_segments = 0;     // ... and the salt could not be recovered
+  uint64_t missing_segments = 0;        // sequence numbers without a segment file
+  bool damaged = false;                 // Damage() holds more than torn tails
+  bool unavailable = false;             // every call answers Status::Unavailable
   uint64_t recovery_scanned_bytes = 0;  // needle bytes the last open had to scan
   bool recovery_used_checkpoint = false;
 };
@@ -181,6 +195,9 @@ class Volume {
   static constexpr size_t kDirectValueBytes = 64 << 10;
 
   static Status Open(const VolumeOptions& options, std::unique_ptr<Volume>* out);
+  // A volume for a partition that could not open (`why`): every call answers
+  // Status::Unavailable naming the partition and why; Damage() reports it.
+  static std::unique_ptr<Volume> Unavailable(const VolumeOptions& options, const Status& why);
   ~Volume();
 
   Status Put(WriteOp& op);
@@ -225,6 +242,9 @@ class Volume {
 
   std::vector<SegmentInfo> Segments() const;
   VolumeStats Stats() const;
+  // What recovery found wrong (at most kMaxDamageReports; Stats() counts all of it).
+  std::vector<DamageReport> Damage() const;
+  static constexpr size_t kMaxDamageReports = 100;
   const VolumeOptions& options() const { return options_; }
 
  private:
@@ -296,6 +316,11 @@ class Volume {
   Status LoadCheckpoint(uint64_t* scan_seq, uint64_t* scan_offset);
   Status ScanFrom(uint64_t seq, uint64_t offset, uint64_t* scanned);
   Status ApplyRecord(uint16_t slot, const NeedleScanner::Record& rec);
+  // Whether the head's failing record at `bad`, with nothing valid after it, is a torn
+  // write: the file ends inside it, or ends in zeros that begin inside it (the length
+  // reached the disk, the bytes did not). Otherwise it is damage and is kept.
+  Status IsTornTail(const Segment& seg, uint64_t bad, bool* torn) const;
+  void AddDamage(DamageKind kind, std::string path, uint64_t offset, std::string what);
   Status WriteFlushMarker();
   Status MaybeCheckpoint();
   Status WriteImpl(std::span<WriteOp> ops, bool wait);
@@ -370,6 +395,15 @@ class Volume {
   std::atomic<uint64_t> compactions_{0}, compaction_scanned_{0}, compaction_total_{0};
   uint64_t corrupt_records_ = 0, truncated_bytes_ = 0, recovery_scanned_ = 0;
   bool recovery_used_checkpoint_ = false;
+  // Damage found at open (store/damage.h). The volume writes no checkpoint while it
+  // knows of corrupt records, so that every open scans them again and reports them.
+  std::vector<DamageReport> damage_;
+  bool damaged_ = false;  // damage_ holds (or would hold) more than torn tails
+  uint64_t damaged_segments_ = 0, unreadable_segments_ = 0, missing_segments_ = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> missing_;  // missing sequence numbers (ranges)
+  // Not OK: what every call answers (Status::Unavailable naming the partition).
+  Status unavailable_;
+  bool flush_damaged_ = false;  // why: FLUSH is damaged (FlushAll(0) repairs it)
 };
 
 }  // namespace bale

@@ -5,14 +5,19 @@
 // 2. index.ckpt is loaded if it names exactly the segments on disk; otherwise the index
 //    is rebuilt by scanning every segment.
 // 3. The tail the checkpoint does not cover is scanned. In the head segment a record
-//    that fails its checks with nothing valid after it is a torn write: the file is cut
-//    there. A bad record followed by good ones is corruption: it is skipped and counted.
+//    that the file ends inside (or ends in zeros inside) with nothing valid after it is
+//    a torn write: the file is cut there. Any other bad record is corruption: it is
+//    skipped, counted and reported, and stays on disk with every record after it.
+// Damage (store/damage.h) is contained: a segment whose superblock is damaged is read
+// with the salt its needles agree on and a new head takes the appends; missing sequence
+// numbers are reported; a damaged FLUSH leaves the volume open but unavailable.
 #include <algorithm>
 #include <map>
 
 #include "format/checkpoint.h"
 #include "format/superblock.h"
 #include "format/volume_meta.h"
+#include "store/damage.h"
 #include "store/syncer.h"
 #include "store/volume.h"
 
@@ -36,6 +41,33 @@ Status Volume::Open(const VolumeOptions& options, std::unique_ptr<Volume>* out) 
   return Status::OK();
 }
 
+std::unique_ptr<Volume> Volume::Unavailable(const VolumeOptions& options, const Status& why) {
+  std::unique_ptr<Volume> v(new Volume(options));
+  v->unavailable_ = Status::Unavailable("partition " + std::to_string(options.partition) +
+                                        " unavailable: " + why.ToString());
+  v->AddDamage(DamageKind::kUnavailable, options.dir, 0,
+               "the partition could not open (" + why.ToString() +
+                   "): its keys answer errors, the other partitions serve");
+  return v;
+}
+
+void Volume::AddDamage(DamageKind kind, std::string path, uint64_t offset, std::string what) {
+  if (kind != DamageKind::kTornTail) damaged_ = true;
+  if (damage_.size() >= kMaxDamageReports) return;
+  damage_.push_back(DamageReport{kind, std::move(path), offset, std::move(what)});
+}
+
+namespace {
+
+// A Corruption's message without the "path: " Segment::Open puts first.
+std::string Why(const Status& s, const std::string& path) {
+  std::string why(s.message());
+  if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);
+  return why;
+}
+
+}  // namespace
+
 Status Volume::OpenSegments(bool* created) {
   Env* env = options_.env;
   const std::string& dir = options_.dir;
@@ -56,49 +88,106 @@ Status Volume::OpenSegments(bool* created) {
     newest[seq] = std::max(newest[seq], gen);
   }
   for (auto [seq, gen] : all) {  // a committed compaction left the old generation behind
-    if (gen != newest[seq]) {
-      BALE_RETURN_IF_ERROR(env->Remove(dir + "/" + format::SegmentFileName(seq, gen)));
+    if (gen == newest[seq]) continue;
+    // Unless the newer copy is damaged: then the older is kept (and not used).
+    std::unique_ptr<Segment> probe;
+    if (!Segment::Open(env, dir + "/" + format::SegmentFileName(seq, newest[seq]), false, &probe)
+             .ok()) {
+      continue;
+    }
+    BALE_RETURN_IF_ERROR(env->Remove(dir + "/" + format::SegmentFileName(seq, gen)));
+  }
+  // The segments index.ckpt names existed when it was written: a best effort (a damaged
+  // checkpoint names none), to find a missing oldest or newest segment.
+  std::map<uint64_t, uint32_t> named;
+  {
+    format::CheckpointHeader h;
+    uint64_t bad = 0;
+    if (ReadCheckpointTable(env, dir + "/" + format::kCheckpointFileName, false, &h, &bad).ok() &&
+        h.partition == options_.partition) {
+      for (const auto& cs : h.segments) named[cs.seq] = cs.generation;
     }
   }
+  uint64_t removed = 0;  // a head that held no needle and was deleted
   size_t i = 0;
-  bool removed_head = false;
   for (auto [seq, gen] : newest) {
     bool is_head = ++i == newest.size();
     std::string path = dir + "/" + format::SegmentFileName(seq, gen);
     std::unique_ptr<Segment> seg;
     Status s = Segment::Open(env, path, is_head, &seg);
-    if (!s.ok() && is_head && s.IsCorruption() && newest.size() > 1) {
-      // A head whose superblock never reached the disk holds no acknowledged data.
+    if (s.ok() &&
+        (seg->partition() != options_.partition || seg->seq() != seq || seg->generation() != gen)) {
+      // An intact superblock that names another place is a misplaced file, not bit rot:
+      // the volume does not open (and writes nothing) until it is put back.
+      return Status::Corruption(path + ": superblock names partition " +
+                                std::to_string(seg->partition()) + ", segment " +
+                                std::to_string(seg->seq()) + " generation " +
+                                std::to_string(seg->generation()) + ": a misplaced file");
+    }
+    if (!s.ok() && !s.IsCorruption()) return s;
+    if (!s.ok()) {
       std::unique_ptr<File> f;
       uint64_t size = 0;
-      if (env->Open(path, OpenMode::kRead, &f).ok() && f->Size(&size).ok() &&
+      if (is_head && env->Open(path, OpenMode::kRead, &f).ok() && f->Size(&size).ok() &&
           size <= format::kSuperblockSize) {
+        // A head whose superblock never reached the disk holds no acknowledged data.
+        f.reset();
         BALE_RETURN_IF_ERROR(env->Remove(path));
-        removed_head = true;
+        removed = seq;
         break;
       }
-    }
-    if (!s.ok()) return s;
-    if (seg->partition() != options_.partition || seg->seq() != seq) {
-      return Status::Corruption(path + ": superblock names another partition or sequence");
+      std::string why = Why(s, path);
+      BALE_RETURN_IF_ERROR(
+          Segment::OpenDamaged(env, path, options_.partition, seq, gen, why, &seg));
+      damaged_segments_++;
+      if (seg->salt_known()) {
+        AddDamage(DamageKind::kDamagedSuperblock, path, 0,
+                  why +
+                      ": its records are read with the salt its needles agree on; it takes "
+                      "no more writes and is not compacted");
+      } else {
+        unreadable_segments_++;
+        AddDamage(DamageKind::kUnreadableSegment, path, 0,
+                  why +
+                      ", and no two of its needles agree on a salt: none of its records can "
+                      "be checked, so none is read");
+      }
     }
     slots_.push_back(std::move(seg));
     order_.push_back(static_cast<uint16_t>(slots_.size() - 1));
   }
-  if (order_.empty()) {
-    std::unique_ptr<Segment> seg;
-    BALE_RETURN_IF_ERROR(Segment::Create(env, dir + "/" + format::SegmentFileName(1, 0),
-                                         options_.partition, 1, 0, NewSegmentSalt(), &seg));
-    BALE_RETURN_IF_ERROR(env->SyncDir(dir));
-    slots_.push_back(std::move(seg));
-    order_.push_back(0);
-    *created = true;
-  } else if (removed_head) {
-    // The segment before the broken head takes appends now: reopen it read-write.
-    std::unique_ptr<Segment> seg;
-    BALE_RETURN_IF_ERROR(Segment::Open(env, slots_[order_.back()]->path(), true, &seg));
-    slots_[order_.back()] = std::move(seg);
+  // Sequence numbers run from 1 to the newest segment without gaps.
+  uint64_t highest = newest.empty() ? 0 : newest.rbegin()->first;
+  if (!named.empty()) highest = std::max(highest, named.rbegin()->first);
+  const bool reuse_removed = removed != 0 && removed == highest;
+  std::vector<uint64_t> present;
+  for (uint16_t slot : order_) present.push_back(slots_[slot]->seq());
+  if (reuse_removed) present.push_back(removed);
+  for (auto [first, last] : MissingSequences(present, highest)) {
+    missing_.emplace_back(first, last);
+    missing_segments_ += last - first + 1;
+    bool listed =
+        named.lower_bound(first) != named.end() && named.lower_bound(first)->first <= last;
+    AddDamage(DamageKind::kMissingSegment, dir + "/" + MissingRangeName(first, last), 0,
+              std::string(first == last ? "missing segment " : "missing segments ") +
+                  std::to_string(first) + (first == last ? "" : ".." + std::to_string(last)) +
+                  " of 1.." + std::to_string(highest) + (listed ? " (index.ckpt lists it)" : "") +
+                  ": the objects last written there are lost (an older copy, if any, is "
+                  "served)");
   }
+  const Segment* last = order_.empty() ? nullptr : slots_[order_.back()].get();
+  if (last != nullptr && !last->damaged() && last->seq() == highest) return Status::OK();
+  // A new head: none is left, or the newest is damaged (never written to again), or
+  // newer ones are missing (appends go after every sequence number ever used, so a
+  // restored segment finds its place).
+  *created = order_.empty();
+  uint64_t seq = reuse_removed ? removed : highest + 1;
+  std::unique_ptr<Segment> seg;
+  BALE_RETURN_IF_ERROR(Segment::Create(env, dir + "/" + format::SegmentFileName(seq, 0),
+                                       options_.partition, seq, 0, NewSegmentSalt(), &seg));
+  BALE_RETURN_IF_ERROR(env->SyncDir(dir));
+  slots_.push_back(std::move(seg));
+  order_.push_back(static_cast<uint16_t>(slots_.size() - 1));
   return Status::OK();
 }
 
@@ -119,13 +208,28 @@ Status Volume::Recover() {
   BALE_RETURN_IF_ERROR(ScanFrom(scan_seq, scan_offset, &scanned));
   recovery_scanned_ = scanned;
 
+  const std::string flush_path = options_.dir + "/" + format::kFlushFileName;
   std::string marker;
-  Status ms = ReadWholeFile(options_.env, options_.dir + "/" + format::kFlushFileName, &marker);
+  Status ms = ReadWholeFile(options_.env, flush_path, &marker);
   if (ms.ok()) {
     format::FlushMarker m;
-    BALE_RETURN_IF_ERROR(format::DecodeFlushMarker(marker, &m));
-    flush_time_ = m.flush_time;
-    flush_version_ = m.flush_version;
+    Status ds = format::DecodeFlushMarker(marker, &m);
+    if (ds.ok()) {
+      flush_time_ = m.flush_time;
+      flush_version_ = m.flush_version;
+    } else {
+      // Which objects flush_all hid is unknown: any answer could be wrong (a flushed
+      // object served, or a live one missed), so the partition answers none.
+      flush_damaged_ = true;
+      unavailable_ = Status::Unavailable("partition " + std::to_string(options_.partition) +
+                                         " unavailable: its FLUSH marker is damaged (" +
+                                         std::string(ds.message()) +
+                                         "); flush_all without a delay repairs it");
+      AddDamage(DamageKind::kBadFlushMarker, flush_path, 0,
+                std::string(ds.message()) +
+                    ": which objects flush_all hid is unknown, so the partition answers errors "
+                    "until flush_all (without a delay) writes a new marker");
+    }
   } else if (!ms.IsNotFound()) {
     return ms;
   }
@@ -154,6 +258,7 @@ Status Volume::ScanFrom(uint64_t seq, uint64_t offset, uint64_t* scanned) {
     uint16_t slot = order_[i];
     Segment* seg = slots_[slot].get();
     if (seg->seq() < seq) continue;
+    if (!seg->salt_known()) continue;  // reported: none of its records can be checked
     bool is_head = i + 1 == order_.size();
     uint64_t start = seg->seq() == seq ? offset : format::kSuperblockSize;
     NeedleScanner scanner(seg, start, seg->end());
@@ -163,16 +268,28 @@ Status Volume::ScanFrom(uint64_t seq, uint64_t offset, uint64_t* scanned) {
       Status s = scanner.Next(&rec, &bad);
       if (s.IsNotFound()) break;
       if (s.IsCorruption()) {
+        std::string why(s.message());
         if (scanner.Resync()) {
           corrupt_records_++;
+          AddDamage(DamageKind::kCorruptRecord, seg->path(), bad,
+                    why + ": record skipped; the records from offset " +
+                        std::to_string(scanner.position()) + " on are read");
           continue;
         }
-        if (is_head) {  // a torn tail: nothing valid follows
-          truncated_bytes_ += seg->end() - bad;
+        bool torn = false;
+        if (is_head) BALE_RETURN_IF_ERROR(IsTornTail(*seg, bad, &torn));
+        if (torn) {
+          uint64_t cut = seg->end() - bad;
+          truncated_bytes_ += cut;
           BALE_RETURN_IF_ERROR(seg->TruncateTo(bad));
           BALE_RETURN_IF_ERROR(seg->Sync());
+          AddDamage(DamageKind::kTornTail, seg->path(), bad,
+                    "torn write (" + why + "): the file ended inside the last record; " +
+                        std::to_string(cut) + " bytes cut off");
         } else {
           corrupt_records_++;
+          AddDamage(DamageKind::kCorruptRecord, seg->path(), bad,
+                    why + ": record skipped; it stays on disk (no valid record follows it)");
         }
         break;
       }
@@ -181,6 +298,41 @@ Status Volume::ScanFrom(uint64_t seq, uint64_t offset, uint64_t* scanned) {
       *scanned += rec.size;
     }
   }
+  return Status::OK();
+}
+
+Status Volume::IsTornTail(const Segment& seg, uint64_t bad, bool* torn) const {
+  const uint64_t end = seg.end();
+  *torn = true;
+  if (end - bad < format::kNeedleHeaderSize) return Status::OK();  // ends inside the header
+  char head[format::kNeedleHeaderSize];
+  size_t got = 0;
+  BALE_RETURN_IF_ERROR(seg.Read(bad, sizeof(head), head, &got, /*use_map=*/false));
+  if (got != sizeof(head)) return Status::OK();
+  format::NeedleHeader h;
+  // The bytes a torn write would have left unwritten, in part at least.
+  uint64_t checked_end = bad + format::kNeedleHeaderSize;
+  if (format::DecodeNeedleHeader(std::string_view(head, got), &h).ok()) {
+    if (format::NeedleSize(h) > end - bad) return Status::OK();  // ends inside the record
+    checked_end = bad + format::NeedleRawSize(h);
+  }
+  // Where the file's trailing zeros begin.
+  uint64_t nonzero_end = bad;
+  std::string buf;
+  for (uint64_t to = end; to > bad;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(64 << 10, to - bad));
+    buf.resize(n);
+    BALE_RETURN_IF_ERROR(seg.Read(to - n, n, buf.data(), &got, /*use_map=*/false));
+    if (got != n) return Status::IOError(seg.path() + ": short read");
+    size_t k = n;
+    while (k > 0 && buf[k - 1] == '\0') k--;
+    if (k > 0) {
+      nonzero_end = to - n + k;
+      break;
+    }
+    to -= n;
+  }
+  *torn = nonzero_end < checked_end;
   return Status::OK();
 }
 
