@@ -119,16 +119,7 @@ Status Volume::Recover() {
   BALE_RETURN_IF_ERROR(ScanFrom(scan_seq, scan_offset, &scanned));
   recovery_scanned_ = scanned;
 
-  std::string marker;
-  Status ms = ReadWholeFile(options_.env, options_.dir + "/" + format::kFlushFileName, &marker);
-  if (ms.ok()) {
-    format::FlushMarker m;
-    BALE_RETURN_IF_ERROR(format::DecodeFlushMarker(marker, &m));
-    flush_time_ = m.flush_time;
-    flush_version_ = m.flush_version;
-  } else if (!ms.IsNotFound()) {
-    return ms;
-  }
+  BALE_RETURN_IF_ERROR(ReadLegacyFlushMarker());
   uint64_t total = 0;
   for (uint16_t slot : order_) {
     Segment* seg = slots_[slot].get();
@@ -137,6 +128,22 @@ Status Volume::Recover() {
   }
   appended_.store(total);
   if (scanned > 0 || !s.ok()) BALE_RETURN_IF_ERROR(WriteCheckpointLocked());
+  return Status::OK();
+}
+
+// The per-volume flush marker earlier builds wrote (format/volume_meta.h). A Store
+// replaces what it says when the data directory has a FLUSH_ALL marker.
+Status Volume::ReadLegacyFlushMarker() {
+  std::string marker;
+  Status s = ReadWholeFile(options_.env, options_.dir + "/" + format::kFlushFileName, &marker);
+  if (s.IsNotFound()) return Status::OK();
+  BALE_RETURN_IF_ERROR(s);
+  format::FlushMarker m;
+  BALE_RETURN_IF_ERROR(format::DecodeFlushMarker(marker, &m));
+  flush_ = format::FlushRule{m.flush_version, m.flush_time, 0};
+  // Needles up to flush_version may have been lost with an unsynced tail: never hand
+  // their versions out again.
+  last_version_ = std::max(last_version_, m.flush_version);
   return Status::OK();
 }
 
