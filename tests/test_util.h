@@ -47,12 +47,15 @@ class TempDir {
 //   past it writes the bytes that fit, then fails with ENOSPC (a short write on a full
 //   disk). Negative = unlimited.
 // - fail_sync: fdatasync fails with EIO.
+// - sync_dir_failures: the next this many SyncDir calls fail with EIO (after a rename,
+//   the point where WriteFileAtomic cannot tell whether the rename will last).
 // - syncs: counts File::Sync calls.
 // - pwrites, pwritevs: count File::PWrite and File::PWritev calls.
 class FaultEnv final : public Env {
  public:
   std::atomic<int64_t> write_budget{-1};
   std::atomic<bool> fail_sync{false};
+  std::atomic<int> sync_dir_failures{0};
   std::atomic<uint64_t> syncs{0};
   std::atomic<uint64_t> pwrites{0};
   std::atomic<uint64_t> pwritevs{0};
@@ -66,7 +69,13 @@ class FaultEnv final : public Env {
   Status Rename(const std::string& a, const std::string& b) override { return base_->Rename(a, b); }
   Status Remove(const std::string& p) override { return base_->Remove(p); }
   Status CreateDir(const std::string& p) override { return base_->CreateDir(p); }
-  Status SyncDir(const std::string& p) override { return base_->SyncDir(p); }
+  Status SyncDir(const std::string& p) override {
+    int n = sync_dir_failures.load();
+    while (n > 0 && !sync_dir_failures.compare_exchange_weak(n, n - 1)) {
+    }
+    if (n > 0) return Status::FromErrno("fsync dir (injected)", EIO);
+    return base_->SyncDir(p);
+  }
   Status ListDir(const std::string& p, std::vector<std::string>* n) override {
     return base_->ListDir(p, n);
   }

@@ -1,5 +1,7 @@
-// Flush marker: the file "FLUSH" in a volume directory records the last flush_all,
-// so that flushed objects stay missing across restarts. Replaced atomically.
+// Flush marker of earlier builds: the file "FLUSH" in a volume directory recorded the
+// last flush_all of that partition alone. This build only reads it (a data directory
+// written before FLUSH_ALL existed, format/store_flush.h); a store that has a FLUSH_ALL
+// marker ignores it, and removes it after its first flush_all.
 //
 //   offset  size  field
 //   ------  ----  ------------------------------------------------------------

@@ -1,7 +1,6 @@
 // HttpRoutes::Batch: POST /batch, many objects in one multipart/form-data request,
-// checked first, then written with one append per partition (and, in kSync, one group
-// commit for the whole request, done by the event loop).
-#include <unordered_map>
+// checked first, then written all or nothing with one append per partition (and, in
+// kSync, one group commit for the whole request, done by the event loop).
 #include <vector>
 
 #include "proto/multipart.h"
@@ -27,40 +26,45 @@ void HttpRoutes::Batch(const proto::HttpRequest& req, Reply* r) {
 
   // Everything is checked before anything is written: a bad batch stores nothing.
   std::vector<std::string> keys(parts.size());
+  std::vector<WriteOp> ops(parts.size());
   for (size_t i = 0; i < parts.size(); i++) {
-    // Generated ids are 64 random bits: a clash with a stored object is as unlikely as
-    // guessing a cookie.
-    keys[i] = named ? parts[i].name : std::to_string(RandomU64());
+    keys[i] = named ? parts[i].name : NewId();
     if (!IsValidKey(keys[i])) return r->Error(400, "invalid key in part " + std::to_string(i));
     if (!format::IsValidContentType(parts[i].content_type)) {
       return r->Error(
           400, "bad Content-Type (over 255 bytes or control bytes) in part " + std::to_string(i));
     }
-  }
-  // One append per partition, in part order within each.
-  std::unordered_map<Volume*, std::vector<WriteOp>> by_volume;
-  std::vector<std::pair<Volume*, size_t>> where(parts.size());
-  for (size_t i = 0; i < parts.size(); i++) {
-    Volume* v = store_->VolumeFor(keys[i]);
-    where[i] = {v, by_volume[v].size()};
-    WriteOp& op = by_volume[v].emplace_back();
+    WriteOp& op = ops[i];
     op.key = keys[i];
     op.value = parts[i].body;
     op.content_type = parts[i].content_type;
     op.cookie = NewCookie();
+    op.only_if_absent = !named;  // a generated id never replaces an object
   }
-  bool sync = settings_->durability == Durability::kSync;
-  for (auto& [v, batch] : by_volume) {
-    s = v->WriteNoWait(batch);
-    if (!s.ok()) return r->StoreError(s);
-    if (sync) r->scratch->dirty->Add(v);
+  // All parts or none (Store::WriteAtomic): one append per partition, and a failure in
+  // one partition takes back what the others appended. A generated id that is taken
+  // (by a stored object or another part) is drawn again; nothing was written then.
+  std::vector<Volume*> written;
+  for (int attempt = 0;; attempt++) {
+    s = store_->WriteAtomic(ops, /*wait=*/false, &written);
+    if (!s.IsExists() || named) break;
+    if (attempt == 7) return r->StoreError(Status::IOError("could not draw free object ids"));
+    for (size_t i = 0; i < ops.size(); i++) {
+      if (!ops[i].status.IsExists()) continue;
+      keys[i] = NewId();
+      ops[i].key = keys[i];
+    }
+  }
+  if (!s.ok()) return r->StoreError(s);
+  if (settings_->durability == Durability::kSync) {
+    for (Volume* v : written) r->scratch->dirty->Add(v);
   }
   ThreadStats* st = r->scratch->stats;
   std::string& json = r->scratch->text;
   json.assign("{\"objects\":[");
   for (size_t i = 0; i < parts.size(); i++) {
     ThreadStats::Add(st->total_items);
-    const WriteOp& done = by_volume[where[i].first][where[i].second];
+    const WriteOp& done = ops[i];
     if (i > 0) json.push_back(',');
     std::string object;
     ObjectJson(keys[i], done.value.size(), done.version, done.cookie, &object);

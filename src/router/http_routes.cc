@@ -246,7 +246,7 @@ void HttpRoutes::ObjectPost(const proto::HttpRequest& req, Reply* r) {
   bool sync = settings_->durability == Durability::kSync;
   // A new 64-bit id that no object has (add semantics); a collision just draws again.
   for (int attempt = 0; attempt < 8; attempt++) {
-    std::string key = std::to_string(RandomU64());
+    std::string key = NewId();
     Volume* v = store_->VolumeFor(key);
     uint64_t version = 0;
     Status s = v->Update(

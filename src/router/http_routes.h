@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <ctime>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,6 +69,10 @@ class HttpRoutes {
   // connection closes after it.
   static void AppendError(int status, std::string* out, HttpScratch* scratch);
 
+  // Where server-chosen object ids (POST /o, POST /batch) come from; RandomU64 unless
+  // a test sets another.
+  void set_id_source(std::function<uint64_t()> source) { id_source_ = std::move(source); }
+
  private:
   struct Reply;  // a response under construction (http_routes.cc)
 
@@ -93,11 +98,13 @@ class HttpRoutes {
   // "/{partition}/{key}/{cookie}" for a key.
   void PublicUrl(std::string_view key, uint64_t cookie, std::string* out) const;
   uint32_t Now() const;
+  std::string NewId() const { return std::to_string(id_source_ ? id_source_() : RandomU64()); }
 
   Store* store_;
   const HttpSettings* http_;
   const MemcacheSettings* settings_;
   StatsSource* stats_source_;
+  std::function<uint64_t()> id_source_;
 };
 
 // True if `key` obeys memcached's key rules: 1..250 bytes, no spaces or control bytes.

@@ -116,7 +116,7 @@ TEST(Compaction, FlushedNeedlesAreDropped) {
   ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
   std::string val(500, 'z');
   for (int i = 0; i < 60; i++) ASSERT_TRUE(Set(v.get(), "f" + std::to_string(i), val).ok());
-  ASSERT_TRUE(v->FlushAll(0).ok());
+  v->ApplyFlush(v->PlanFlush(0));
   ASSERT_TRUE(Set(v.get(), "after", "1").ok());
   uint64_t objects = v->Stats().objects;
   CompactionResult r;

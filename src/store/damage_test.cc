@@ -204,7 +204,6 @@ TEST(Damage, DamagedFlushMarkerMakesOnlyItsPartitionUnavailable) {
   so.volume.durability = Durability::kNone;
   std::unique_ptr<Store> store;
   ASSERT_TRUE(Store::Open(so, &store).ok());
-  ASSERT_TRUE(store->FlushAll(0).ok());  // every partition has a FLUSH
   std::map<uint32_t, std::vector<int>> by_partition;
   for (int i = 0; i < 90; i++) {
     ASSERT_TRUE(PutKV(store->VolumeFor(Key(i)), Key(i), Value(i)).ok());
@@ -213,6 +212,9 @@ TEST(Damage, DamagedFlushMarkerMakesOnlyItsPartitionUnavailable) {
   ASSERT_TRUE(store->Close().ok());
   store.reset();
   const std::string flush = so.dir + "/" + format::PartitionDirName(1) + "/FLUSH";
+  ASSERT_TRUE(
+      WriteFileAtomic(Env::Default(), flush, format::EncodeFlushMarker(format::FlushMarker{}))
+          .ok());  // as earlier builds wrote it
   XorByte(flush, 9, 0x04);
 
   Status s = Store::Open(so, &store);

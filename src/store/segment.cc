@@ -117,8 +117,9 @@ Status Segment::Append(std::span<const std::string_view> pieces, uint64_t* offse
   for (std::string_view p : pieces) bytes += p.size();
   Status s = pieces.size() == 1 ? file_->PWrite(at, pieces[0]) : file_->PWritev(at, pieces);
   if (!s.ok()) {
-    // Part of the batch may have landed: cut it off so the file ends on a record.
-    (void)file_->Truncate(at);
+    // Part of the batch may have landed: cut it off so the file ends on a record, and
+    // sync the cut, so that a power loss cannot bring whole needles of it back.
+    if (file_->Truncate(at).ok()) (void)file_->Sync();
     return s;
   }
   end_.store(at + bytes, std::memory_order_release);

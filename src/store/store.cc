@@ -1,9 +1,12 @@
 #include "store/store.h"
 
 #include <algorithm>
+#include <ctime>
 
 #include "base/checksum.h"
+#include "format/store_flush.h"
 #include "format/store_meta.h"
+#include "format/volume_meta.h"
 
 namespace bale {
 
@@ -35,10 +38,27 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
   } else {
     return s;
   }
+  // FLUSH_ALL, if a flush_all ever succeeded; a .tmp beside it is one that never did.
+  std::string flush_path = options.dir + "/" + format::kStoreFlushFileName;
+  if (env->Exists(flush_path + ".tmp")) BALE_RETURN_IF_ERROR(env->Remove(flush_path + ".tmp"));
+  std::string flush_marker;
+  std::vector<format::FlushRule> rules;
+  s = ReadWholeFile(env, flush_path, &flush_marker);
+  std::string flush_damage;  // why FLUSH_ALL cannot be read: every partition is unsure
+  if (s.ok()) {
+    s = format::DecodeStoreFlush(flush_marker, partitions, &rules);
+    if (!s.ok()) {
+      flush_damage = std::string(s.message());
+      rules.clear();
+    }
+  } else if (!s.IsNotFound()) {
+    return s;
+  }
   std::unique_ptr<Store> store(new Store());
-  store->lock_ = std::move(lock);
-  store->env_ = env;
   store->dir_ = options.dir;
+  store->env_ = env;
+  store->flush_marker_ = std::move(flush_marker);
+  store->lock_ = std::move(lock);
   store->reserve_bytes_ = options.disk_reserve_bytes;
   store->log_ = options.log ? options.log : [](const std::string&) {};
   if (store->reserve_bytes_ > 0 && !store->MakeReserve()) {
@@ -70,6 +90,14 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
       if (failed++ == 0) first_failure = vs;
       v = Volume::Unavailable(vo, vs);
     }
+    // The store's marker supersedes the partition's own (written by earlier builds); a
+    // damaged one leaves every partition unsure of what flush_all hid (store/damage.h).
+    if (!flush_damage.empty()) {
+      if (vs.ok()) v->MarkFlushDamaged(flush_path, flush_damage);
+    } else if (!rules.empty()) {
+      v->ApplyFlush(rules[p]);
+    }
+    store->legacy_flush_ |= env->Exists(vo.dir + "/" + format::kFlushFileName);
     store->volumes_.push_back(std::move(v));
   }
   if (failed == partitions) return first_failure;  // nothing to serve
@@ -134,13 +162,110 @@ uint32_t Store::PartitionOf(std::string_view key) const {
   return static_cast<uint32_t>(HashKey(key) % volumes_.size());
 }
 
+// The steps, and what a crash between two of them leaves:
+// 1. every partition's new rule is computed (nothing changes);
+// 2. FLUSH_ALL.tmp is written and fdatasync'ed (a crash: the old marker holds; the .tmp
+//    is removed at the next open);
+// 3. it is renamed over FLUSH_ALL, the commit point, and the directory fsync'ed (a
+//    crash in between: old or new marker, the flush was not answered);
+// 4. the rules are applied in memory, and the answer is OK.
+// A failure before the rename changes nothing. A failed directory fsync leaves the
+// rename's fate to the OS, so the previous marker is put back (ReplaceFlushMarker).
 Status Store::FlushAll(uint32_t when) {
-  Status first;
+  std::lock_guard<std::mutex> l(flush_mu_);
+  std::vector<format::FlushRule> rules;
+  rules.reserve(volumes_.size());
   for (auto& v : volumes_) {
-    Status s = v->FlushAll(when);
-    if (!s.ok() && first.ok()) first = s;
+    // A partition whose flush marker is damaged takes only a flush that hides everything
+    // so far (which repairs it): a delayed one changes nothing anywhere.
+    if (when != 0 && when > static_cast<uint32_t>(::time(nullptr)) && v->flush_damaged()) {
+      return Status::Unavailable("partition " + std::to_string(v->options().partition) +
+                                 " unavailable: its FLUSH marker is damaged; only flush_all "
+                                 "without a delay repairs it");
+    }
+    rules.push_back(v->PlanFlush(when));
   }
-  return first;
+  std::string marker = format::EncodeStoreFlush(rules);
+  BALE_RETURN_IF_ERROR(ReplaceFlushMarker(marker));
+  flush_marker_ = std::move(marker);
+  for (size_t p = 0; p < volumes_.size(); p++) volumes_[p]->ApplyFlush(rules[p]);
+  if (legacy_flush_) {
+    // Superseded by FLUSH_ALL (and ignored while it exists): tidy up, best effort.
+    for (uint32_t p = 0; p < volumes_.size(); p++) {
+      std::string path = dir_ + "/" + format::PartitionDirName(p) + "/" + format::kFlushFileName;
+      if (env_->Exists(path)) (void)env_->Remove(path);
+    }
+    legacy_flush_ = false;
+  }
+  return Status::OK();
+}
+
+Status Store::ReplaceFlushMarker(const std::string& bytes) {
+  std::string path = dir_ + "/" + format::kStoreFlushFileName;
+  std::string tmp = path + ".tmp";
+  std::unique_ptr<File> f;
+  BALE_RETURN_IF_ERROR(env_->Open(tmp, OpenMode::kCreate, &f));
+  Status s = f->PWrite(0, bytes);
+  if (s.ok()) s = f->Sync();
+  f.reset();
+  if (s.ok()) s = env_->Rename(tmp, path);
+  if (!s.ok()) {
+    (void)env_->Remove(tmp);
+    return s;
+  }
+  s = env_->SyncDir(dir_);
+  if (s.ok()) return Status::OK();
+  // Whether the rename survives a power loss is unknown: put the previous marker back,
+  // so that the flush is not in effect after a restart when its answer is an error.
+  Status undo;
+  if (flush_marker_.empty()) {
+    undo = env_->Remove(path);
+    if (undo.ok()) undo = env_->SyncDir(dir_);
+  } else {
+    undo = WriteFileAtomic(env_, path, flush_marker_);
+  }
+  if (undo.ok()) return s;
+  return Status::IOError(std::string(s.message()) + "; putting the previous " + path +
+                         " back failed too (" + std::string(undo.message()) +
+                         "): the flush may take effect at the next start");
+}
+
+Status Store::WriteAtomic(std::span<WriteOp> ops, bool wait, std::vector<Volume*>* written) {
+  // Each volume's ops must lie together: copy them grouped by partition, in op order
+  // within each, and copy the outcome back.
+  std::vector<uint32_t> part(ops.size());
+  std::vector<size_t> count(volumes_.size() + 1, 0);
+  for (size_t i = 0; i < ops.size(); i++) {
+    part[i] = PartitionOf(ops[i].key);
+    count[part[i] + 1]++;
+  }
+  for (size_t p = 1; p < count.size(); p++) count[p] += count[p - 1];  // start of each group
+  std::vector<WriteOp> grouped(ops.size());
+  std::vector<size_t> at(ops.size());
+  std::vector<size_t> next(count.begin(), count.end() - 1);
+  for (size_t i = 0; i < ops.size(); i++) {
+    at[i] = next[part[i]]++;
+    grouped[at[i]] = ops[i];
+  }
+  std::vector<VolumeWrite> writes;
+  for (uint32_t p = 0; p < volumes_.size(); p++) {
+    if (count[p + 1] == count[p]) continue;
+    writes.push_back(VolumeWrite{
+        volumes_[p].get(), std::span<WriteOp>(grouped).subspan(count[p], count[p + 1] - count[p])});
+  }
+  Status s = Volume::WriteAcross(writes, wait);
+  for (size_t i = 0; i < ops.size(); i++) {
+    ops[i].status = grouped[at[i]].status;
+    ops[i].version = grouped[at[i]].version;
+    ops[i].cookie = grouped[at[i]].cookie;
+  }
+  if (written != nullptr) {
+    written->clear();
+    if (s.ok()) {
+      for (const VolumeWrite& w : writes) written->push_back(w.volume);
+    }
+  }
+  return s;
 }
 
 StoreStats Store::Stats() const {

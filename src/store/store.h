@@ -10,10 +10,16 @@
 // that answers every call with Status::Unavailable (Volume::Unavailable), and the others
 // serve; Open fails only when no partition can open. Damage() lists what every volume
 // found wrong (store/damage.h).
+//
+// Two operations span partitions and are all or nothing, now and after a restart:
+// - FlushAll: one marker for every partition (format/store_flush.h) replaces the last
+//   one atomically and is applied in memory only once durable; an error hides nothing.
+// - WriteAtomic: ops of several partitions are stored all or none (Volume::WriteAcross).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,9 +82,15 @@ class Store {
   // Makes the given volumes durable, in parallel (kSync group commit).
   Status SyncVolumes(std::span<Volume* const> volumes) { return sync_pool_->SyncAll(volumes); }
 
-  // Flushes every partition; the first failure (an unavailable partition's) is returned
-  // after the others are flushed.
+  // flush_all: objects written before `when` (unix seconds; 0 or past = now) read as
+  // missing from `when` on, in every partition. On error nothing changes, now or after
+  // a restart (see docs/store.md for the one case the OS can leave undecided).
   Status FlushAll(uint32_t when);
+  // Stores `ops`, which may belong to any partitions, all or none (see
+  // Volume::WriteAcross): Exists, with nothing written, when an only_if_absent op finds
+  // its key taken (its status says which). Per-op outcome (status, version, cookie) in
+  // ops. `written`, when given, gets the volumes written, for the caller's group commit.
+  Status WriteAtomic(std::span<WriteOp> ops, bool wait, std::vector<Volume*>* written = nullptr);
   // Space reclamation: automatic passes, and on-demand ones (Compactor::Request).
   Compactor* compactor() { return compactor_.get(); }
   StoreStats Stats() const;
@@ -88,6 +100,14 @@ class Store {
 
  private:
   Store() = default;
+  // Replaces FLUSH_ALL with `bytes`; on error the previous marker is in place again.
+  Status ReplaceFlushMarker(const std::string& bytes);
+
+  std::string dir_;
+  Env* env_ = nullptr;
+  std::mutex flush_mu_;        // one FlushAll at a time
+  std::string flush_marker_;   // FLUSH_ALL as on disk; empty: there is none
+  bool legacy_flush_ = false;  // some partition has an earlier build's FLUSH file
   // Destroyed in reverse: volumes first, then the syncer (which uses the pool), then the
   // pool.
   std::string ReservePath() const;
@@ -95,8 +115,6 @@ class Store {
   void OnNoSpace();    // a volume met a full disk
   bool CheckSpace();   // the compactor's poll while full: true while still full
 
-  Env* env_ = nullptr;
-  std::string dir_;
   uint64_t reserve_bytes_ = 0;
   Compactor::Log log_;
   std::mutex full_mu_;

@@ -4,8 +4,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <set>
 #include <sstream>
+#include <thread>
 
+#include "format/checkpoint.h"
+#include "format/store_flush.h"
+#include "format/store_meta.h"
+#include "format/superblock.h"
+#include "format/volume_meta.h"
 #include "store/verify.h"
 #include "test_util.h"
 
@@ -55,6 +63,286 @@ TEST(StoreLock, AnotherProcessIsRefusedWhileTheOwnerLives) {
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << "the child opened a store the parent owns";
+}
+
+// Writes across partitions are serialized as wholes: two batches of the same keys never
+// interleave partition by partition, so in the end every key holds the same batch's
+// value. Single writes to those partitions go on meanwhile (and nothing deadlocks).
+TEST(StoreWriteAtomic, ConcurrentBatchesNeverInterleave) {
+  testing::TempDir tmp;
+  StoreOptions o = SmallStore(tmp.path());
+  o.partitions = 8;
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(o, &store).ok());
+  constexpr int kKeys = 24, kThreads = 4, kRounds = 150;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) {
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < kRounds; r++) {
+        std::string value = std::to_string(t) + "/" + std::to_string(r);
+        std::vector<std::string> keys(kKeys);
+        std::vector<WriteOp> ops(kKeys);
+        for (int i = 0; i < kKeys; i++) {
+          keys[i] = "key" + std::to_string(i);
+          ops[i].key = keys[i];
+          ops[i].value = value;
+        }
+        ASSERT_TRUE(store->WriteAtomic(ops, true).ok());
+        WriteOp single;
+        std::string key = "single" + std::to_string(t);
+        single.key = key;
+        single.value = value;
+        ASSERT_TRUE(store->VolumeFor(key)->Put(single).ok());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::string first;
+  for (int i = 0; i < kKeys; i++) {
+    std::string key = "key" + std::to_string(i);
+    ReadResult r;
+    ASSERT_TRUE(store->VolumeFor(key)->Get(key, &r).ok());
+    if (i == 0) first = std::string(r.value());
+    EXPECT_EQ(r.value(), first) << key;
+  }
+  std::set<uint32_t> partitions;
+  for (int i = 0; i < kKeys; i++) partitions.insert(store->PartitionOf("key" + std::to_string(i)));
+  EXPECT_GT(partitions.size(), 4u);
+}
+
+// flush_all over a store of 8 partitions, on a FaultEnv, with a clock the test moves.
+// "After a crash" is a copy of the data directory taken while the store is open: what a
+// restart would find had the process died right after the reply.
+class StoreFlushTest : public ::testing::Test {
+ protected:
+  static constexpr int kKeys = 40;
+
+  StoreOptions Options(Env* env, const std::string& dir) {
+    StoreOptions o;
+    o.dir = dir;
+    o.partitions = 8;
+    o.volume.durability = Durability::kNone;
+    o.volume.env = env;
+    o.volume.clock = [this] { return now_.load(); };
+    return o;
+  }
+  void Open() { ASSERT_TRUE(Store::Open(Options(&fault_, dir_), &store_).ok()); }
+  // Closes and opens again, on the same FaultEnv (its knobs back to harmless).
+  void Reopen() {
+    fault_.write_budget = -1;
+    fault_.sync_dir_failures = 0;
+    ASSERT_TRUE(store_->Close().ok());
+    store_.reset();
+    Open();
+  }
+  // Opens a copy of the data directory as it is now, as a restart after a crash would.
+  std::unique_ptr<Store> OpenCrashCopy() {
+    std::string copy = tmp_.Sub("crash-" + std::to_string(copies_++));
+    std::filesystem::copy(dir_, copy, std::filesystem::copy_options::recursive);
+    std::unique_ptr<Store> s;
+    EXPECT_TRUE(Store::Open(Options(Env::Default(), copy), &s).ok());
+    return s;
+  }
+  void Put(const std::string& key, const std::string& value) {
+    WriteOp op;
+    op.key = key;
+    op.value = value;
+    ASSERT_TRUE(store_->VolumeFor(key)->Put(op).ok());
+  }
+  static std::string Get(Store* s, const std::string& key) {
+    ReadResult r;
+    Status st = s->VolumeFor(key)->Get(key, &r);
+    if (st.IsNotFound()) return "<missing>";
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return std::string(r.value());
+  }
+  // How many of k0..k<kKeys-1> read back.
+  static int Visible(Store* s) {
+    int n = 0;
+    for (int i = 0; i < kKeys; i++) n += Get(s, "k" + std::to_string(i)) != "<missing>";
+    return n;
+  }
+  void PutKeys() {
+    for (int i = 0; i < kKeys; i++) Put("k" + std::to_string(i), "v" + std::to_string(i));
+  }
+  // A key of partition p that no other test line uses.
+  std::string KeyOf(uint32_t p, const std::string& prefix) {
+    for (int i = 0;; i++) {
+      std::string k = prefix + std::to_string(i);
+      if (store_->PartitionOf(k) == p) return k;
+    }
+  }
+
+  std::atomic<uint32_t> now_{1'700'000'000};
+  testing::FaultEnv fault_;
+  testing::TempDir tmp_;
+  std::string dir_ = tmp_.Sub("data");
+  int copies_ = 0;
+  std::unique_ptr<Store> store_;
+};
+
+// Issue 10: a flush_all that failed on a full disk hid every object, and after a restart
+// some partitions' objects stayed hidden. An error must hide nothing, then or later.
+TEST_F(StoreFlushTest, FlushAllThatFailsHidesNothingNowOrAfterARestart) {
+  Open();
+  PutKeys();
+  // Room for three of the 24-byte per-partition markers earlier builds wrote, not more.
+  fault_.write_budget = 3 * format::kFlushMarkerSize + 5;
+  Status s = store_->FlushAll(0);
+  EXPECT_TRUE(s.IsNoSpace()) << s.ToString();
+  EXPECT_EQ(Visible(store_.get()), kKeys);
+  EXPECT_EQ(Visible(OpenCrashCopy().get()), kKeys);
+
+  fault_.write_budget = 3 * format::kFlushMarkerSize + 5;
+  s = store_->FlushAll(now_ + 5);  // flush_all 5
+  EXPECT_TRUE(s.IsNoSpace()) << s.ToString();
+  now_ += 5;
+  EXPECT_EQ(Visible(store_.get()), kKeys);
+  EXPECT_EQ(Visible(OpenCrashCopy().get()), kKeys);
+
+  Reopen();
+  EXPECT_EQ(Visible(store_.get()), kKeys);
+}
+
+// The rename of the marker is done but the directory fsync after it fails: whether the
+// rename lasts is unknown, so the previous marker is put back and the flush is an error.
+TEST_F(StoreFlushTest, FlushAllWhoseDirectorySyncFailsIsUndone) {
+  Open();
+  PutKeys();
+  fault_.sync_dir_failures = 1;
+  Status s = store_->FlushAll(0);
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  EXPECT_EQ(Visible(store_.get()), kKeys);
+  EXPECT_EQ(Visible(OpenCrashCopy().get()), kKeys);
+  Reopen();
+  EXPECT_EQ(Visible(store_.get()), kKeys);
+
+  // With a marker already in place, the undo restores it rather than removing it.
+  ASSERT_TRUE(store_->FlushAll(0).ok());
+  Put("k0", "again");
+  fault_.sync_dir_failures = 1;
+  EXPECT_TRUE(store_->FlushAll(0).IsIOError());
+  EXPECT_EQ(Get(store_.get(), "k0"), "again");
+  Reopen();
+  EXPECT_EQ(Get(store_.get(), "k0"), "again");
+  EXPECT_EQ(Visible(store_.get()), 1);
+}
+
+TEST_F(StoreFlushTest, FlushAllThatSucceedsHidesEverythingAfterARestart) {
+  Open();
+  PutKeys();
+  ASSERT_TRUE(store_->FlushAll(0).ok());
+  EXPECT_EQ(Visible(store_.get()), 0);
+  Put("after", "1");  // the same second, after the flush: visible
+  EXPECT_EQ(Visible(OpenCrashCopy().get()), 0);
+  Reopen();
+  EXPECT_EQ(Visible(store_.get()), 0);
+  EXPECT_EQ(Get(store_.get(), "after"), "1");
+
+  PutKeys();
+  ASSERT_TRUE(store_->FlushAll(now_ + 5).ok());  // flush_all 5
+  EXPECT_EQ(Visible(store_.get()), kKeys);
+  std::unique_ptr<Store> crashed = OpenCrashCopy();
+  Reopen();
+  EXPECT_EQ(Visible(store_.get()), kKeys);
+  now_ += 5;
+  EXPECT_EQ(Visible(store_.get()), 0);
+  EXPECT_EQ(Visible(crashed.get()), 0);
+  EXPECT_EQ(Get(store_.get(), "after"), "<missing>");
+  Put("later", "2");  // written at the flush time: survives
+  Reopen();
+  EXPECT_EQ(Visible(store_.get()), 0);
+  EXPECT_EQ(Get(store_.get(), "later"), "2");
+
+  // One marker for the whole store, none per partition.
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/" + format::kStoreFlushFileName));
+  for (uint32_t p = 0; p < 8; p++) {
+    EXPECT_FALSE(std::filesystem::exists(dir_ + "/" + format::PartitionDirName(p) + "/" +
+                                         format::kFlushFileName));
+  }
+}
+
+// A delayed flush_all that has taken effect stays in effect when another delayed one is
+// given (memcached's oldest_live would let the objects back until the new time).
+TEST_F(StoreFlushTest, ALaterDelayedFlushKeepsWhatAnEarlierOneHid) {
+  Open();
+  PutKeys();
+  ASSERT_TRUE(store_->FlushAll(now_ + 5).ok());
+  now_ += 10;
+  EXPECT_EQ(Visible(store_.get()), 0);
+  Put("between", "1");
+  ASSERT_TRUE(store_->FlushAll(now_ + 100).ok());
+  EXPECT_EQ(Visible(store_.get()), 0);
+  EXPECT_EQ(Get(store_.get(), "between"), "1");
+  Reopen();
+  EXPECT_EQ(Visible(store_.get()), 0);
+  EXPECT_EQ(Get(store_.get(), "between"), "1");
+  now_ += 100;
+  EXPECT_EQ(Get(store_.get(), "between"), "<missing>");
+}
+
+// The marker names the versions flushed in each partition. Needles that were not yet on
+// disk when it was written can be lost in a crash; their versions must not be handed out
+// again after the restart, or new objects would read as flushed.
+TEST_F(StoreFlushTest, FlushedVersionsAreNotReusedAfterALostTail) {
+  Open();
+  std::string k0 = KeyOf(0, "a"), k1 = KeyOf(0, "b");
+  Put(k0, "1");
+  Put(k1, "2");
+  ASSERT_TRUE(store_->FlushAll(0).ok());
+  ASSERT_TRUE(store_->Close().ok());
+  store_.reset();
+  // Partition 0 loses its needles (never synced when the power went).
+  std::string p0 = dir_ + "/" + format::PartitionDirName(0);
+  std::filesystem::resize_file(p0 + "/" + format::SegmentFileName(1, 0), format::kSuperblockSize);
+  std::filesystem::remove(p0 + "/" + format::kCheckpointFileName);
+  Open();
+  std::string k2 = KeyOf(0, "c");
+  Put(k2, "new");
+  EXPECT_EQ(Get(store_.get(), k2), "new");
+  Reopen();
+  EXPECT_EQ(Get(store_.get(), k2), "new");
+}
+
+// Per-partition FLUSH markers written by earlier builds are honoured, and a flush_all
+// by this build keeps what they hid.
+TEST_F(StoreFlushTest, PerPartitionMarkersOfEarlierBuildsAreHonoured) {
+  Open();
+  std::string a = KeyOf(0, "a"), b = KeyOf(1, "b"), c = KeyOf(2, "c");
+  Put(a, "1");
+  Put(b, "2");
+  Put(c, "3");
+  ASSERT_TRUE(store_->Close().ok());
+  store_.reset();
+  auto legacy = [&](uint32_t p, uint32_t time, uint64_t version) {
+    std::string path = dir_ + "/" + format::PartitionDirName(p) + "/" + format::kFlushFileName;
+    ASSERT_TRUE(WriteFileAtomic(Env::Default(), path,
+                                format::EncodeFlushMarker(format::FlushMarker{time, version}))
+                    .ok());
+  };
+  legacy(0, 0, 1000);      // flush_all: every version up to 1000
+  legacy(1, now_ + 5, 0);  // flush_all 5, not yet due
+  Open();
+  EXPECT_EQ(Get(store_.get(), a), "<missing>");
+  EXPECT_EQ(Get(store_.get(), b), "2");
+  EXPECT_EQ(Get(store_.get(), c), "3");
+  Put(a, "new");  // versions go on above the flushed ones
+  EXPECT_EQ(Get(store_.get(), a), "new");
+  now_ += 5;
+  EXPECT_EQ(Get(store_.get(), b), "<missing>");
+  EXPECT_EQ(Get(store_.get(), c), "3");
+
+  Put(a, "newer");
+  ASSERT_TRUE(store_->FlushAll(now_ + 100).ok());
+  Reopen();
+  EXPECT_EQ(Get(store_.get(), a), "newer");
+  EXPECT_EQ(Get(store_.get(), b), "<missing>");  // still hidden by the old builds' flush
+  EXPECT_EQ(Get(store_.get(), c), "3");
+  now_ += 100;
+  EXPECT_EQ(Get(store_.get(), a), "<missing>");
+  EXPECT_EQ(Get(store_.get(), c), "<missing>");
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/" + format::PartitionDirName(0) + "/" +
+                                       format::kFlushFileName));
 }
 
 }  // namespace

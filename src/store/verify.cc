@@ -7,6 +7,7 @@
 #include <set>
 
 #include "format/checkpoint.h"
+#include "format/store_flush.h"
 #include "format/store_meta.h"
 #include "format/superblock.h"
 #include "format/volume_meta.h"
@@ -170,6 +171,18 @@ Status VerifyTree(Env* env, const std::string& root, std::ostream& out, VerifyRe
     }
   }
   if (ec) return Status::IOError(root + ": " + ec.message());
+  // The store's flush marker (format/store_flush.h), which covers every partition.
+  const std::string flush_all = root + "/" + format::kStoreFlushFileName;
+  std::string store_marker, flush_marker;
+  uint32_t partitions = 0;
+  if (env->Exists(flush_all) &&
+      ReadWholeFile(env, root + "/" + format::kStoreFileName, &store_marker).ok() &&
+      format::DecodeStoreMarker(store_marker, &partitions).ok()) {
+    std::vector<format::FlushRule> rules;
+    Status s = ReadWholeFile(env, flush_all, &flush_marker);
+    if (s.ok()) s = format::DecodeStoreFlush(flush_marker, partitions, &rules);
+    if (!s.ok()) Problem(out, report, flush_all + ": offset 0: " + s.ToString());
+  }
   for (auto& [dir, v] : volumes) VerifyVolume(env, dir, v, out, report);
   return Status::OK();
 }

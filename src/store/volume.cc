@@ -2,6 +2,7 @@
 // checkpoint.cc, compaction in compaction.cc.
 #include "store/volume.h"
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <random>
@@ -9,7 +10,6 @@
 
 #include "base/checksum.h"
 #include "format/superblock.h"
-#include "format/volume_meta.h"
 #include "store/expiry.h"
 #include "store/syncer.h"
 
@@ -40,8 +40,6 @@ bool ParseDurability(std::string_view s, Durability* out) {
 }
 
 namespace {
-
-constexpr size_t kNone = SIZE_MAX;
 
 uint64_t RandomCookie() {
   uint64_t c;
@@ -74,8 +72,8 @@ uint32_t Volume::Tag(std::string_view key) const {
 
 bool Volume::IsLive(const format::NeedleHeader& h, uint32_t now) const {
   if (h.kind == format::NeedleKind::kTombstone || IsExpired(h.expiry, now)) return false;
-  if (h.version <= flush_version_) return false;
-  return !(flush_time_ != 0 && now >= flush_time_ && h.mtime < flush_time_);
+  if (h.version <= flush_.flush_version || h.mtime < flush_.flushed_before) return false;
+  return !(flush_.flush_time != 0 && now >= flush_.flush_time && h.mtime < flush_.flush_time);
 }
 
 Status Volume::CheckKey(std::string_view key) const {
@@ -445,119 +443,239 @@ Status Volume::Delete(std::string_view key) {
 Status Volume::Write(std::span<WriteOp> ops) { return WriteImpl(ops, true); }
 Status Volume::WriteNoWait(std::span<WriteOp> ops) { return WriteImpl(ops, false); }
 
-Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
-  bool refused = WritesRefused();
-  for (WriteOp& op : ops) {
-    if (refused && !op.tombstone) {
-      return Status::NoSpace(
-          "the disk is full: writes wait until deletes or compaction free space");
+Status Volume::CheckOps(std::span<const WriteOp> ops) {
+  for (const WriteOp& op : ops) {
+    if (op.key.empty() || op.key.size() > format::kMaxKeyLen) {
+      return Status::InvalidArgument("key length must be 1..250");
     }
-    BALE_RETURN_IF_ERROR(CheckKey(op.key));
     if (op.value.size() > format::kMaxValueLen) return Status::InvalidArgument("value too large");
     if (!op.tombstone && !format::IsValidContentType(op.content_type)) {
       return Status::InvalidArgument("content type over 255 bytes or with control bytes");
     }
   }
-  struct Pending {
-    uint32_t tag = 0;
-    bool had_old = false;    // the key has a needle the index points at
-    Location old;            // ... at this location, when earlier == kNone
-    uint64_t old_size = 0;   // ... of this many bytes (a touch record: the record's)
-    size_t earlier = kNone;  // or an earlier op of this batch wrote the key
-    uint64_t rel = 0;        // offset of this op's needle within the batch
+  return Status::OK();
+}
+
+Status Volume::PlanWriteLocked(std::span<WriteOp> ops, std::vector<PendingOp>* pending,
+                               uint32_t now) {
+  pending->assign(ops.size(), PendingOp{});
+  std::unordered_map<uint32_t, size_t> last_with_tag;  // tag -> latest written op
+  for (size_t i = 0; i < ops.size(); i++) {
+    WriteOp& op = ops[i];
+    PendingOp& p = (*pending)[i];
+    p.tag = Tag(op.key);
+    bool live_old = false;
+    auto it = ops.size() > 1 ? last_with_tag.find(p.tag) : last_with_tag.end();
+    if (it != last_with_tag.end()) {
+      for (size_t j = it->second + 1; j-- > 0;) {
+        if (ops[j].status.ok() && (*pending)[j].tag == p.tag && ops[j].key == op.key) {
+          p.earlier = j;
+          break;
+        }
+      }
+    }
+    if (p.earlier != PendingOp::kNoOp) {
+      p.had_old = live_old = !ops[p.earlier].tombstone;
+    } else {
+      Found f;
+      Status s = FindLocked(op.key, p.tag, &f);
+      if (!s.ok() && !s.IsNotFound()) return s;
+      if (s.ok()) {
+        p.had_old = true;
+        p.old = f.loc;
+        p.old_size = format::NeedleSize(f.header);
+        live_old = IsLive(f.header, now);
+      }
+    }
+    if (op.tombstone && !live_old) {
+      op.status = Status::NotFound();
+      continue;
+    }
+    if (op.only_if_absent && live_old) {
+      op.status = Status::Exists();
+      continue;
+    }
+    op.status = Status::OK();
+    if (ops.size() > 1) last_with_tag[p.tag] = i;
+  }
+  return Status::OK();
+}
+
+Status Volume::AppendWriteLocked(std::span<WriteOp> ops, std::vector<PendingOp>* pending,
+                                 uint32_t now, bool* appended, uint64_t* base) {
+  *appended = false;
+  // Seal first if the append may not fit: needles are encoded with the head's salt.
+  uint64_t most = 0;
+  for (const WriteOp& op : ops) {
+    if (!op.status.ok()) continue;
+    most += op.tombstone
+                ? format::NeedleSize(op.key.size(), 0, 0)
+                : format::NeedleSize(op.key.size(), op.content_type.size(), op.value.size());
+  }
+  if (most == 0) return Status::OK();
+  BALE_RETURN_IF_ERROR(EnsureRoomLocked(most));
+  const uint32_t salt = slots_[order_.back()]->salt();
+  ClearEncodedLocked();
+  for (size_t i = 0; i < ops.size(); i++) {
+    WriteOp& op = ops[i];
+    if (!op.status.ok()) continue;
+    format::NeedleHeader h;
+    h.version = op.version = ++last_version_;
+    h.cookie = op.cookie = op.cookie != 0 ? op.cookie : RandomCookie();
+    h.flags = op.flags;
+    h.expiry = op.expiry;
+    h.mtime = now;
+    h.kind = op.tombstone ? format::NeedleKind::kTombstone : format::NeedleKind::kValue;
+    (*pending)[i].rel = op.tombstone ? EncodeLocked(salt, h, op.key, {}, {})
+                                     : EncodeLocked(salt, h, op.key, op.content_type, op.value);
+  }
+  BALE_RETURN_IF_ERROR(AppendLocked(base));
+  *appended = true;
+  return Status::OK();
+}
+
+void Volume::IndexWriteLocked(std::span<WriteOp> ops, const std::vector<PendingOp>& pending,
+                              uint64_t base) {
+  uint16_t head = order_.back();
+  auto at = [&](const PendingOp& p) {
+    return Location{head, static_cast<uint32_t>((base + p.rel) / format::kNeedleAlign)};
   };
-  thread_local std::vector<Pending> pending;  // reused: no allocation per write
-  pending.assign(ops.size(), Pending{});
+  for (size_t i = 0; i < ops.size(); i++) {
+    if (!ops[i].status.ok()) continue;
+    const PendingOp& p = pending[i];
+    Location old = p.earlier == PendingOp::kNoOp ? p.old : at(pending[p.earlier]);
+    if (p.had_old) {
+      NoteDeadLocked(old.slot,
+                     p.earlier == PendingOp::kNoOp ? p.old_size : NeedleSizeOf(ops[p.earlier]));
+    }
+    if (ops[i].tombstone) NoteDeadLocked(head, NeedleSizeOf(ops[i]));
+    if (ops[i].tombstone) {
+      if (p.had_old) index_.Erase(p.tag, old);
+    } else if (p.had_old) {
+      index_.Replace(p.tag, old, at(p));
+    } else {
+      index_.Insert(p.tag, at(p));
+    }
+  }
+}
+
+Status Volume::UndoAppendLocked(uint64_t base) {
+  // Nothing was appended after it (the lock is held) and nothing points at it.
+  Segment* head = slots_[order_.back()].get();
+  Status s = head->TruncateTo(base);
+  if (s.ok()) s = head->Sync();
+  if (!s.ok()) {
+    return Status::IOError(head->path() + ": could not cut back a write that failed elsewhere (" +
+                           s.ToString() + "); a restart may find it");
+  }
+  return Status::OK();
+}
+
+Status Volume::CheckRefused(std::span<const WriteOp> ops) const {
+  if (!WritesRefused()) return Status::OK();
+  for (const WriteOp& op : ops) {
+    if (!op.tombstone) {
+      return Status::NoSpace(
+          "the disk is full: writes wait until deletes or compaction free space");
+    }
+  }
+  return Status::OK();
+}
+
+Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
+  BALE_RETURN_IF_ERROR(CheckOps(ops));
+  BALE_RETURN_IF_ERROR(CheckRefused(ops));
+  thread_local std::vector<PendingOp> pending;  // reused: no allocation per write
   uint64_t lsn = 0;
   {
     std::unique_lock<std::shared_mutex> l(mu_);
     if (closed_) return Status::IOError("volume closed");
     if (!unavailable_.ok()) return unavailable_;
     uint32_t now = Now();
-    // Seal first if the batch may not fit: needles are encoded with the head's salt.
-    uint64_t most = 0;
-    for (const WriteOp& op : ops) {
-      most += op.tombstone
-                  ? format::NeedleSize(op.key.size(), 0, 0)
-                  : format::NeedleSize(op.key.size(), op.content_type.size(), op.value.size());
-    }
-    BALE_RETURN_IF_ERROR(EnsureRoomLocked(most));
-    const uint32_t salt = slots_[order_.back()]->salt();
-    ClearEncodedLocked();
-    std::unordered_map<uint32_t, size_t> last_with_tag;  // tag -> latest written op
-    for (size_t i = 0; i < ops.size(); i++) {
-      WriteOp& op = ops[i];
-      Pending& p = pending[i];
-      p.tag = Tag(op.key);
-      bool live_old = false;
-      auto it = ops.size() > 1 ? last_with_tag.find(p.tag) : last_with_tag.end();
-      if (it != last_with_tag.end()) {
-        for (size_t j = it->second + 1; j-- > 0;) {
-          if (ops[j].status.ok() && pending[j].tag == p.tag && ops[j].key == op.key) {
-            p.earlier = j;
-            break;
-          }
-        }
-      }
-      if (p.earlier != kNone) {
-        p.had_old = live_old = !ops[p.earlier].tombstone;
-      } else {
-        Found f;
-        Status s = FindLocked(op.key, p.tag, &f);
-        if (!s.ok() && !s.IsNotFound()) return s;
-        if (s.ok()) {
-          p.had_old = true;
-          p.old = f.loc;
-          p.old_size = format::NeedleSize(f.header);
-          live_old = IsLive(f.header, now);
-        }
-      }
-      if (op.tombstone && !live_old) {
-        op.status = Status::NotFound();
-        continue;
-      }
-      op.status = Status::OK();
-      if (ops.size() > 1) last_with_tag[p.tag] = i;
-      format::NeedleHeader h;
-      h.version = op.version = ++last_version_;
-      h.cookie = op.cookie = op.cookie != 0 ? op.cookie : RandomCookie();
-      h.flags = op.flags;
-      h.expiry = op.expiry;
-      h.mtime = now;
-      h.kind = op.tombstone ? format::NeedleKind::kTombstone : format::NeedleKind::kValue;
-      if (op.tombstone) {
-        p.rel = EncodeLocked(salt, h, op.key, {}, {});
-      } else {
-        p.rel = EncodeLocked(salt, h, op.key, op.content_type, op.value);
-      }
-    }
-    if (scratch_.empty()) return Status::OK();
+    BALE_RETURN_IF_ERROR(PlanWriteLocked(ops, &pending, now));
+    bool appended = false;
     uint64_t base = 0;
-    BALE_RETURN_IF_ERROR(AppendLocked(&base));
+    BALE_RETURN_IF_ERROR(AppendWriteLocked(ops, &pending, now, &appended, &base));
+    if (!appended) return Status::OK();
     lsn = appended_.load(std::memory_order_relaxed);
-    uint16_t head = order_.back();
-    auto at = [&](const Pending& p) {
-      return Location{head, static_cast<uint32_t>((base + p.rel) / format::kNeedleAlign)};
-    };
-    for (size_t i = 0; i < ops.size(); i++) {
-      if (!ops[i].status.ok()) continue;
-      const Pending& p = pending[i];
-      Location old = p.earlier == kNone ? p.old : at(pending[p.earlier]);
-      if (p.had_old) {
-        NoteDeadLocked(old.slot, p.earlier == kNone ? p.old_size : NeedleSizeOf(ops[p.earlier]));
-      }
-      if (ops[i].tombstone) NoteDeadLocked(head, NeedleSizeOf(ops[i]));
-      if (ops[i].tombstone) {
-        if (p.had_old) index_.Erase(p.tag, old);
-      } else if (p.had_old) {
-        index_.Replace(p.tag, old, at(p));
-      } else {
-        index_.Insert(p.tag, at(p));
-      }
-    }
+    IndexWriteLocked(ops, pending, base);
   }
   if (wait && options_.durability == Durability::kSync) BALE_RETURN_IF_ERROR(WaitDurable(lsn));
   return MaybeCheckpoint();
+}
+
+Status Volume::WriteAcross(std::span<const VolumeWrite> writes, bool wait) {
+  for (const VolumeWrite& w : writes) {
+    BALE_RETURN_IF_ERROR(CheckOps(w.ops));
+    BALE_RETURN_IF_ERROR(w.volume->CheckRefused(w.ops));
+  }
+  // Locks are taken in address order, so two writes across volumes cannot deadlock.
+  std::vector<const VolumeWrite*> order;
+  for (const VolumeWrite& w : writes) order.push_back(&w);
+  std::sort(order.begin(), order.end(),
+            [](const VolumeWrite* a, const VolumeWrite* b) { return a->volume < b->volume; });
+  for (size_t i = 1; i < order.size(); i++) {
+    if (order[i]->volume == order[i - 1]->volume) {
+      return Status::InvalidArgument("WriteAcross: a volume named twice");
+    }
+  }
+  struct Step {
+    std::vector<PendingOp> pending;
+    bool appended = false;
+    uint64_t base = 0;
+    uint64_t lsn = 0;
+    uint32_t now = 0;
+  };
+  std::vector<Step> steps(order.size());
+  {
+    std::vector<std::unique_lock<std::shared_mutex>> locks;
+    locks.reserve(order.size());
+    for (const VolumeWrite* w : order) {
+      locks.emplace_back(w->volume->mu_);
+      if (w->volume->closed_) return Status::IOError("volume closed");
+    }
+    // Every check before the first byte is written.
+    bool taken = false;
+    for (size_t i = 0; i < order.size(); i++) {
+      Volume* v = order[i]->volume;
+      steps[i].now = v->Now();
+      BALE_RETURN_IF_ERROR(v->PlanWriteLocked(order[i]->ops, &steps[i].pending, steps[i].now));
+      for (const WriteOp& op : order[i]->ops) taken |= op.status.IsExists();
+    }
+    if (taken) return Status::Exists("a key of the write is taken");
+    for (size_t i = 0; i < order.size(); i++) {
+      Volume* v = order[i]->volume;
+      Step& st = steps[i];
+      Status s = v->AppendWriteLocked(order[i]->ops, &st.pending, st.now, &st.appended, &st.base);
+      if (s.ok()) {
+        st.lsn = v->appended_.load(std::memory_order_relaxed);
+        continue;
+      }
+      // This volume's failed append left nothing behind; take back the earlier ones.
+      for (size_t j = 0; j < i; j++) {
+        if (!steps[j].appended) continue;
+        Status undo = order[j]->volume->UndoAppendLocked(steps[j].base);
+        if (!undo.ok()) s = undo;  // the worse news
+      }
+      return s;
+    }
+    for (size_t i = 0; i < order.size(); i++) {
+      if (steps[i].appended) {
+        order[i]->volume->IndexWriteLocked(order[i]->ops, steps[i].pending, steps[i].base);
+      }
+    }
+  }
+  Status first;
+  for (size_t i = 0; i < order.size(); i++) {
+    Volume* v = order[i]->volume;
+    Status s;
+    if (wait && steps[i].appended && v->options_.durability == Durability::kSync) {
+      s = v->WaitDurable(steps[i].lsn);
+    }
+    if (s.ok()) s = v->MaybeCheckpoint();
+    if (!s.ok() && first.ok()) first = s;
+  }
+  return first;
 }
 
 Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version, bool wait) {
@@ -744,31 +862,40 @@ Status Volume::MaybeCheckpoint() {
   return Status::OK();
 }
 
-Status Volume::FlushAll(uint32_t when) {
-  std::unique_lock<std::shared_mutex> l(mu_);
-  if (closed_) return Status::IOError("volume closed");
+format::FlushRule Volume::PlanFlush(uint32_t when) const {
+  std::shared_lock<std::shared_mutex> l(mu_);
   uint32_t now = Now();
-  bool immediate = when == 0 || when <= now;
-  // A damaged FLUSH is repaired by a flush without a delay, which hides everything up to
-  // now whatever the lost marker said; one with a delay would have to keep the lost
-  // marker's version until then.
-  if (!unavailable_.ok() && !(flush_damaged_ && immediate)) return unavailable_;
-  if (immediate) {
-    flush_version_ = last_version_;
-    flush_time_ = 0;
-  } else {
-    flush_time_ = when;
+  format::FlushRule r = flush_;
+  // A delayed flush whose time has come keeps hiding what it hid, whatever follows.
+  if (r.flush_time != 0 && r.flush_time <= now) {
+    r.flushed_before = std::max(r.flushed_before, r.flush_time);
   }
-  BALE_RETURN_IF_ERROR(WriteFlushMarker());
-  if (immediate) NoteAllDeadLocked();
-  if (flush_damaged_) {
+  if (when == 0 || when <= now) {
+    r.flush_version = std::max(r.flush_version, last_version_);
+    r.flush_time = 0;
+    // A partition that could not open has no versions to name: it hides by time what
+    // its segments hold (all written before now) for when it is repaired.
+    if (!opened_) r.flushed_before = std::max(r.flushed_before, now + 1);
+  } else {
+    r.flush_time = when;
+  }
+  return r;
+}
+
+void Volume::ApplyFlush(const format::FlushRule& rule) {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  bool immediate = rule.flush_version >= last_version_ && rule.flush_time == 0;
+  if (rule.flush_version > flush_.flush_version) NoteAllDeadLocked();
+  flush_ = rule;
+  last_version_ = std::max(last_version_, rule.flush_version);
+  if (flush_damaged_ && immediate) {
+    // Everything so far is hidden, whatever the lost marker said: repaired.
     flush_damaged_ = false;
     unavailable_ = Status::OK();
     std::erase_if(damage_,
                   [](const DamageReport& d) { return d.kind == DamageKind::kBadFlushMarker; });
     damaged_ = damaged_segments_ + missing_segments_ + corrupt_records_ > 0;
   }
-  return Status::OK();
 }
 
 void Volume::NoteAllDeadLocked() {
@@ -778,10 +905,9 @@ void Volume::NoteAllDeadLocked() {
   }
 }
 
-Status Volume::WriteFlushMarker() {
-  format::FlushMarker m{flush_time_, flush_version_};
-  return WriteFileAtomic(options_.env, options_.dir + "/" + format::kFlushFileName,
-                         format::EncodeFlushMarker(m));
+format::FlushRule Volume::flush_rule() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  return flush_;
 }
 
 Status Volume::Close() {

@@ -2,9 +2,9 @@
 //
 // Contract:
 // - A volume is a directory of segment files (store/segment.h) holding needles in log
-//   order, an index checkpoint (format/checkpoint.h) and a flush marker
-//   (format/volume_meta.h). Only the newest segment, the head, takes appends; it is
-//   sealed when it reaches options.segment_bytes.
+//   order and an index checkpoint (format/checkpoint.h); a flush marker written by
+//   earlier builds (format/volume_meta.h) is read at open. Only the newest segment, the
+//   head, takes appends; it is sealed when it reaches options.segment_bytes.
 // - Put, Delete and Write append; nothing is changed in place. A value larger than
 //   kDirectValueBytes is not copied next to its header: the append writes it from the
 //   caller's memory (pwritev), so a large object is not held twice. The in-memory
@@ -14,6 +14,11 @@
 // - A call that returns OK is durable per options.durability: kSync after fdatasync
 //   (concurrent writers share one: group commit), kInterval within interval_ms,
 //   kNone when the OS writes back. A failed write leaves nothing behind.
+// - WriteAcross writes to several volumes all or nothing: every volume's lock is held
+//   from the first append to the last, and when one append fails the others are cut
+//   back before anyone could read them.
+// - flush_all state (format::FlushRule) is kept in memory; making it durable is the
+//   owner's job (Store writes one marker for every partition, format/store_flush.h).
 // - Open recovers: it loads the checkpoint, scans the segment tail it does not cover,
 //   truncates a torn tail (the file ends inside the last record) at the last good record
 //   and finishes a compaction that committed (store/compaction.cc).
@@ -43,6 +48,7 @@
 #include "base/env.h"
 #include "base/status.h"
 #include "format/needle.h"
+#include "format/store_flush.h"
 #include "store/damage.h"
 #include "store/needle_index.h"
 #include "store/segment.h"
@@ -95,7 +101,19 @@ struct WriteOp {
   uint64_t cookie = 0;   // 0 = pick a random one
   uint64_t version = 0;  // out: the version assigned
   bool tombstone = false;
-  Status status;  // out, for Write: OK, or NotFound for a delete of a missing key
+  // memcached's add: when the key has a live object (or an earlier op of the same write
+  // stores it), the op is not applied and its status is Exists.
+  bool only_if_absent = false;
+  // out, for Write: OK, NotFound for a delete of a missing key, Exists (only_if_absent)
+  Status status;
+};
+
+class Volume;
+
+// One volume's share of a write across volumes (Volume::WriteAcross).
+struct VolumeWrite {
+  Volume* volume = nullptr;
+  std::span<WriteOp> ops;
 };
 
 class Segment;
@@ -208,6 +226,13 @@ class Volume {
   // Write without waiting for durability in kSync mode; the caller calls Sync() before
   // acknowledging (so that one fdatasync covers many writers).
   Status WriteNoWait(std::span<WriteOp> ops);
+  // Writes to several distinct volumes so that every op takes effect or none does, now
+  // and after a restart: Exists (nothing written) when an only_if_absent op finds its
+  // key taken, and any failure to append in one volume cuts the heads of the others
+  // back (and syncs them) before their locks are released; no reader sees a part of
+  // it before all of it. Per-op outcome in op.status as for Write. Waits for durability
+  // (kSync) only if `wait`.
+  static Status WriteAcross(std::span<const VolumeWrite> writes, bool wait);
   // Read-modify-write of one key, atomic with respect to every other write
   // (memcached's add, replace, cas, append, prepend, incr, decr, touch). *version is the
   // new needle's version. Waits for durability unless `wait` is false.
@@ -230,9 +255,24 @@ class Volume {
   // live object. Waits for durability unless `wait` is false.
   Status Touch(std::string_view key, uint32_t expiry, bool wait = true);
 
-  // flush_all: objects written before `when` (unix seconds; 0 or past = now) read as
-  // missing from `when` on.
-  Status FlushAll(uint32_t when);
+  // flush_all, in two steps so that the owner can make one flush durable for every
+  // volume before any applies it. PlanFlush returns the rule after a flush at `when`
+  // (unix seconds; 0 or past = now): objects written before it read as missing from
+  // `when` on. Changes nothing. A pending delayed flush is replaced, as in memcached,
+  // but one whose time has come stays in effect.
+  format::FlushRule PlanFlush(uint32_t when) const;
+  // Makes `rule` the volume's flush state, in memory only. Versions handed out later
+  // are above rule.flush_version (needles it names may have been lost in a crash).
+  // An immediate flush also repairs a damaged flush marker (see MarkFlushDamaged).
+  void ApplyFlush(const format::FlushRule& rule);
+  // The flush state that covers this volume is damaged (`path`: its FLUSH, or the
+  // store's FLUSH_ALL): the volume answers Unavailable until an immediate flush.
+  void MarkFlushDamaged(const std::string& path, const std::string& why);
+  bool flush_damaged() const {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    return flush_damaged_;
+  }
+  format::FlushRule flush_rule() const;
 
   Status Sync();        // everything appended so far reaches stable storage
   Status Checkpoint();  // writes index.ckpt now
@@ -321,7 +361,7 @@ class Volume {
   // reached the disk, the bytes did not). Otherwise it is damage and is kept.
   Status IsTornTail(const Segment& seg, uint64_t bad, bool* torn) const;
   void AddDamage(DamageKind kind, std::string path, uint64_t offset, std::string what);
-  Status WriteFlushMarker();
+  Status ReadLegacyFlushMarker();
   Status MaybeCheckpoint();
   Status WriteImpl(std::span<WriteOp> ops, bool wait);
   bool WritesRefused() const {
@@ -334,14 +374,39 @@ class Volume {
     return s;
   }
 
+  // The steps of a write, under the write lock (WriteImpl, WriteAcross).
+  struct PendingOp {
+    static constexpr size_t kNoOp = SIZE_MAX;
+    uint32_t tag = 0;
+    bool had_old = false;    // the key has a needle the index points at
+    Location old;            // ... at this location, when earlier == kNoOp
+    uint64_t old_size = 0;   // ... of this many bytes (a touch record: the record's)
+    size_t earlier = kNoOp;  // or an earlier op of this write wrote the key
+    uint64_t rel = 0;        // offset of this op's needle within the append
+  };
+  static Status CheckOps(std::span<const WriteOp> ops);
+  // NoSpace if the disk is full (VolumeOptions::writes_refused) and an op adds data.
+  Status CheckRefused(std::span<const WriteOp> ops) const;
+  // Finds what each op replaces and sets op.status; changes nothing else.
+  Status PlanWriteLocked(std::span<WriteOp> ops, std::vector<PendingOp>* pending, uint32_t now);
+  // Appends the planned ops whose status is OK as one write, without indexing them;
+  // *appended is false when there was none, else *base is where the append starts.
+  Status AppendWriteLocked(std::span<WriteOp> ops, std::vector<PendingOp>* pending, uint32_t now,
+                           bool* appended, uint64_t* base);
+  // Points the index at an append made by AppendWriteLocked.
+  void IndexWriteLocked(std::span<WriteOp> ops, const std::vector<PendingOp>& pending,
+                        uint64_t base);
+  // Undoes an append made by AppendWriteLocked (and not indexed): cuts the head back to
+  // `base` and syncs it, so that a restart cannot find the needles either.
+  Status UndoAppendLocked(uint64_t base);
+
   VolumeOptions options_;
   mutable std::shared_mutex mu_;
   NeedleIndex index_;
   std::vector<std::shared_ptr<Segment>> slots_;  // slot -> segment (null when free)
   std::vector<uint16_t> order_;                  // slots in log order; back() is the head
   uint64_t last_version_ = 0;
-  uint64_t flush_version_ = 0;  // needles at or below it are flushed
-  uint32_t flush_time_ = 0;     // needles written before it are flushed from then on
+  format::FlushRule flush_;  // what flush_all has hidden (format/store_flush.h)
   // The next append, reused under the write lock: encoded needles, and large values
   // to be written from the caller's memory at scratch_ offset `at`.
   struct Splice {
@@ -403,6 +468,7 @@ class Volume {
   std::vector<std::pair<uint64_t, uint64_t>> missing_;  // missing sequence numbers (ranges)
   // Not OK: what every call answers (Status::Unavailable naming the partition).
   Status unavailable_;
+  bool opened_ = false;         // Open recovered it (not a Volume::Unavailable)
   bool flush_damaged_ = false;  // why: FLUSH is damaged (FlushAll(0) repairs it)
 };
 

@@ -28,6 +28,7 @@ Status Volume::Open(const VolumeOptions& options, std::unique_ptr<Volume>* out) 
   if (options.segment_bytes < 4096) return Status::InvalidArgument("segment_bytes too small");
   std::unique_ptr<Volume> v(new Volume(options));
   BALE_RETURN_IF_ERROR(v->Recover());
+  v->opened_ = true;
   v->synced_ = v->appended_.load();
   if (options.durability == Durability::kInterval) {
     if (options.syncer != nullptr) {
@@ -208,31 +209,7 @@ Status Volume::Recover() {
   BALE_RETURN_IF_ERROR(ScanFrom(scan_seq, scan_offset, &scanned));
   recovery_scanned_ = scanned;
 
-  const std::string flush_path = options_.dir + "/" + format::kFlushFileName;
-  std::string marker;
-  Status ms = ReadWholeFile(options_.env, flush_path, &marker);
-  if (ms.ok()) {
-    format::FlushMarker m;
-    Status ds = format::DecodeFlushMarker(marker, &m);
-    if (ds.ok()) {
-      flush_time_ = m.flush_time;
-      flush_version_ = m.flush_version;
-    } else {
-      // Which objects flush_all hid is unknown: any answer could be wrong (a flushed
-      // object served, or a live one missed), so the partition answers none.
-      flush_damaged_ = true;
-      unavailable_ = Status::Unavailable("partition " + std::to_string(options_.partition) +
-                                         " unavailable: its FLUSH marker is damaged (" +
-                                         std::string(ds.message()) +
-                                         "); flush_all without a delay repairs it");
-      AddDamage(DamageKind::kBadFlushMarker, flush_path, 0,
-                std::string(ds.message()) +
-                    ": which objects flush_all hid is unknown, so the partition answers errors "
-                    "until flush_all (without a delay) writes a new marker");
-    }
-  } else if (!ms.IsNotFound()) {
-    return ms;
-  }
+  BALE_RETURN_IF_ERROR(ReadLegacyFlushMarker());
   uint64_t total = 0;
   for (uint16_t slot : order_) {
     Segment* seg = slots_[slot].get();
@@ -250,6 +227,41 @@ Status Volume::Recover() {
       BALE_RETURN_IF_ERROR(cs);
     }
   }
+  return Status::OK();
+}
+
+// The per-volume flush marker earlier builds wrote (format/volume_meta.h). A Store
+// replaces what it says when the data directory has a FLUSH_ALL marker.
+void Volume::MarkFlushDamaged(const std::string& path, const std::string& why) {
+  // Which objects flush_all hid is unknown: any answer could be wrong (a flushed object
+  // served, or a live one missed), so the partition answers none.
+  flush_damaged_ = true;
+  std::string name = path.substr(path.rfind('/') + 1);
+  unavailable_ = Status::Unavailable("partition " + std::to_string(options_.partition) +
+                                     " unavailable: its " + name + " marker is damaged (" + why +
+                                     "); flush_all without a delay repairs it");
+  AddDamage(DamageKind::kBadFlushMarker, path, 0,
+            why +
+                ": which objects flush_all hid is unknown, so the partition answers errors "
+                "until flush_all (without a delay) writes a new marker");
+  damaged_ = true;
+}
+
+Status Volume::ReadLegacyFlushMarker() {
+  std::string marker;
+  Status s = ReadWholeFile(options_.env, options_.dir + "/" + format::kFlushFileName, &marker);
+  if (s.IsNotFound()) return Status::OK();
+  BALE_RETURN_IF_ERROR(s);
+  format::FlushMarker m;
+  Status ds = format::DecodeFlushMarker(marker, &m);
+  if (!ds.ok()) {
+    MarkFlushDamaged(options_.dir + "/" + format::kFlushFileName, std::string(ds.message()));
+    return Status::OK();
+  }
+  flush_ = format::FlushRule{m.flush_version, m.flush_time, 0};
+  // Needles up to flush_version may have been lost with an unsynced tail: never hand
+  // their versions out again.
+  last_version_ = std::max(last_version_, m.flush_version);
   return Status::OK();
 }
 

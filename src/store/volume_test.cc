@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "format/checkpoint.h"
+#include "format/volume_meta.h"
 #include "store/expiry.h"
 #include "test_util.h"
 
@@ -222,26 +223,48 @@ TEST(Volume, ExpiryFollowsMemcached) {
   EXPECT_EQ(GetV(v.get(), "abs"), "<NotFound>");
 }
 
-TEST(Volume, FlushAllNowAndDelayedSurviveRestart) {
+// The flush rules in memory (Store makes them durable: store_test.cc).
+TEST(Volume, FlushRulesHideByVersionAndTime) {
   Fixture f;
   std::unique_ptr<Volume> v;
   ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
   ASSERT_TRUE(PutKV(v.get(), "a", "1").ok());
-  ASSERT_TRUE(v->FlushAll(0).ok());
+  format::FlushRule now = v->PlanFlush(0);
+  EXPECT_EQ(GetV(v.get(), "a"), "1");  // planning changes nothing
+  v->ApplyFlush(now);
   EXPECT_EQ(GetV(v.get(), "a"), "<NotFound>");
   ASSERT_TRUE(PutKV(v.get(), "b", "2").ok());  // same second, after the flush: visible
   EXPECT_EQ(GetV(v.get(), "b"), "2");
-  ASSERT_TRUE(v->FlushAll(f.now + 5).ok());  // flush_all 5
-  EXPECT_EQ(GetV(v.get(), "b"), "2");
-  ASSERT_TRUE(v->Close().ok());
-  v.reset();
-  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
-  EXPECT_EQ(GetV(v.get(), "a"), "<NotFound>");
+  v->ApplyFlush(v->PlanFlush(f.now + 5));  // flush_all 5
   EXPECT_EQ(GetV(v.get(), "b"), "2");
   f.now += 5;
   EXPECT_EQ(GetV(v.get(), "b"), "<NotFound>");
   ASSERT_TRUE(PutKV(v.get(), "c", "3").ok());  // written at the flush time: survives
   EXPECT_EQ(GetV(v.get(), "c"), "3");
+  format::FlushRule later = v->PlanFlush(f.now + 100);
+  EXPECT_EQ(later.flushed_before, f.now.load());  // the reached flush keeps hiding
+  EXPECT_EQ(later.flush_time, f.now + 100);
+  EXPECT_EQ(later.flush_version, now.flush_version);
+}
+
+// A FLUSH file written by an earlier build is read at open, and the versions it names
+// are not handed out again even if their needles are gone.
+TEST(Volume, FlushMarkerOfEarlierBuildsIsRead) {
+  Fixture f;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  ASSERT_TRUE(PutKV(v.get(), "a", "1").ok());
+  ASSERT_TRUE(v->Close().ok());
+  v.reset();
+  ASSERT_TRUE(WriteFileAtomic(Env::Default(), f.Options().dir + "/" + format::kFlushFileName,
+                              format::EncodeFlushMarker({0, 50}))
+                  .ok());
+  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  EXPECT_EQ(v->flush_rule(), (format::FlushRule{50, 0, 0}));
+  EXPECT_EQ(GetV(v.get(), "a"), "<NotFound>");
+  ASSERT_TRUE(PutKV(v.get(), "b", "2").ok());
+  EXPECT_EQ(GetV(v.get(), "b"), "2");
+  EXPECT_GT(v->Stats().last_version, 50u);
 }
 
 TEST(Volume, SealsAtSizeLimitAndReopens) {
