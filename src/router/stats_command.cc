@@ -124,6 +124,8 @@ void MemcacheCommands::Stats(const proto::Request& req, std::string* out) {
   Stat(out, "bale_disk_full", ss.disk_full ? 1 : 0);
   Stat(out, "bale_disk_reserve_bytes", ss.disk_reserve_bytes);
   Stat(out, "bale_checkpoint_failures", ss.total.checkpoint_failures);
+  Stat(out, "bale_recovery_scanned_bytes", ss.total.recovery_scanned_bytes);
+  Stat(out, "bale_tail_checkpoints", ss.compactor.checkpoints);
   Stat(out, "bale_compaction_scanned_bytes", ss.total.compaction_scanned);
   Stat(out, "bale_compaction_total_bytes", ss.total.compaction_total);
   // Damage found when the store opened (docs/store.md, "What damage does").

@@ -263,6 +263,8 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
   if (volume_bytes > kCheckpointAfterCompactionBytes) {
     std::shared_lock<std::shared_mutex> rl(mu_);
     s = WriteCheckpointLocked();
+  } else {
+    since_checkpoint_.store(volume_bytes);  // what a restart scans now
   }
   old.reset();
   compactions_.fetch_add(1);

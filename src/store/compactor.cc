@@ -55,6 +55,7 @@ CompactorTotals Compactor::totals() const {
   t.failures = failures_.load();
   t.reclaimed_bytes = reclaimed_.load();
   t.requests = requests_.load();
+  t.checkpoints = checkpoints_.load();
   t.running = running_.load();
   std::lock_guard<std::mutex> l(mu_);
   t.request_pending = requested_;
@@ -72,11 +73,34 @@ void Compactor::Run() {
     l.unlock();
     bool full = full_check_ && full_check_();
     if (all || full || policy_.automatic) Pass(all || full);
+    KeepTailsShort();
     l.lock();
   }
 }
 
 void Compactor::CompactAllNow() { Pass(true); }
+
+void Compactor::KeepTailsShort() {
+  if (policy_.tail_budget_bytes == 0) return;
+  uint64_t total = 0;
+  for (Volume* v : volumes_) total += v->UncheckpointedBytes();
+  while (total > policy_.tail_budget_bytes) {
+    Volume* longest = nullptr;
+    for (Volume* v : volumes_) {
+      if (longest == nullptr || v->UncheckpointedBytes() > longest->UncheckpointedBytes()) {
+        longest = v;
+      }
+    }
+    uint64_t tail = longest->UncheckpointedBytes();
+    if (tail == 0 || !longest->Checkpoint().ok() || longest->UncheckpointedBytes() >= tail) {
+      return;  // a full disk, a damaged volume: later
+    }
+    checkpoints_.fetch_add(1);
+    total -= tail;
+    std::lock_guard<std::mutex> l(mu_);
+    if (stop_) return;
+  }
+}
 
 bool Compactor::Due(const SegmentInfo& s, bool all) const {
   if (s.dead_bytes == 0 || s.damaged) return false;

@@ -10,6 +10,10 @@
 // done. A failed compaction is logged and retried at a later pass; the volume keeps
 // serving (Compact leaves the old segment authoritative until its commit point).
 //
+// The same thread keeps restarts short: it checkpoints the volumes with the longest
+// tails whenever their sum passes tail_budget_bytes, so that a restart after kill -9
+// scans at most about that much, whatever the number of partitions.
+//
 // The decision (which segment, now) is taken here and carried out by Volume::Compact,
 // whose result depends only on the segment's bytes, the index and the clock it is given:
 // a primary can later send the decision to its replicas, which hold the same needles.
@@ -37,14 +41,18 @@ struct CompactionPolicy {
   uint32_t poll_ms = 100;
   uint32_t summary_s = 10;
   uint64_t log_above_bytes = 64 << 20;  // segments this large get their own log lines
+  // Restart time: when the bytes a restart would scan beyond the checkpoints, summed over
+  // the volumes, pass this, the volumes with the most are checkpointed (0: never here).
+  uint64_t tail_budget_bytes = 256 << 20;
 };
 
 struct CompactorTotals {
   uint64_t compactions = 0;
   uint64_t failures = 0;
   uint64_t reclaimed_bytes = 0;
-  uint64_t requests = 0;  // on-demand passes asked for
-  bool running = false;   // a compaction is in progress
+  uint64_t requests = 0;     // on-demand passes asked for
+  uint64_t checkpoints = 0;  // written to keep the restart tail under its budget
+  bool running = false;      // a compaction is in progress
   bool request_pending = false;
 };
 
@@ -69,6 +77,7 @@ class Compactor {
   void Run();
   // One pass: compacts what is due (everything with dead bytes when `all`).
   void Pass(bool all);
+  void KeepTailsShort();
   bool Due(const SegmentInfo& s, bool all) const;
 
   std::vector<Volume*> volumes_;
@@ -81,7 +90,7 @@ class Compactor {
   bool stop_ = false;
   bool requested_ = false;
   std::thread thread_;
-  std::atomic<uint64_t> compactions_{0}, failures_{0}, reclaimed_{0}, requests_{0};
+  std::atomic<uint64_t> compactions_{0}, failures_{0}, reclaimed_{0}, requests_{0}, checkpoints_{0};
   std::atomic<bool> running_{false};
   // For the periodic summary line.
   uint64_t summary_compactions_ = 0, summary_reclaimed_ = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <thread>
 
 #include "base/checksum.h"
 #include "format/store_flush.h"
@@ -78,13 +79,31 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
     store->syncer_ = std::make_unique<Syncer>(vo.interval_ms, store->sync_pool_.get());
     vo.syncer = store->syncer_.get();
   }
+  // Volumes open in parallel (recovery reads checkpoints and scans tails: restart time).
+  std::vector<std::unique_ptr<Volume>> opened(partitions);
+  std::vector<Status> statuses(partitions);
+  std::atomic<uint32_t> next{0};
+  auto open_some = [&] {
+    for (uint32_t p; (p = next.fetch_add(1)) < partitions;) {
+      VolumeOptions o = vo;
+      o.dir = options.dir + "/" + format::PartitionDirName(p);
+      o.partition = p;
+      statuses[p] = Volume::Open(o, &opened[p]);
+    }
+  };
+  std::vector<std::thread> openers;
+  unsigned threads =
+      std::min<unsigned>(partitions, std::max(2u, std::thread::hardware_concurrency()));
+  for (unsigned t = 1; t < threads; t++) openers.emplace_back(open_some);
+  open_some();
+  for (std::thread& t : openers) t.join();
   Status first_failure;
   uint32_t failed = 0;
   for (uint32_t p = 0; p < partitions; p++) {
     vo.dir = options.dir + "/" + format::PartitionDirName(p);
     vo.partition = p;
-    std::unique_ptr<Volume> v;
-    Status vs = Volume::Open(vo, &v);
+    std::unique_ptr<Volume> v = std::move(opened[p]);
+    const Status& vs = statuses[p];
     if (!vs.ok()) {
       // Contained: this partition's keys answer Unavailable, the others serve.
       if (failed++ == 0) first_failure = vs;

@@ -274,6 +274,10 @@ class Volume {
   }
   format::FlushRule flush_rule() const;
 
+  // Bytes a restart would scan beyond the checkpoint (appended since it was written, or
+  // the whole volume when a compaction made it stale).
+  uint64_t UncheckpointedBytes() const { return since_checkpoint_.load(std::memory_order_relaxed); }
+
   Status Sync();        // everything appended so far reaches stable storage
   Status Checkpoint();  // writes index.ckpt now
   // Rewrites sealed segment `seq` without its dead needles while reads and writes go on.
