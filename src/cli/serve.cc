@@ -205,6 +205,8 @@ int RunServe(const ServeArgs& a) {
   so.disk_reserve_bytes = disk_reserve;
   so.compaction.min_dead_ratio = a.compaction_dead_ratio;
   so.compaction.min_dead_bytes = compaction_min_dead;
+  // Writers that outrun the compactor compact their head themselves past 3x the trigger.
+  if (so.compaction.automatic) so.volume.head_dead_limit = 3 * compaction_min_dead;
   so.log = [](const std::string& line) { std::fprintf(stderr, "bale serve: %s\n", line.c_str()); };
   std::unique_ptr<Store> store;
   Status s = Store::Open(so, &store);

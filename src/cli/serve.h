@@ -31,7 +31,7 @@ struct ServeArgs {
   std::string compaction_min_dead = "256k";
   std::string compaction_rate = "256m";
   std::string admin_from = "loopback";
-  std::string disk_reserve = "64m";
+  std::string disk_reserve = "16m";
 };
 
 void AddServeCommand(CLI::App* app, ServeArgs* args);

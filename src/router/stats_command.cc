@@ -126,6 +126,7 @@ void MemcacheCommands::Stats(const proto::Request& req, std::string* out) {
   Stat(out, "bale_checkpoint_failures", ss.total.checkpoint_failures);
   Stat(out, "bale_recovery_scanned_bytes", ss.total.recovery_scanned_bytes);
   Stat(out, "bale_tail_checkpoints", ss.compactor.checkpoints);
+  Stat(out, "bale_compactions_by_writers", ss.total.inline_compactions);
   Stat(out, "bale_compaction_scanned_bytes", ss.total.compaction_scanned);
   Stat(out, "bale_compaction_total_bytes", ss.total.compaction_total);
   // Damage found when the store opened (docs/store.md, "What damage does").

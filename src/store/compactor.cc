@@ -25,8 +25,9 @@ Compactor::~Compactor() { Stop(); }
 
 void Compactor::Start() {
   std::lock_guard<std::mutex> l(mu_);
-  if (thread_.joinable() || stop_) return;
-  thread_ = std::thread([this] { Run(); });
+  if (!threads_.empty() || stop_) return;
+  workers_ = std::max<size_t>(1, std::min<size_t>(policy_.threads, volumes_.size()));
+  for (size_t w = 0; w < workers_; w++) threads_.emplace_back([this, w] { Run(w); });
 }
 
 void Compactor::Stop() {
@@ -35,13 +36,15 @@ void Compactor::Stop() {
     stop_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
 }
 
 bool Compactor::Request() {
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (stop_ || !thread_.joinable()) return false;
+    if (stop_ || threads_.empty()) return false;
     requested_ = true;
   }
   requests_.fetch_add(1);
@@ -56,29 +59,37 @@ CompactorTotals Compactor::totals() const {
   t.reclaimed_bytes = reclaimed_.load();
   t.requests = requests_.load();
   t.checkpoints = checkpoints_.load();
-  t.running = running_.load();
+  t.running = running_.load() > 0;
   std::lock_guard<std::mutex> l(mu_);
   t.request_pending = requested_;
   return t;
 }
 
-void Compactor::Run() {
+void Compactor::Run(size_t worker) {
   std::unique_lock<std::mutex> l(mu_);
   while (!stop_) {
     cv_.wait_for(l, std::chrono::milliseconds(policy_.poll_ms),
-                 [this] { return stop_ || requested_; });
+                 [this, worker] { return stop_ || (worker == 0 && requested_); });
     if (stop_) break;
-    bool all = requested_;
-    requested_ = false;
+    bool all = worker == 0 && requested_;
+    if (worker == 0) requested_ = false;
     l.unlock();
-    bool full = full_check_ && full_check_();
-    if (all || full || policy_.automatic) Pass(all || full);
-    KeepTailsShort();
+    // Worker 0 also takes on-demand passes and a full disk's, over every volume.
+    bool full = worker == 0 && full_check_ && full_check_();
+    if (all || full) {
+      Pass(true, worker);
+    } else if (policy_.automatic) {
+      Pass(false, worker);
+    }
+    if (worker == 0) {
+      KeepTailsShort();
+      Summarize();
+    }
     l.lock();
   }
 }
 
-void Compactor::CompactAllNow() { Pass(true); }
+void Compactor::CompactAllNow() { Pass(true, 0); }
 
 void Compactor::KeepTailsShort() {
   if (policy_.tail_budget_bytes == 0) return;
@@ -109,19 +120,21 @@ bool Compactor::Due(const SegmentInfo& s, bool all) const {
          static_cast<double>(s.dead_bytes) >= policy_.min_dead_ratio * static_cast<double>(s.bytes);
 }
 
-void Compactor::Pass(bool all) {
+void Compactor::Pass(bool all, size_t worker) {
   const uint64_t compactions_before = compactions_.load(), reclaimed_before = reclaimed_.load();
-  for (Volume* v : volumes_) {
+  for (size_t i = 0; i < volumes_.size(); i++) {
+    if (!all && i % workers_ != worker) continue;  // each worker has its own volumes
+    Volume* v = volumes_[i];
     for (const SegmentInfo& s : v->Segments()) {
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        if (stop_) return;
-      }
       if (!Due(s, all)) continue;
       // A segment whose compaction failed waits for an on-demand pass (or a new
       // generation), so that one bad file does not fill the log every poll.
       auto failed_key = std::make_tuple(v, s.seq, s.generation);
-      if (!all && failed_.count(failed_key) > 0) continue;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (stop_) return;
+        if (!all && failed_.count(failed_key) > 0) continue;
+      }
       bool loud = s.bytes >= policy_.log_above_bytes;
       std::string what = "partition " + std::to_string(v->options().partition) + " segment " +
                          std::to_string(s.seq) + (s.sealed ? "" : " (head)");
@@ -129,12 +142,15 @@ void Compactor::Pass(bool all) {
         log_("compacting " + what + ": " + Mb(s.bytes) + ", " + Mb(s.dead_bytes) + " dead");
       }
       auto start = std::chrono::steady_clock::now();
-      running_ = true;
+      running_.fetch_add(1);
       CompactionResult r;
       Status st = v->Compact(s.seq, &r);
-      running_ = false;
+      running_.fetch_sub(1);
       if (!st.ok()) {
-        failed_.insert(failed_key);
+        {
+          std::lock_guard<std::mutex> l(mu_);
+          failed_.insert(failed_key);
+        }
         failures_.fetch_add(1);
         log_("compaction of " + what + " failed: " + st.ToString());
         continue;
@@ -142,8 +158,6 @@ void Compactor::Pass(bool all) {
       uint64_t freed = r.bytes_before - std::min(r.bytes_before, r.bytes_after);
       compactions_.fetch_add(1);
       reclaimed_.fetch_add(freed);
-      summary_compactions_++;
-      summary_reclaimed_ += freed;
       if (loud) {
         double secs =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -157,19 +171,25 @@ void Compactor::Pass(bool all) {
     log_("compaction on request: " + std::to_string(compactions_.load() - compactions_before) +
          " segments compacted, " + Mb(reclaimed_.load() - reclaimed_before) + " reclaimed");
   }
+}
+
+void Compactor::Summarize() {
   auto now = std::chrono::steady_clock::now();
-  if (summary_compactions_ > 0 && now - summary_start_ >= std::chrono::seconds(policy_.summary_s)) {
-    log_("compaction: " + std::to_string(summary_compactions_) + " segments compacted, " +
-         Mb(summary_reclaimed_) + " reclaimed in the last " +
-         std::to_string(
-             std::chrono::duration_cast<std::chrono::seconds>(now - summary_start_).count()) +
-         " s (" + std::to_string(compactions_.load()) + " since start)");
-    summary_compactions_ = 0;
-    summary_reclaimed_ = 0;
+  uint64_t done = compactions_.load() - summary_compactions_;
+  if (done == 0) {
     summary_start_ = now;
-  } else if (summary_compactions_ == 0) {
-    summary_start_ = now;
+    return;
   }
+  if (now - summary_start_ < std::chrono::seconds(policy_.summary_s)) return;
+  uint64_t freed = reclaimed_.load() - summary_reclaimed_;
+  log_("compaction: " + std::to_string(done) + " segments compacted, " + Mb(freed) +
+       " reclaimed in the last " +
+       std::to_string(
+           std::chrono::duration_cast<std::chrono::seconds>(now - summary_start_).count()) +
+       " s (" + std::to_string(compactions_.load()) + " since start)");
+  summary_compactions_ += done;
+  summary_reclaimed_ += freed;
+  summary_start_ = now;
 }
 
 }  // namespace bale

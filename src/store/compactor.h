@@ -1,14 +1,15 @@
 // Compactor: reclaims the space of dead needles by itself (DESIGN.md §8).
 //
-// Contract: one background thread per Store looks at every volume's segments each
-// poll_ms and compacts (Volume::Compact) each whose dead bytes reach both
-// min_dead_bytes and min_dead_ratio of its size, the head included; Volume's own
-// throttle (VolumeOptions::compaction_bytes_per_s) paces each copy. Request() asks for a
-// pass over every segment with any dead bytes at all, at once (the admin endpoint); it
-// returns without waiting. Progress and totals are in totals(); a line goes to the log
-// for each compaction of a large segment and a summary every summary_s while work is
-// done. A failed compaction is logged and retried at a later pass; the volume keeps
-// serving (Compact leaves the old segment authoritative until its commit point).
+// Contract: background threads (policy.threads, each with its own share of the volumes:
+// compactions wait mostly on fdatasync, so several overlap even on few cores) look at
+// their volumes' segments each poll_ms and compact (Volume::Compact) each whose dead bytes reach
+// both min_dead_bytes and min_dead_ratio of its size, the head included; Volume's own throttle
+// (VolumeOptions::compaction_bytes_per_s) paces each copy. Request() asks for a pass over every
+// segment with any dead bytes at all, at once (the admin endpoint); it returns without waiting.
+// Progress and totals are in totals(); a line goes to the log for each compaction of a large
+// segment and a summary every summary_s while work is done. A failed compaction is logged and
+// retried at a later pass; the volume keeps serving (Compact leaves the old segment authoritative
+// until its commit point).
 //
 // The same thread keeps restarts short: it checkpoints the volumes with the longest
 // tails whenever their sum passes tail_budget_bytes, so that a restart after kill -9
@@ -39,6 +40,7 @@ struct CompactionPolicy {
   double min_dead_ratio = 0.5;
   uint64_t min_dead_bytes = 256 << 10;
   uint32_t poll_ms = 100;
+  size_t threads = 4;
   uint32_t summary_s = 10;
   uint64_t log_above_bytes = 64 << 20;  // segments this large get their own log lines
   // Restart time: when the bytes a restart would scan beyond the checkpoints, summed over
@@ -74,9 +76,11 @@ class Compactor {
   CompactorTotals totals() const;
 
  private:
-  void Run();
-  // One pass: compacts what is due (everything with dead bytes when `all`).
-  void Pass(bool all);
+  void Run(size_t worker);
+  // One pass over the worker's volumes (every volume when `all`): compacts what is due
+  // (everything with dead bytes when `all`).
+  void Pass(bool all, size_t worker);
+  void Summarize();  // the periodic log line (worker 0)
   void KeepTailsShort();
   bool Due(const SegmentInfo& s, bool all) const;
 
@@ -89,10 +93,11 @@ class Compactor {
   std::condition_variable cv_;
   bool stop_ = false;
   bool requested_ = false;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
+  size_t workers_ = 1;
   std::atomic<uint64_t> compactions_{0}, failures_{0}, reclaimed_{0}, requests_{0}, checkpoints_{0};
-  std::atomic<bool> running_{false};
-  // For the periodic summary line.
+  std::atomic<int> running_{0};
+  // For the periodic summary line (worker 0): the totals last reported.
   uint64_t summary_compactions_ = 0, summary_reclaimed_ = 0;
   std::chrono::steady_clock::time_point summary_start_;
 };

@@ -305,6 +305,7 @@ StoreStats Store::Stats() const {
     t.compaction_total += s.compaction_total;
     t.corrupt_records += s.corrupt_records;
     t.checkpoint_failures += s.checkpoint_failures;
+    t.inline_compactions += s.inline_compactions;
     t.truncated_bytes += s.truncated_bytes;
     t.recovery_scanned_bytes += s.recovery_scanned_bytes;
     t.damaged_segments += s.damaged_segments;

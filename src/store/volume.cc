@@ -601,6 +601,7 @@ Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
     IndexWriteLocked(ops, pending, base);
   }
   if (wait && options_.durability == Durability::kSync) BALE_RETURN_IF_ERROR(WaitDurable(lsn));
+  MaybeCompactHead();
   return MaybeCheckpoint();
 }
 
@@ -736,6 +737,7 @@ Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version
     if (version != nullptr) *version = h.version;
   }
   if (wait && options_.durability == Durability::kSync) BALE_RETURN_IF_ERROR(WaitDurable(lsn));
+  MaybeCompactHead();
   return MaybeCheckpoint();
 }
 
@@ -795,6 +797,7 @@ Status Volume::Touch(std::string_view key, uint32_t expiry, bool wait) {
                    Location{order_.back(), static_cast<uint32_t>(at / format::kNeedleAlign)});
   }
   if (wait && options_.durability == Durability::kSync) BALE_RETURN_IF_ERROR(WaitDurable(lsn));
+  MaybeCompactHead();
   return MaybeCheckpoint();
 }
 
@@ -842,6 +845,27 @@ Status Volume::WaitDurable(uint64_t lsn) {
 }
 
 Status Volume::Sync() { return WaitDurable(appended_.load(std::memory_order_acquire)); }
+
+void Volume::MaybeCompactHead() {
+  if (options_.head_dead_limit == 0) return;
+  uint64_t seq = 0;
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    if (closed_ || order_.empty()) return;
+    uint16_t head = order_.back();
+    uint64_t dead = head < dead_bytes_.size() ? dead_bytes_[head] : 0;
+    const Segment& seg = *slots_[head];
+    if (dead < options_.head_dead_limit || 2 * dead < seg.end() || seg.damaged()) return;
+    seq = seg.seq();
+  }
+  {
+    // One already running (the compactor's, most likely this head): it will do.
+    std::unique_lock<std::mutex> busy(compaction_mu_, std::try_to_lock);
+    if (!busy.owns_lock()) return;
+  }
+  CompactionResult r;
+  if (Compact(seq, &r).ok()) inline_compactions_.fetch_add(1);
+}
 
 Status Volume::MaybeCheckpoint() {
   if (since_checkpoint_.load(std::memory_order_relaxed) < options_.checkpoint_bytes) {
@@ -962,6 +986,7 @@ VolumeStats Volume::Stats() const {
   st.compaction_total = compaction_total_.load();
   st.corrupt_records = corrupt_records_;
   st.checkpoint_failures = checkpoint_failures_.load();
+  st.inline_compactions = inline_compactions_.load();
   st.truncated_bytes = truncated_bytes_;
   st.recovery_scanned_bytes = recovery_scanned_;
   st.recovery_used_checkpoint = recovery_used_checkpoint_;

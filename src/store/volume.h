@@ -77,6 +77,10 @@ struct VolumeOptions {
   uint64_t checkpoint_bytes = uint64_t{256} << 20;
   // Compaction reads and writes at most this many bytes per second; 0 = unthrottled.
   uint64_t compaction_bytes_per_s = 0;
+  // Backpressure: a write that leaves this many dead bytes in the head (and as many as
+  // live ones) compacts the head itself before it returns, so that writers faster than
+  // the background compaction cannot grow the disk without bound. 0 = never.
+  uint64_t head_dead_limit = 0;
   Env* env = Env::Default();
   // A full disk (store/store.h, "disk reserve"): called when an append or a new segment
   // meets NoSpace; and while *writes_refused reads true, writes that add data (put, an
@@ -169,8 +173,10 @@ struct VolumeStats {
   uint64_t compactions = 0;
   uint64_t compaction_scanned = 0;  // bytes of the running (or last) compaction
   uint64_t compaction_total = 0;
-  uint64_t corrupt_records = 0;         // found by recovery and skipped
-  uint64_t checkpoint_failures = 0;     // checkpoints not written (a full disk): longer restarts
+  uint64_t corrupt_records = 0;  // found by recovery and skipped
+  uint64_t checkpoint_failures = 0;
+  uint64_t inline_compactions = 0;      // heads compacted by the writer (backpressure)     //
+                                        // checkpoints not written (a full disk): longer restarts
   uint64_t truncated_bytes = 0;         // torn tail cut off by recovery
   uint64_t damaged_segments = 0;        // superblock fails its checks
   uint64_t unreadable_segments = 0;     // ... and the salt could not be recovered
@@ -367,6 +373,8 @@ class Volume {
   void AddDamage(DamageKind kind, std::string path, uint64_t offset, std::string what);
   Status ReadLegacyFlushMarker();
   Status MaybeCheckpoint();
+  // The backpressure of VolumeOptions::head_dead_limit; after a write, without locks.
+  void MaybeCompactHead();
   Status WriteImpl(std::span<WriteOp> ops, bool wait);
   bool WritesRefused() const {
     return options_.writes_refused != nullptr &&
@@ -456,6 +464,7 @@ class Volume {
   Status pass_status_;
   std::atomic<uint64_t> compaction_reclaimed_{0};
   std::atomic<uint64_t> checkpoint_failures_{0};
+  std::atomic<uint64_t> inline_compactions_{0};  // by writers (head_dead_limit)
   // The slot a compaction is copying (kNoSlot: none). A touch of a needle in it writes
   // a whole copy instead of a touch record, which the copy would leave dangling.
   static constexpr uint16_t kNoSlot = 0xFFFF;
