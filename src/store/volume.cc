@@ -679,6 +679,20 @@ Status Volume::WriteAcross(std::span<const VolumeWrite> writes, bool wait) {
   return first;
 }
 
+Status Volume::AppendOneLocked(const format::NeedleHeader& h, std::string_view key,
+                               std::string_view content_type, std::string_view value, Location* loc,
+                               uint64_t* lsn) {
+  BALE_RETURN_IF_ERROR(
+      EnsureRoomLocked(format::NeedleSize(key.size(), content_type.size(), value.size())));
+  ClearEncodedLocked();
+  EncodeLocked(slots_[order_.back()]->salt(), h, key, content_type, value);
+  uint64_t at = 0;
+  BALE_RETURN_IF_ERROR(AppendLocked(&at));
+  *lsn = appended_.load(std::memory_order_relaxed);
+  *loc = Location{order_.back(), static_cast<uint32_t>(at / format::kNeedleAlign)};
+  return Status::OK();
+}
+
 Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version, bool wait) {
   BALE_RETURN_IF_ERROR(CheckKey(key));
   uint32_t tag = Tag(key);
@@ -717,14 +731,8 @@ Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version
     h.expiry = d.expiry;
     h.mtime = now;
     h.kind = tombstone ? format::NeedleKind::kTombstone : format::NeedleKind::kValue;
-    BALE_RETURN_IF_ERROR(
-        EnsureRoomLocked(format::NeedleSize(key.size(), content_type.size(), value.size())));
-    ClearEncodedLocked();
-    EncodeLocked(slots_[order_.back()]->salt(), h, key, content_type, value);
-    uint64_t at = 0;
-    BALE_RETURN_IF_ERROR(AppendLocked(&at));
-    lsn = appended_.load(std::memory_order_relaxed);
-    Location loc{order_.back(), static_cast<uint32_t>(at / format::kNeedleAlign)};
+    Location loc;
+    BALE_RETURN_IF_ERROR(AppendOneLocked(h, key, content_type, value, &loc, &lsn));
     if (had_old) NoteDeadLocked(f.loc.slot, format::NeedleSize(f.header));
     if (tombstone) NoteDeadLocked(loc.slot, format::NeedleSize(key.size(), 0, 0));
     if (tombstone) {
@@ -780,21 +788,15 @@ Status Volume::Touch(std::string_view key, uint32_t expiry, bool wait) {
       payload = format::EncodeTouchTarget(t);
       value = payload;
     }
-    BALE_RETURN_IF_ERROR(
-        EnsureRoomLocked(format::NeedleSize(key.size(), content_type.size(), value.size())));
-    ClearEncodedLocked();
-    EncodeLocked(slots_[order_.back()]->salt(), h, key, content_type, value);
-    uint64_t at = 0;
-    BALE_RETURN_IF_ERROR(AppendLocked(&at));
-    lsn = appended_.load(std::memory_order_relaxed);
+    Location loc;
+    BALE_RETURN_IF_ERROR(AppendOneLocked(h, key, content_type, value, &loc, &lsn));
     if (h.kind == format::NeedleKind::kTouch) SetTouchFree(target.slot, false);
     if (f.header.kind == format::NeedleKind::kTouch) {
       NoteDeadLocked(f.loc.slot, format::NeedleSize(f.header));
     } else if (h.kind == format::NeedleKind::kValue) {
       NoteDeadLocked(f.loc.slot, format::NeedleSize(f.header));  // copied whole: the old is dead
     }
-    index_.Replace(tag, f.loc,
-                   Location{order_.back(), static_cast<uint32_t>(at / format::kNeedleAlign)});
+    index_.Replace(tag, f.loc, loc);
   }
   if (wait && options_.durability == Durability::kSync) BALE_RETURN_IF_ERROR(WaitDurable(lsn));
   MaybeCompactHead();

@@ -357,6 +357,11 @@ class Volume {
   // Appends what EncodeLocked encoded since scratch_ and splices_ were last cleared, as
   // one pwrite (or pwritev when values are spliced in); *offset is where it starts.
   Status AppendLocked(uint64_t* offset);
+  // Appends one needle (sealing the head first if it does not fit); *loc is where it
+  // went, *lsn the volume's append count after it.
+  Status AppendOneLocked(const format::NeedleHeader& h, std::string_view key,
+                         std::string_view content_type, std::string_view value, Location* loc,
+                         uint64_t* lsn);
   uint16_t FreeSlotLocked() const;
   Status WaitDurable(uint64_t lsn);
   Status WriteCheckpointLocked();
