@@ -172,7 +172,7 @@ void HttpRoutes::Metrics(Reply* r) {
   p.Counter("compaction_failures_total", "Compactions that failed (retried later).",
             ss.compactor.failures);
   p.Counter("compaction_reclaimed_bytes_total", "Bytes of segment files compaction freed.",
-            ss.compactor.reclaimed_bytes);
+            ss.total.compaction_reclaimed);
   p.Gauge("compaction_running", "1 while a compaction runs.", ss.compactor.running ? 1 : 0);
   p.Gauge("dead_bytes", "Bytes of dead needles known, what compaction can reclaim.",
           ss.total.dead_bytes);
@@ -242,7 +242,7 @@ void HttpRoutes::StatusJson(Reply* r) {
                      {"running", ss.compactor.running},
                      {"request_pending", ss.compactor.request_pending},
                      {"failures", ss.compactor.failures},
-                     {"reclaimed_bytes", ss.compactor.reclaimed_bytes},
+                     {"reclaimed_bytes", ss.total.compaction_reclaimed},
                      {"dead_bytes", ss.total.dead_bytes},
                      {"scanned_bytes", ss.total.compaction_scanned},
                      {"total_bytes", ss.total.compaction_total}};

@@ -188,7 +188,8 @@ TEST(MemcacheDamage, UnavailablePartitionAnswersServerErrorNotAMiss) {
   for (const std::string& k : {a, b}) {
     WriteOp op;
     op.key = k;
-    op.value = "v-" + k;
+    std::string value = "v-" + k;  // op.value is a view: the string must outlive the Put
+    op.value = value;
     ASSERT_TRUE(store->VolumeFor(k)->Put(op).ok());
   }
   ASSERT_TRUE(store->Close().ok());

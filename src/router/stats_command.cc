@@ -119,7 +119,7 @@ void MemcacheCommands::Stats(const proto::Request& req, std::string* out) {
   Stat(out, "bale_compactions", ss.total.compactions);
   Stat(out, "bale_compaction_running", ss.compactor.running ? 1 : 0);
   Stat(out, "bale_compaction_failures", ss.compactor.failures);
-  Stat(out, "bale_compaction_reclaimed_bytes", ss.compactor.reclaimed_bytes);
+  Stat(out, "bale_compaction_reclaimed_bytes", ss.total.compaction_reclaimed);
   Stat(out, "bale_dead_bytes", ss.total.dead_bytes);
   Stat(out, "bale_disk_full", ss.disk_full ? 1 : 0);
   Stat(out, "bale_disk_reserve_bytes", ss.disk_reserve_bytes);

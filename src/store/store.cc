@@ -301,6 +301,7 @@ StoreStats Store::Stats() const {
     t.last_version = std::max(t.last_version, s.last_version);
     t.unsynced_bytes += s.unsynced_bytes;
     t.compactions += s.compactions;
+    t.compaction_reclaimed += s.compaction_reclaimed;
     t.compaction_scanned += s.compaction_scanned;
     t.compaction_total += s.compaction_total;
     t.corrupt_records += s.corrupt_records;

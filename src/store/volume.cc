@@ -984,6 +984,7 @@ VolumeStats Volume::Stats() const {
     st.unsynced_bytes = appended > synced_ ? appended - synced_ : 0;
   }
   st.compactions = compactions_.load();
+  st.compaction_reclaimed = compaction_reclaimed_.load();
   st.compaction_scanned = compaction_scanned_.load();
   st.compaction_total = compaction_total_.load();
   st.corrupt_records = corrupt_records_;

@@ -171,7 +171,8 @@ struct VolumeStats {
   uint64_t last_version = 0;
   uint64_t unsynced_bytes = 0;  // durability lag
   uint64_t compactions = 0;
-  uint64_t compaction_scanned = 0;  // bytes of the running (or last) compaction
+  uint64_t compaction_reclaimed = 0;  // bytes of segment files compactions freed
+  uint64_t compaction_scanned = 0;    // bytes of the running (or last) compaction
   uint64_t compaction_total = 0;
   uint64_t corrupt_records = 0;  // found by recovery and skipped
   uint64_t checkpoint_failures = 0;
