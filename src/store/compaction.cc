@@ -234,6 +234,7 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
   copied->Map(is_head ? std::max(copied->end(), options_.segment_bytes) : copied->end());
   slots_[new_slot] = std::move(copied);
   SetTouchFree(new_slot, true);
+  SetDeadKnown(new_slot, true);
   if (dead_bytes_.size() > pass.old_slot) dead_bytes_[pass.old_slot] = 0;
   for (uint16_t& slot : order_) {
     if (slot == pass.old_slot) slot = new_slot;

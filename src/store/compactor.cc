@@ -125,7 +125,20 @@ void Compactor::Pass(bool all, size_t worker) {
   for (size_t i = 0; i < volumes_.size(); i++) {
     if (!all && i % workers_ != worker) continue;  // each worker has its own volumes
     Volume* v = volumes_[i];
-    for (const SegmentInfo& s : v->Segments()) {
+    for (SegmentInfo s : v->Segments()) {
+      if (!s.dead_known && !s.damaged) {
+        // What died before a restart: counted once, then judged like the rest.
+        uint64_t seq = s.seq;
+        if (!v->SurveyDead(seq).ok()) continue;
+        bool found = false;
+        for (const SegmentInfo& again : v->Segments()) {
+          if (again.seq == seq) {
+            s = again;
+            found = true;
+          }
+        }
+        if (!found) continue;
+      }
       if (!Due(s, all)) continue;
       // A segment whose compaction failed waits for an on-demand pass (or a new
       // generation), so that one bad file does not fill the log every poll.

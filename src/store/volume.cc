@@ -188,6 +188,54 @@ uint64_t Volume::NeedleSizeOf(const WriteOp& op) {
                       : format::NeedleSize(op.key.size(), op.content_type.size(), op.value.size());
 }
 
+void Volume::SetDeadKnown(uint16_t slot, bool known) {
+  if (dead_unknown_.size() <= slot) dead_unknown_.resize(size_t{slot} + 1, 0);
+  dead_unknown_[slot] = known ? 0 : 1;
+}
+
+Status Volume::SurveyDead(uint64_t seq) {
+  std::shared_ptr<Segment> seg;
+  uint16_t slot = 0;
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    if (closed_) return Status::IOError("volume closed");
+    for (uint16_t s : order_) {
+      if (slots_[s]->seq() == seq) {
+        slot = s;
+        seg = slots_[s];
+      }
+    }
+  }
+  if (seg == nullptr) return Status::NotFound("no segment " + std::to_string(seq));
+  if (seg->damaged()) return Status::OK();
+  uint64_t dead = 0;
+  NeedleScanner scanner(seg.get(), format::kSuperblockSize, seg->end());
+  NeedleScanner::Record rec;
+  for (;;) {
+    uint64_t bad = 0;
+    Status s = scanner.Next(&rec, &bad);
+    if (s.IsNotFound()) break;
+    if (!s.ok()) {
+      if (s.IsCorruption() && scanner.Resync()) continue;
+      return s;
+    }
+    if (rec.header.kind == format::NeedleKind::kTombstone) {
+      dead += rec.size;
+      continue;
+    }
+    Location loc{slot, static_cast<uint32_t>(rec.offset / format::kNeedleAlign)};
+    std::shared_lock<std::shared_mutex> l(mu_);
+    if (!index_.Contains(Tag(rec.key), loc)) dead += rec.size;
+  }
+  std::unique_lock<std::shared_mutex> l(mu_);
+  if (slots_.size() > slot && slots_[slot] == seg) {
+    if (dead_bytes_.size() <= slot) dead_bytes_.resize(size_t{slot} + 1, 0);
+    dead_bytes_[slot] = std::max(dead_bytes_[slot], dead);
+    SetDeadKnown(slot, true);
+  }
+  return Status::OK();
+}
+
 void Volume::SetTouchFree(uint16_t slot, bool free) {
   if (touch_free_.size() <= slot) touch_free_.resize(size_t{slot} + 1, 0);
   touch_free_[slot] = free ? 1 : 0;
@@ -376,6 +424,7 @@ Status Volume::EnsureRoomLocked(uint64_t bytes) {
   if (slot == slots_.size()) slots_.emplace_back();
   slots_[slot] = std::move(seg);
   SetTouchFree(slot, true);
+  SetDeadKnown(slot, true);
   order_.push_back(slot);
   since_checkpoint_.store(options_.checkpoint_bytes);  // checkpoint after this write
   return Status::OK();
@@ -961,8 +1010,11 @@ std::vector<SegmentInfo> Volume::Segments() const {
   std::vector<SegmentInfo> out;
   for (size_t i = 0; i < order_.size(); i++) {
     const Segment& s = *slots_[order_[i]];
-    uint64_t dead = order_[i] < dead_bytes_.size() ? dead_bytes_[order_[i]] : 0;
-    out.push_back({s.seq(), s.generation(), s.end(), i + 1 < order_.size(), dead, s.damaged()});
+    uint16_t slot = order_[i];
+    uint64_t dead = slot < dead_bytes_.size() ? dead_bytes_[slot] : 0;
+    bool known = slot >= dead_unknown_.size() || dead_unknown_[slot] == 0;
+    out.push_back(
+        {s.seq(), s.generation(), s.end(), i + 1 < order_.size(), dead, s.damaged(), known});
   }
   return out;
 }

@@ -160,6 +160,9 @@ struct SegmentInfo {
   // recovery; what a checkpoint covered before a restart is not counted.
   uint64_t dead_bytes = 0;
   bool damaged = false;  // kept as found: never compacted
+  // False for a segment a checkpoint covered at open: dead_bytes misses what died before
+  // the restart until Volume::SurveyDead counts it.
+  bool dead_known = true;
 };
 
 struct VolumeStats {
@@ -287,6 +290,10 @@ class Volume {
 
   Status Sync();        // everything appended so far reaches stable storage
   Status Checkpoint();  // writes index.ckpt now
+  // Counts the bytes of segment `seq`'s needles that the index does not point at (after a
+  // restart, what a checkpoint covered is not counted otherwise), so that compaction is
+  // triggered by garbage from before a crash too. One read of the segment.
+  Status SurveyDead(uint64_t seq);
   // Rewrites sealed segment `seq` without its dead needles while reads and writes go on.
   Status Compact(uint64_t seq, CompactionResult* result);
   Status Close();  // sync and checkpoint; later calls fail
@@ -339,6 +346,7 @@ class Volume {
     return slot >= touch_free_.size() || touch_free_[slot] == 0;
   }
   void SetTouchFree(uint16_t slot, bool free);
+  void SetDeadKnown(uint16_t slot, bool known);
   struct CompactionPass;
   void CompactRecordLocked(const CompactionPass& pass, const NeedleScanner::Record& rec,
                            std::string* buf, uint64_t written, CompactionResult* r);
@@ -448,8 +456,9 @@ class Volume {
 
   std::mutex checkpoint_mu_;  // one checkpoint writer at a time
   std::atomic<uint64_t> since_checkpoint_{0};
-  std::vector<uint8_t> touch_free_;   // slot -> 1: no touch record names its needles
-  std::vector<uint64_t> dead_bytes_;  // slot -> SegmentInfo::dead_bytes
+  std::vector<uint8_t> touch_free_;    // slot -> 1: no touch record names its needles
+  std::vector<uint64_t> dead_bytes_;   // slot -> SegmentInfo::dead_bytes
+  std::vector<uint8_t> dead_unknown_;  // slot -> 1: SegmentInfo::dead_known is false
   // Compaction's state, owned by the compaction running (compaction_mu_).
   struct CompactionPass {
     uint16_t old_slot = 0;

@@ -207,6 +207,13 @@ Status Volume::Recover() {
   recovery_used_checkpoint_ = s.ok();
   uint64_t scanned = 0;
   BALE_RETURN_IF_ERROR(ScanFrom(scan_seq, scan_offset, &scanned));
+  // The scan counted the dead bytes of what it covered; of what the checkpoint covered
+  // nothing is known until the compactor surveys it (SurveyDead).
+  for (uint16_t slot : order_) {
+    uint64_t seq = slots_[slot]->seq();
+    bool whole = seq > scan_seq || (seq == scan_seq && scan_offset <= format::kSuperblockSize);
+    SetDeadKnown(slot, whole);
+  }
   recovery_scanned_ = scanned;
 
   BALE_RETURN_IF_ERROR(ReadLegacyFlushMarker());
