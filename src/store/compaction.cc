@@ -104,7 +104,7 @@ void Volume::CompactRecordLocked(const CompactionPass& pass, const NeedleScanner
   }
 }
 
-Status Volume::Compact(uint64_t seq, CompactionResult* result) {
+Status Volume::Compact(uint64_t seq, CompactionResult* result, const CompactionProgress& progress) {
   std::lock_guard<std::mutex> one_at_a_time(compaction_mu_);
   std::shared_ptr<Segment> old;
   CompactionPass pass;
@@ -188,6 +188,7 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result) {
         written += buf.size();
         buf.clear();
         if (hold) Throttle(options_.compaction_bytes_per_s, scanner.position() + written, start);
+        if (hold && progress) progress(compaction_scanned_.load(), snapshot_end);
       }
     }
   };

@@ -157,7 +157,18 @@ void Compactor::Pass(bool all, size_t worker) {
       auto start = std::chrono::steady_clock::now();
       running_.fetch_add(1);
       CompactionResult r;
-      Status st = v->Compact(s.seq, &r);
+      // A large segment's copy reports how far it has got, every progress_s.
+      auto last = start;
+      Volume::CompactionProgress progress;
+      if (loud) {
+        progress = [&](uint64_t scanned, uint64_t total) {
+          auto now = std::chrono::steady_clock::now();
+          if (now - last < std::chrono::seconds(policy_.progress_s)) return;
+          last = now;
+          log_("compacting " + what + ": " + Mb(scanned) + " of " + Mb(total) + " scanned");
+        };
+      }
+      Status st = v->Compact(s.seq, &r, progress);
       running_.fetch_sub(1);
       if (!st.ok()) {
         {

@@ -43,6 +43,7 @@ struct CompactionPolicy {
   size_t threads = 4;
   uint32_t summary_s = 10;
   uint64_t log_above_bytes = 64 << 20;  // segments this large get their own log lines
+  uint32_t progress_s = 5;              // ... and one with their progress this often
   // Restart time: when the bytes a restart would scan beyond the checkpoints, summed over
   // the volumes, pass this, the volumes with the most are checkpointed (0: never here).
   uint64_t tail_budget_bytes = 256 << 20;

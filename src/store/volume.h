@@ -295,7 +295,10 @@ class Volume {
   // triggered by garbage from before a crash too. One read of the segment.
   Status SurveyDead(uint64_t seq);
   // Rewrites sealed segment `seq` without its dead needles while reads and writes go on.
-  Status Compact(uint64_t seq, CompactionResult* result);
+  // `progress`, when given, is called with the bytes scanned so far and the total after
+  // each 1 MiB written (for a log line).
+  using CompactionProgress = std::function<void(uint64_t scanned, uint64_t total)>;
+  Status Compact(uint64_t seq, CompactionResult* result, const CompactionProgress& progress = {});
   Status Close();  // sync and checkpoint; later calls fail
 
   std::vector<SegmentInfo> Segments() const;
