@@ -88,12 +88,10 @@ Status DecodeNeedleHeader(std::string_view buf, NeedleHeader* h) {
   return Status::OK();
 }
 
-std::string EncodeTouchTarget(const TouchTarget& t) {
-  std::string v(kTouchValueSize, '\0');
-  PutU64(v.data(), t.seq);
-  PutU32(v.data() + 8, t.generation);
-  PutU32(v.data() + 12, t.offset_units);
-  return v;
+void EncodeTouchTarget(const TouchTarget& t, char out[kTouchValueSize]) {
+  PutU64(out, t.seq);
+  PutU32(out + 8, t.generation);
+  PutU32(out + 12, t.offset_units);
 }
 
 Status DecodeTouchTarget(std::string_view value, TouchTarget* t) {

@@ -144,7 +144,7 @@ void EncodeNeedlePrefix(uint32_t salt, const NeedleHeader& h, std::string_view k
 
 // The value of a touch record, and back. DecodeTouchTarget returns Corruption unless
 // `value` is kTouchValueSize bytes.
-std::string EncodeTouchTarget(const TouchTarget& t);
+void EncodeTouchTarget(const TouchTarget& t, char out[kTouchValueSize]);
 Status DecodeTouchTarget(std::string_view value, TouchTarget* t);
 
 // Checks that `buf` starts with a needle header whose magic, lengths and kind are sane

@@ -200,10 +200,20 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result, const CompactionP
     written += buf.size();
     buf.clear();
   }
-  // The head's copy is synced once, when complete (below).
-  if (s.ok() && !is_head) s = out->Sync();
-  if (s.ok() && !is_head) s = options_.env->Rename(tmp_path, final_path);
+  // The commit: the copy synced and renamed (a failure there leaves the old segment
+  // authoritative), the rename made durable, the copy opened. A sealed segment's runs
+  // before the writers' lock is taken; the head's (synced once, complete) under it.
+  std::unique_ptr<Segment> copied;
+  auto commit = [&]() -> Status {
+    Status cs = out->Sync();
+    if (cs.ok()) cs = options_.env->Rename(tmp_path, final_path);
+    if (!cs.ok()) return fail(cs);
+    out.reset();
+    BALE_RETURN_IF_ERROR(options_.env->SyncDir(options_.dir));  // committed
+    return Segment::Open(options_.env, final_path, is_head, &copied);
+  };
   if (!s.ok()) return fail(s);
+  if (!is_head) BALE_RETURN_IF_ERROR(commit());
 
   // No checkpoint may be taken while the index refers to both copies.
   std::lock_guard<std::mutex> no_checkpoint(checkpoint_mu_);
@@ -217,26 +227,17 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result, const CompactionP
       s = out->Append(buf, &at);
       buf.clear();
     }
-    if (s.ok()) s = out->Sync();
-    if (s.ok()) s = options_.env->Rename(tmp_path, final_path);
+    if (!s.ok()) return fail(s);
+    BALE_RETURN_IF_ERROR(commit());
   }
-  if (!s.ok()) {
-    l.unlock();
-    return fail(s);
-  }
-  out.reset();
-  BALE_RETURN_IF_ERROR(options_.env->SyncDir(options_.dir));  // committed
-  std::unique_ptr<Segment> copied;
-  BALE_RETURN_IF_ERROR(Segment::Open(options_.env, final_path, is_head, &copied));
   r.bytes_before = old->end();
   r.bytes_after = copied->end();
   uint16_t new_slot = FreeSlotLocked();
   if (new_slot == slots_.size()) slots_.emplace_back();
   copied->Map(is_head ? std::max(copied->end(), options_.segment_bytes) : copied->end());
   slots_[new_slot] = std::move(copied);
-  SetTouchFree(new_slot, true);
-  SetDeadKnown(new_slot, true);
-  if (dead_bytes_.size() > pass.old_slot) dead_bytes_[pass.old_slot] = 0;
+  FreshSlotLocked(new_slot);
+  StateLocked(pass.old_slot) = SlotState{};  // freed below
   for (uint16_t& slot : order_) {
     if (slot == pass.old_slot) slot = new_slot;
   }

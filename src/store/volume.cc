@@ -178,19 +178,9 @@ Status Volume::TouchTargetLocked(Location loc, format::TouchTarget* t, Location*
   return ResolveTouchLocked(*t, target);
 }
 
-void Volume::NoteDeadLocked(uint16_t slot, uint64_t bytes) {
-  if (dead_bytes_.size() <= slot) dead_bytes_.resize(size_t{slot} + 1, 0);
-  dead_bytes_[slot] += bytes;
-}
-
 uint64_t Volume::NeedleSizeOf(const WriteOp& op) {
   return op.tombstone ? format::NeedleSize(op.key.size(), 0, 0)
                       : format::NeedleSize(op.key.size(), op.content_type.size(), op.value.size());
-}
-
-void Volume::SetDeadKnown(uint16_t slot, bool known) {
-  if (dead_unknown_.size() <= slot) dead_unknown_.resize(size_t{slot} + 1, 0);
-  dead_unknown_[slot] = known ? 0 : 1;
 }
 
 Status Volume::SurveyDead(uint64_t seq) {
@@ -229,16 +219,11 @@ Status Volume::SurveyDead(uint64_t seq) {
   }
   std::unique_lock<std::shared_mutex> l(mu_);
   if (slots_.size() > slot && slots_[slot] == seg) {
-    if (dead_bytes_.size() <= slot) dead_bytes_.resize(size_t{slot} + 1, 0);
-    dead_bytes_[slot] = std::max(dead_bytes_[slot], dead);
-    SetDeadKnown(slot, true);
+    SlotState& state = StateLocked(slot);
+    state.dead_bytes = std::max(state.dead_bytes, dead);
+    state.dead_known = true;
   }
   return Status::OK();
-}
-
-void Volume::SetTouchFree(uint16_t slot, bool free) {
-  if (touch_free_.size() <= slot) touch_free_.resize(size_t{slot} + 1, 0);
-  touch_free_[slot] = free ? 1 : 0;
 }
 
 Status Volume::FindLocked(std::string_view key, uint32_t tag, Found* found) {
@@ -423,8 +408,7 @@ Status Volume::EnsureRoomLocked(uint64_t bytes) {
   seg->Map(options_.segment_bytes);
   if (slot == slots_.size()) slots_.emplace_back();
   slots_[slot] = std::move(seg);
-  SetTouchFree(slot, true);
-  SetDeadKnown(slot, true);
+  FreshSlotLocked(slot);
   order_.push_back(slot);
   since_checkpoint_.store(options_.checkpoint_bytes);  // checkpoint after this write
   return Status::OK();
@@ -620,13 +604,14 @@ Status Volume::UndoAppendLocked(uint64_t base) {
   return Status::OK();
 }
 
-Status Volume::CheckRefused(std::span<const WriteOp> ops) const {
+Status Volume::RefuseIfFull() const {
   if (!WritesRefused()) return Status::OK();
+  return Status::NoSpace("the disk is full: writes wait until deletes or compaction free space");
+}
+
+Status Volume::CheckRefused(std::span<const WriteOp> ops) const {
   for (const WriteOp& op : ops) {
-    if (!op.tombstone) {
-      return Status::NoSpace(
-          "the disk is full: writes wait until deletes or compaction free space");
-    }
+    if (!op.tombstone) return RefuseIfFull();
   }
   return Status::OK();
 }
@@ -763,10 +748,7 @@ Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version
     if (d.action == UpdateDecision::Action::kAbort) return d.status;
     bool tombstone = d.action == UpdateDecision::Action::kDelete;
     if (tombstone && !live) return Status::NotFound();
-    if (!tombstone && WritesRefused()) {
-      return Status::NoSpace(
-          "the disk is full: writes wait until deletes or compaction free space");
-    }
+    if (!tombstone) BALE_RETURN_IF_ERROR(RefuseIfFull());
     std::string_view value = tombstone ? std::string_view() : d.value;
     std::string_view content_type = tombstone ? std::string_view() : d.content_type;
     if (value.size() > format::kMaxValueLen) return Status::InvalidArgument("value too large");
@@ -800,9 +782,7 @@ Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version
 
 Status Volume::Touch(std::string_view key, uint32_t expiry, bool wait) {
   BALE_RETURN_IF_ERROR(CheckKey(key));
-  if (WritesRefused()) {
-    return Status::NoSpace("the disk is full: writes wait until deletes or compaction free space");
-  }
+  BALE_RETURN_IF_ERROR(RefuseIfFull());
   uint32_t tag = Tag(key);
   uint64_t lsn = 0;
   {
@@ -823,7 +803,7 @@ Status Volume::Touch(std::string_view key, uint32_t expiry, bool wait) {
     format::NeedleHeader h = f.header;
     h.expiry = expiry;
     thread_local ReadResult current;
-    std::string payload;
+    char payload[format::kTouchValueSize];
     std::string_view content_type, value;
     if (target.slot == compacting_slot_) {
       // Compaction is copying the target's segment: a record naming it would dangle, so
@@ -834,12 +814,12 @@ Status Volume::Touch(std::string_view key, uint32_t expiry, bool wait) {
       value = current.value();
     } else {
       h.kind = format::NeedleKind::kTouch;
-      payload = format::EncodeTouchTarget(t);
-      value = payload;
+      format::EncodeTouchTarget(t, payload);
+      value = std::string_view(payload, sizeof(payload));
     }
     Location loc;
     BALE_RETURN_IF_ERROR(AppendOneLocked(h, key, content_type, value, &loc, &lsn));
-    if (h.kind == format::NeedleKind::kTouch) SetTouchFree(target.slot, false);
+    if (h.kind == format::NeedleKind::kTouch) StateLocked(target.slot).touch_free = false;
     if (f.header.kind == format::NeedleKind::kTouch) {
       NoteDeadLocked(f.loc.slot, format::NeedleSize(f.header));
     } else if (h.kind == format::NeedleKind::kValue) {
@@ -904,7 +884,7 @@ void Volume::MaybeCompactHead() {
     std::shared_lock<std::shared_mutex> l(mu_);
     if (closed_ || order_.empty()) return;
     uint16_t head = order_.back();
-    uint64_t dead = head < dead_bytes_.size() ? dead_bytes_[head] : 0;
+    uint64_t dead = StateOf(head).dead_bytes;
     const Segment& seg = *slots_[head];
     if (dead < options_.head_dead_limit || 2 * dead < seg.end() || seg.damaged()) return;
     seq = seg.seq();
@@ -975,8 +955,7 @@ void Volume::ApplyFlush(const format::FlushRule& rule) {
 
 void Volume::NoteAllDeadLocked() {
   for (uint16_t slot : order_) {
-    if (dead_bytes_.size() <= slot) dead_bytes_.resize(size_t{slot} + 1, 0);
-    dead_bytes_[slot] = slots_[slot]->end() - format::kSuperblockSize;
+    StateLocked(slot).dead_bytes = slots_[slot]->end() - format::kSuperblockSize;
   }
 }
 
@@ -1010,11 +989,9 @@ std::vector<SegmentInfo> Volume::Segments() const {
   std::vector<SegmentInfo> out;
   for (size_t i = 0; i < order_.size(); i++) {
     const Segment& s = *slots_[order_[i]];
-    uint16_t slot = order_[i];
-    uint64_t dead = slot < dead_bytes_.size() ? dead_bytes_[slot] : 0;
-    bool known = slot >= dead_unknown_.size() || dead_unknown_[slot] == 0;
-    out.push_back(
-        {s.seq(), s.generation(), s.end(), i + 1 < order_.size(), dead, s.damaged(), known});
+    SlotState state = StateOf(order_[i]);
+    out.push_back({s.seq(), s.generation(), s.end(), i + 1 < order_.size(), state.dead_bytes,
+                   s.damaged(), state.dead_known});
   }
   return out;
 }
@@ -1027,7 +1004,7 @@ VolumeStats Volume::Stats() const {
   st.segments = order_.size();
   for (uint16_t slot : order_) {
     st.disk_bytes += slots_[slot]->end();
-    st.dead_bytes += slot < dead_bytes_.size() ? dead_bytes_[slot] : 0;
+    st.dead_bytes += StateOf(slot).dead_bytes;
   }
   st.last_version = last_version_;
   uint64_t appended = appended_.load();

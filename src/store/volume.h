@@ -345,16 +345,28 @@ class Volume {
                          Location value_loc, Found* touch);
   // Whether touch records may name needles of `slot`: unknown (true) for segments found
   // at open, false for new ones until a touch names one of their needles.
-  bool MayBeTouchTarget(uint16_t slot) const {
-    return slot >= touch_free_.size() || touch_free_[slot] == 0;
+  bool MayBeTouchTarget(uint16_t slot) const { return !StateOf(slot).touch_free; }
+  // What the volume knows of segment slot `slot` (compaction's trigger, touch targets).
+  struct SlotState {
+    uint64_t dead_bytes = 0;  // SegmentInfo::dead_bytes
+    bool dead_known = true;   // SegmentInfo::dead_known
+    bool touch_free = false;  // no touch record names its needles (unknown: false)
+  };
+  SlotState& StateLocked(uint16_t slot) {
+    if (slot_state_.size() <= slot) slot_state_.resize(size_t{slot} + 1);
+    return slot_state_[slot];
   }
-  void SetTouchFree(uint16_t slot, bool free);
-  void SetDeadKnown(uint16_t slot, bool known);
+  SlotState StateOf(uint16_t slot) const {
+    return slot < slot_state_.size() ? slot_state_[slot] : SlotState{};
+  }
+  // A segment this process created (a new head, a compaction's copy): nothing dead, no
+  // touch record names it.
+  void FreshSlotLocked(uint16_t slot) { StateLocked(slot) = SlotState{0, true, true}; }
   struct CompactionPass;
   void CompactRecordLocked(const CompactionPass& pass, const NeedleScanner::Record& rec,
                            std::string* buf, uint64_t written, CompactionResult* r);
   // Counts `bytes` of needles in segment `slot` as dead (compaction's trigger).
-  void NoteDeadLocked(uint16_t slot, uint64_t bytes);
+  void NoteDeadLocked(uint16_t slot, uint64_t bytes) { StateLocked(slot).dead_bytes += bytes; }
   void NoteAllDeadLocked();  // flush_all: every needle written so far is dead
   static uint64_t NeedleSizeOf(const WriteOp& op);
   // Makes room for `bytes` in the head, sealing it and starting a new one if needed.
@@ -414,7 +426,9 @@ class Volume {
     uint64_t rel = 0;        // offset of this op's needle within the append
   };
   static Status CheckOps(std::span<const WriteOp> ops);
-  // NoSpace if the disk is full (VolumeOptions::writes_refused) and an op adds data.
+  // NoSpace if the disk is full (VolumeOptions::writes_refused): for a write that adds
+  // data; CheckRefused, if one of `ops` does.
+  Status RefuseIfFull() const;
   Status CheckRefused(std::span<const WriteOp> ops) const;
   // Finds what each op replaces and sets op.status; changes nothing else.
   Status PlanWriteLocked(std::span<WriteOp> ops, std::vector<PendingOp>* pending, uint32_t now);
@@ -459,9 +473,7 @@ class Volume {
 
   std::mutex checkpoint_mu_;  // one checkpoint writer at a time
   std::atomic<uint64_t> since_checkpoint_{0};
-  std::vector<uint8_t> touch_free_;    // slot -> 1: no touch record names its needles
-  std::vector<uint64_t> dead_bytes_;   // slot -> SegmentInfo::dead_bytes
-  std::vector<uint8_t> dead_unknown_;  // slot -> 1: SegmentInfo::dead_known is false
+  std::vector<SlotState> slot_state_;  // by slot (StateLocked, StateOf)
   // Compaction's state, owned by the compaction running (compaction_mu_).
   struct CompactionPass {
     uint16_t old_slot = 0;

@@ -212,7 +212,7 @@ Status Volume::Recover() {
   for (uint16_t slot : order_) {
     uint64_t seq = slots_[slot]->seq();
     bool whole = seq > scan_seq || (seq == scan_seq && scan_offset <= format::kSuperblockSize);
-    SetDeadKnown(slot, whole);
+    StateLocked(slot).dead_known = whole;
   }
   recovery_scanned_ = scanned;
 
