@@ -11,10 +11,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "frontend/http_routes.h"
 #include "net/io_batch.h"
 #include "net/server.h"
 #include "proto/http_request.h"
-#include "router/http_routes.h"
 
 namespace bale::net {
 

@@ -30,10 +30,10 @@
 #include <vector>
 
 #include "base/memory_budget.h"
+#include "frontend/http_routes.h"
+#include "frontend/memcache_commands.h"
 #include "proto/http_request.h"
 #include "proto/memcache_parser.h"
-#include "router/http_routes.h"
-#include "router/memcache_commands.h"
 #include "store/store.h"
 
 namespace bale::net {

@@ -2,7 +2,7 @@
 // cannot set one; objects stored with one (through the HTTP face) keep it through
 // commands that modify the object in place (touch, gat, append, incr, ...) and lose it
 // through commands that replace the object (set, add, replace, cas, ms).
-#include "router/memcache_commands.h"
+#include "frontend/memcache_commands.h"
 
 #include <gtest/gtest.h>
 

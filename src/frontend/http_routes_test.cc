@@ -1,4 +1,4 @@
-#include "router/http_routes.h"
+#include "frontend/http_routes.h"
 
 #include <gtest/gtest.h>
 

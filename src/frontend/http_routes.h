@@ -19,10 +19,10 @@
 #include <string_view>
 #include <vector>
 
+#include "frontend/memcache_commands.h"
+#include "frontend/server_stats.h"
 #include "net/file_send.h"
 #include "proto/http_request.h"
-#include "router/memcache_commands.h"
-#include "router/server_stats.h"
 #include "store/store.h"
 
 namespace bale {

@@ -4,8 +4,8 @@
 #include <charconv>
 #include <ctime>
 
+#include "frontend/memcache_commands.h"
 #include "proto/memcache_parser.h"
-#include "router/memcache_commands.h"
 #include "store/expiry.h"
 
 namespace bale {

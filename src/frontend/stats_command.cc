@@ -5,7 +5,7 @@
 
 #include <ctime>
 
-#include "router/memcache_commands.h"
+#include "frontend/memcache_commands.h"
 
 namespace bale {
 namespace {

@@ -16,9 +16,9 @@
 #include <string_view>
 #include <vector>
 
+#include "frontend/server_stats.h"
 #include "net/file_send.h"
 #include "proto/memcache_request.h"
-#include "router/server_stats.h"
 #include "store/store.h"
 
 namespace bale {

@@ -13,8 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "frontend/http_routes.h"
 #include "proto/http_request.h"
-#include "router/http_routes.h"
 #include "store/store.h"
 
 namespace {

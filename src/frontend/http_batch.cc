@@ -3,8 +3,8 @@
 // kSync, one group commit for the whole request, done by the event loop).
 #include <vector>
 
+#include "frontend/http_reply.h"
 #include "proto/multipart.h"
-#include "router/http_reply.h"
 
 namespace bale {
 

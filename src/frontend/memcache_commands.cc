@@ -1,4 +1,4 @@
-#include "router/memcache_commands.h"
+#include "frontend/memcache_commands.h"
 
 #include <sys/resource.h>
 #include <unistd.h>

@@ -1,11 +1,11 @@
-#include "router/http_routes.h"
+#include "frontend/http_routes.h"
 
 #include <charconv>
 #include <ctime>
 #include <exception>
 
+#include "frontend/http_reply.h"
 #include "proto/http_fields.h"
-#include "router/http_reply.h"
 #include "store/expiry.h"
 
 namespace bale {

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>  // Debian nlohmann-json3-dev: /status is not a hot path
 
-#include "router/http_reply.h"
+#include "frontend/http_reply.h"
 
 namespace bale {
 namespace {

@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "frontend/http_routes.h"
 #include "proto/http_fields.h"
-#include "router/http_routes.h"
 
 namespace bale {
 
