@@ -9,7 +9,7 @@ bench/RESULTS.md.
 
   bench/run_memcached.py [--rounds 3] [--time 10s] [--value-size 100]
                          [--durability interval] [--set-only] [--threads 2]
-                         [--bale-args "--io-uring off"]
+                         [--bale-args "--io-uring off"] [--bale PATH]
 
 Rounds run memcached then bale, and the next round bale then memcached (ABBA), so that
 a drift of the machine's speed does not favour whichever server always goes second.
@@ -53,7 +53,7 @@ def run_memcached(args, cfg):
 def run_bale(args, cfg):
     port = free_port()
     data = tempfile.mkdtemp(prefix="bale-bench-", dir=os.path.join(ROOT, "build"))
-    cmd = [os.path.join(ROOT, "build", "bale"), "serve", "--data", data, "--port", str(port),
+    cmd = [args.bale, "serve", "--data", data, "--port", str(port),
            "--http-port", "0", "--threads", str(args.threads), "--durability", args.durability,
            *shlex.split(args.bale_args)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
@@ -74,8 +74,11 @@ def main():
     p.add_argument("--set-only", action="store_true")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--bale-args", default="", help="more `bale serve` options")
+    p.add_argument("--bale", default=os.path.join(ROOT, "build", "bale"),
+                   help="the bale executable (default: build/bale, built if missing)")
     args = p.parse_args()
-    if not os.path.exists(os.path.join(ROOT, "build", "bale")):
+    args.bale = os.path.abspath(args.bale)
+    if not os.path.exists(args.bale):
         subprocess.run(["make", "-C", ROOT, "build"], check=True)
     cfg = None
     if args.set_only:
