@@ -59,7 +59,7 @@ def main():
     unit = SCRIPTS[a.kind][1]
     peer = "memcached" if a.kind == "memcached" else "nginx"
     ratios = [row["new"][0] / row["old"][0] for row in rows]
-    shown = ["BUILD" if x == builds["new"] else x for x in cmd[2:]]
+    shown = ["BUILD" if x in builds.values() else x for x in cmd[2:]]
     print(f"### {a.kind}: new build / old build\n")
     print(f"`{os.path.relpath(sys.argv[0])} --old OLD --new NEW --rounds {a.rounds} {a.kind} "
           f"{shlex.join(a.args)}` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
