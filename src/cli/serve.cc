@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "frontend/faces.h"
 #include "net/server.h"
 #include "store/store.h"
 
@@ -215,15 +216,11 @@ int RunServe(const ServeArgs& a) {
     return 1;
   }
   net::ServerConfig config;
-  config.listen_addr = a.listen;
-  config.port = static_cast<uint16_t>(a.port);
   config.threads = a.threads > 0
                        ? a.threads
                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   config.max_connections = a.max_connections;
   config.io_uring = a.io_uring == "on";
-  config.http_enabled = http_enabled;
-  config.http_port = http_port;
   config.idle_timeout_s = a.idle_timeout;
   MemcacheSettings settings;
   settings.max_item_size = static_cast<uint32_t>(max_item);
@@ -239,8 +236,10 @@ int RunServe(const ServeArgs& a) {
   http.timeout_s = a.http_timeout;
   http.public_only = a.http_public_only;
   http.admin_from_any = a.admin_from == "any";
-  net::Server server(store.get(), config, settings, http);
-  s = server.Start();
+  Faces faces(store.get(), settings, http);
+  net::Server server(
+      config, faces.Listeners(a.listen, static_cast<uint16_t>(a.port), http_enabled, http_port));
+  s = server.Start([&] { faces.Bound(server); });
   if (!s.ok()) {
     std::fprintf(stderr, "bale serve: %s\n", s.ToString().c_str());
     return 1;
@@ -249,10 +248,10 @@ int RunServe(const ServeArgs& a) {
   std::printf(
       "bale serve: memcached protocol on %s:%u, data in %s (%u partitions, %llu "
       "objects), durability %s\n",
-      a.listen.c_str(), server.port(), a.data.c_str(), st.partitions,
+      a.listen.c_str(), server.port(0), a.data.c_str(), st.partitions,
       static_cast<unsigned long long>(st.total.objects), a.durability.c_str());
   if (http_enabled) {
-    std::printf("bale serve: HTTP on %s:%u\n", a.listen.c_str(), server.http_port());
+    std::printf("bale serve: HTTP on %s:%u\n", a.listen.c_str(), server.port(1));
   } else {
     std::printf("bale serve: HTTP off\n");
   }

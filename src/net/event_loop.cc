@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "net/server.h"
 #include "net/socket.h"
 
 namespace bale::net {
@@ -22,43 +23,80 @@ constexpr size_t kMaxReadPerEvent = 1 << 20;  // fairness between connections
 constexpr size_t kMaxSendPerFlush = 4 << 20;  // the same for replies
 constexpr size_t kShrinkAbove = 256 << 10;
 constexpr int kMaxEvents = 256;
-constexpr std::string_view kTooMany = "SERVER_ERROR Too many open connections\r\n";
-constexpr std::string_view kHttpTooMany =
-    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-    "Content-Length: 37\r\nConnection: close\r\n\r\n{\"error\":\"too many open connections\"}";
+constexpr time_t kLingerSeconds = 2;
 
-uint64_t MonotonicNs() {
-  timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+// Where the head piece's bytes stop going out for now: its hold, or its end.
+size_t SendEnd(const std::string& bytes, size_t held_from) {
+  return std::min(bytes.size(), held_from);
 }
 
 }  // namespace
 
-EventLoop::EventLoop(Server* server, int listen_fd, int http_listen_fd)
-    : server_(server),
-      listen_fd_(listen_fd),
-      http_listen_fd_(http_listen_fd),
-      read_buf_(new char[kReadChunk]) {
-  http_limits_.max_body_bytes = server_->http_settings_.max_body_bytes;
-  http_limits_.body_budget = &server_->http_body_budget_;
-  http_scratch_.stats = &stats_;
-  http_scratch_.dirty = &dirty_;
+// --- Conn: what a handler may ask of its loop.
+
+Loop& Conn::loop() { return *loop_; }
+void Conn::Close() { loop_->Close(this); }
+
+void Conn::KickIdle() {
+  if (fd_ < 0) return;
+  NetCounters::Add(counters_->idle_kicks);
+  loop_->Close(this);
 }
+
+bool Conn::OutputFullSlow() {
+  size_t unsent = head_.bytes.size() - head_.sent;
+  size_t files = head_.files.size();
+  for (const Piece& p : rest_) {
+    unsent += p.bytes.size();
+    files += p.files.size();
+  }
+  if (unsent <= max_output_bytes_ && files < kMaxFileSends) return false;
+  paused_ = true;  // resume once the client has read its replies
+  return true;
+}
+
+Ticket Conn::Hold(size_t from) {
+  if (failed_) return Ticket{};  // nothing more is sent anyway
+  Piece& t = *tail_;
+  t.held_from = from;
+  t.seq = ++hold_seq_;
+  rest_.emplace_back();  // later replies queue behind the hold
+  tail_ = &rest_.back();
+  return Ticket{fd_, id_, t.seq};
+}
+
+Conn::Piece* Conn::FindHeld(uint64_t seq) {
+  if (head_.held() && head_.seq == seq) return &head_;
+  for (Piece& p : rest_) {
+    if (p.held() && p.seq == seq) return &p;
+  }
+  return nullptr;
+}
+
+// --- EventLoop
+
+EventLoop::EventLoop(Server* server, int index, std::vector<int> listen_fds)
+    : server_(server),
+      index_(index),
+      listen_fds_(std::move(listen_fds)),
+      counters_(new NetCounters[listen_fds_.size()]),
+      read_buf_(new char[kReadChunk]) {}
 
 EventLoop::~EventLoop() {
   for (auto& [fd, c] : conns_) {
-    if (c->fd >= 0) ::close(fd);
+    if (c->fd_ >= 0) ::close(fd);
   }
+  conns_.clear();  // handlers before the rest: they may hold what their services lent
   for (int fd : closed_) ::close(fd);
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
   if (wake_fd_ >= 0) ::close(wake_fd_);
-  for (auto& [fd, protocol] : inbox_) {
+  for (auto& [fd, listener] : inbox_) {
     ::close(fd);
     server_->connections_.fetch_sub(1);
   }
-  if (listen_fd_ >= 0) ::close(listen_fd_);
-  if (http_listen_fd_ >= 0) ::close(http_listen_fd_);
+  for (int fd : listen_fds_) {
+    if (fd >= 0) ::close(fd);
+  }
 }
 
 Status EventLoop::Init() {
@@ -74,15 +112,10 @@ Status EventLoop::Init() {
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) {
     return Status::FromErrno("epoll_ctl wake", errno);
   }
-  ev.events = EPOLLIN;
-  ev.data.fd = listen_fd_;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev) != 0) {
-    return Status::FromErrno("epoll_ctl listen", errno);
-  }
-  if (http_listen_fd_ >= 0) {
-    ev.data.fd = http_listen_fd_;
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, http_listen_fd_, &ev) != 0) {
-      return Status::FromErrno("epoll_ctl http listen", errno);
+  for (int fd : listen_fds_) {
+    ev.data.fd = fd;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      return Status::FromErrno("epoll_ctl listen", errno);
     }
   }
   listening_ = true;
@@ -92,6 +125,14 @@ Status EventLoop::Init() {
 void EventLoop::Wake() {
   uint64_t one = 1;
   (void)!::write(wake_fd_, &one, sizeof(one));
+}
+
+void EventLoop::Post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    posted_.push_back(std::move(fn));
+  }
+  Wake();
 }
 
 void EventLoop::Run() {
@@ -104,7 +145,7 @@ void EventLoop::Run() {
     }
   }
   epoll_event events[kMaxEvents];
-  while (!server_->stopping_.load(std::memory_order_acquire)) {
+  while (!server_->stopping()) {
     int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, 1000);
     time_t now = ::time(nullptr);
     for (int i = 0; i < n; i++) {
@@ -115,22 +156,19 @@ void EventLoop::Run() {
         TakeInbox();
         continue;
       }
-      if (fd == listen_fd_) {
-        Accept(listen_fd_, Protocol::kMemcache);
-        continue;
-      }
-      if (fd == http_listen_fd_) {
-        Accept(http_listen_fd_, Protocol::kHttp);
+      auto listener = std::find(listen_fds_.begin(), listen_fds_.end(), fd);
+      if (listener != listen_fds_.end()) {
+        Accept(static_cast<size_t>(listener - listen_fds_.begin()));
         continue;
       }
       auto it = conns_.find(fd);
       if (it == conns_.end()) continue;
-      Connection* c = it->second.get();
-      if (c->fd < 0) continue;  // closed earlier in this batch
-      c->last_active = now;
+      Conn* c = it->second.get();
+      if (c->fd_ < 0) continue;  // closed earlier in this batch
+      c->last_active_ = now;
       if (events[i].events & EPOLLOUT) Flush(c);
-      if (c->fd >= 0 && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->paused) {
-        if (io_.ok() && !c->lingering) {
+      if (c->fd_ >= 0 && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->paused_) {
+        if (io_.ok() && !c->lingering_) {
           readable_.push_back(c);
         } else {
           OnReadable(c);
@@ -140,49 +178,44 @@ void EventLoop::Run() {
     ReadBatch();
     FinishRound();
     ReapClosed();
-    if (now != last_idle_check_) KickIdle(now);
+    if (now != last_tick_) Tick(now);
   }
   Drain();
 }
 
-// Group commit: one fdatasync per written volume covers every reply of the round. If it
-// fails the writes are not durable: the round's connections are closed rather than
-// told STORED. Flushing can resume a paused connection, which starts another round.
+// The round hooks run first (a group commit syncs once for the whole round and releases
+// or fails its holds), then the round's replies go out. Flushing can resume a paused
+// connection, which starts another pass.
 void EventLoop::FinishRound() {
-  std::vector<Connection*>& round = flushing_;
+  std::vector<Conn*>& round = flushing_;
   while (!round_.empty()) {
+    for (RoundHook* h : hooks_) h->OnRoundEnd(*this);
     round.swap(round_);
     // Listed once: a connection that Flush resumes below parses more requests, and their
-    // replies belong to the next pass, after their own sync.
-    for (Connection* c : round) c->in_round = false;
-    if (!dirty_.empty()) {
-      uint64_t start = MonotonicNs();
-      bool ok = dirty_.SyncAll(server_->store_).ok();
-      stats_.group_commit_latency.Observe(MonotonicNs() - start);
-      if (!ok) {
-        for (Connection* c : round) Close(c);
-      }
-    }
+    // replies belong to the next pass, after its hooks.
+    for (Conn* c : round) c->in_round_ = false;
     SendRound(round);
-    for (Connection* c : round) {
-      if (c->fd >= 0) Flush(c);
+    for (Conn* c : round) {
+      if (c->fd_ >= 0) Flush(c);
     }
     round.clear();
   }
 }
 
 // Sends the round's replies with one io_uring_enter instead of one send(2) each, so the
-// loop is not preempted between them either. Replies with files, and lingering
+// loop is not preempted between them either. Replies with files or holds, and lingering
 // connections, are left to Flush.
-void EventLoop::SendRound(const std::vector<Connection*>& round) {
+void EventLoop::SendRound(const std::vector<Conn*>& round) {
   if (!io_.ok()) return;
-  for (Connection* c : round) {
+  for (Conn* c : round) {
     // round lists a connection once (in_round), so no send is queued twice.
-    if (c->fd < 0 || c->lingering || !c->files.empty()) continue;
-    if (c->out_sent >= c->out.size()) continue;
+    Conn::Piece& h = c->head_;
+    if (c->fd_ < 0 || c->lingering_ || !h.files.empty()) continue;
+    size_t end = SendEnd(h.bytes, h.held_from);
+    if (h.sent >= end) continue;
     if (io_.queued() == io_.capacity()) RunSends();
-    const char* data = c->out.data() + c->out_sent;
-    if (!io_.QueueSend(c->fd, data, c->out.size() - c->out_sent, reinterpret_cast<uint64_t>(c))) {
+    if (!io_.QueueSend(c->fd_, h.bytes.data() + h.sent, end - h.sent,
+                       reinterpret_cast<uint64_t>(c))) {
       break;  // the ring failed running the sends before: Flush sends the rest
     }
   }
@@ -191,81 +224,89 @@ void EventLoop::SendRound(const std::vector<Connection*>& round) {
 
 void EventLoop::RunSends() {
   io_.Run([this](uint64_t tag, int result) {
-    auto* c = reinterpret_cast<Connection*>(tag);
+    auto* c = reinterpret_cast<Conn*>(tag);
     if (result > 0) {
-      c->out_sent += static_cast<size_t>(result);
-      ThreadStats::Add(c->http ? stats_.http_bytes_written : stats_.bytes_written,
-                       static_cast<uint64_t>(result));
+      c->head_.sent += static_cast<size_t>(result);
+      NetCounters::Add(c->counters_->bytes_written, static_cast<uint64_t>(result));
     } else if (result != -EAGAIN && result != -EINTR) {
       Close(c);  // the peer is gone (or the outcome is unknown: the stream is lost)
     }
   });
 }
 
-void EventLoop::Accept(int listen_fd, Protocol protocol) {
+void EventLoop::Accept(size_t listener) {
   for (;;) {
-    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = ::accept4(listen_fds_[listener], nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;  // EAGAIN: another loop took it, or none left
     if (server_->connections_.fetch_add(1) >= server_->config_.max_connections) {
       server_->connections_.fetch_sub(1);
-      std::string_view refusal = protocol == Protocol::kHttp ? kHttpTooMany : kTooMany;
-      (void)!::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      std::string_view refusal = server_->listeners_[listener].service->TooManyConnections();
+      if (!refusal.empty()) {
+        (void)!::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      }
       ::close(fd);
-      ThreadStats::Add(stats_.rejected_connections);
+      NetCounters::Add(counters_[listener].rejected_connections);
       continue;
     }
     SetNoDelay(fd);
     EventLoop* owner = server_->NextLoop();
     if (owner != this) {
-      owner->Adopt(fd, protocol);
+      owner->Adopt(fd, listener);
       continue;
     }
-    AddConnection(fd, protocol);
+    AddConnection(fd, listener);
   }
 }
 
-void EventLoop::Adopt(int fd, Protocol protocol) {
+void EventLoop::Adopt(int fd, size_t listener) {
   {
     std::lock_guard<std::mutex> l(inbox_mu_);
-    inbox_.emplace_back(fd, protocol);
+    inbox_.emplace_back(fd, listener);
   }
   Wake();
 }
 
 void EventLoop::TakeInbox() {
-  std::vector<std::pair<int, Protocol>> adopted;
+  std::vector<std::pair<int, size_t>> adopted;
   {
     std::lock_guard<std::mutex> l(inbox_mu_);
     adopted.swap(inbox_);
+    running_.swap(posted_);
   }
-  for (auto& [fd, protocol] : adopted) AddConnection(fd, protocol);
+  for (auto& [fd, listener] : adopted) AddConnection(fd, listener);
+  for (auto& fn : running_) fn();
+  running_.clear();
 }
 
-void EventLoop::AddConnection(int fd, Protocol protocol) {
-  auto c = std::make_unique<Connection>();
-  c->fd = fd;
-  c->protocol = protocol;
-  c->peer_loopback = IsLoopbackPeer(fd);
-  if (protocol == Protocol::kHttp) c->http = std::make_unique<HttpState>(http_limits_);
-  c->last_active = ::time(nullptr);
+void EventLoop::AddConnection(int fd, size_t listener) {
+  auto c = std::make_unique<Conn>();
+  c->loop_ = this;
+  c->fd_ = fd;
+  c->id_ = ++next_conn_id_;
+  c->listener_ = listener;
+  c->counters_ = &counters_[listener];
+  c->max_output_bytes_ = server_->config_.max_output_bytes;
+  c->peer_loopback_ = IsLoopbackPeer(fd);
+  c->last_active_ = ::time(nullptr);
   epoll_event ev{};
-  ev.events = c->events = EPOLLIN | EPOLLRDHUP;
+  ev.events = c->events_ = EPOLLIN | EPOLLRDHUP;
   ev.data.fd = fd;
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
     ::close(fd);
     server_->connections_.fetch_sub(1);
     return;
   }
+  c->handler_ = server_->listeners_[listener].service->NewHandler(*this, *c);
+  NetCounters::Add(c->counters_->total_connections);
+  c->counters_->curr_connections.fetch_add(1, std::memory_order_relaxed);
   conns_[fd] = std::move(c);
-  ThreadStats::Add(stats_.total_connections);
-  stats_.curr_connections.fetch_add(1, std::memory_order_relaxed);
 }
 
-void EventLoop::OnReadable(Connection* c, size_t total) {
-  if (c->lingering) return Discard(c);
+void EventLoop::OnReadable(Conn* c, size_t total) {
+  if (c->lingering_) return Discard(c);
   for (;;) {
-    // Read into the loop's buffer: growing c->in first would zero-fill it every time.
-    ssize_t r = ::read(c->fd, read_buf_.get(), kReadChunk);
+    // Read into the loop's buffer: growing c->in_ first would zero-fill it every time.
+    ssize_t r = ::read(c->fd_, read_buf_.get(), kReadChunk);
     if (!TakeRead(c, r < 0 ? -errno : r, read_buf_.get(), kReadChunk, &total)) break;
   }
 }
@@ -278,18 +319,18 @@ void EventLoop::ReadBatch() {
   for (size_t i = 0; i < readable_.size() && queued; i++) {
     // The batch is empty here and holds kMaxEvents, as many as readable_ can: only a
     // ring that failed (and closed) refuses.
-    queued = io_.QueueRecv(readable_[i]->fd, recv_slots_.get() + i * kRecvSlot, kRecvSlot, i);
+    queued = io_.QueueRecv(readable_[i]->fd_, recv_slots_.get() + i * kRecvSlot, kRecvSlot, i);
   }
   if (!queued) {
-    for (Connection* c : readable_) {
-      if (c->fd >= 0) OnReadable(c);
+    for (Conn* c : readable_) {
+      if (c->fd_ >= 0) OnReadable(c);
     }
     readable_.clear();
     return;
   }
   io_.Run([this](uint64_t i, int result) {
-    Connection* c = readable_[i];
-    if (c->fd < 0) return;
+    Conn* c = readable_[i];
+    if (c->fd_ < 0) return;
     if (result == -EAGAIN && !io_.ok()) return OnReadable(c);  // the ring failed: read(2)
     size_t total = 0;
     if (TakeRead(c, result, recv_slots_.get() + i * kRecvSlot, kRecvSlot, &total)) {
@@ -301,170 +342,83 @@ void EventLoop::ReadBatch() {
 
 // Takes one read's result: r bytes at `data` (0: end of stream; negative: -errno).
 // Returns whether the socket may hold more to read now.
-bool EventLoop::TakeRead(Connection* c, ssize_t r, const char* data, size_t cap, size_t* total) {
-  if (c->in_start > 0 && c->in_start == c->in.size()) {
-    c->in.clear();
-    c->in_start = 0;
+bool EventLoop::TakeRead(Conn* c, ssize_t r, const char* data, size_t cap, size_t* total) {
+  if (c->in_start_ > 0 && c->in_start_ == c->in_.size()) {
+    c->in_.clear();
+    c->in_start_ = 0;
   }
   if (r <= 0) {
     if (r == 0 || (r != -EAGAIN && r != -EINTR)) {
       // The peer closed (or failed): answer what it sent, then close.
-      c->close_after_flush = true;
-      c->peer_closed = true;
+      c->close_after_flush_ = true;
+      c->peer_closed_ = true;
       Process(c);
       UpdateInterest(c);  // nothing more to read: no EPOLLIN while replies wait
     }
     return false;
   }
-  ThreadStats::Add(c->http ? stats_.http_bytes_read : stats_.bytes_read, static_cast<uint64_t>(r));
+  NetCounters::Add(c->counters_->bytes_read, static_cast<uint64_t>(r));
   *total += static_cast<size_t>(r);
   bool short_read = static_cast<size_t>(r) < cap;  // drained: skip a read that says EAGAIN
-  if (c->close_after_flush) {
+  if (c->close_after_flush_) {
     // Closing after the replies already queued (quit, Connection: close, an error):
     // nothing more is answered, so what arrives is dropped, not buffered.
     return *total < kMaxReadPerEvent && !short_read;
   }
   std::string_view fresh(data, static_cast<size_t>(r));
-  if (c->in.empty() && c->protocol == Protocol::kMemcache) {
+  if (c->in_.empty()) {
     Process(c, fresh);  // parsed where it was read; only a partial tail is kept
   } else {
-    c->in.append(fresh);
+    c->in_.append(fresh);
     Process(c);
   }
-  return c->fd >= 0 && !c->paused && *total < kMaxReadPerEvent && !short_read;
+  return c->fd_ >= 0 && !c->paused_ && *total < kMaxReadPerEvent && !short_read;
 }
 
-bool EventLoop::OutputFull(Connection* c) {
-  constexpr size_t kMaxFileSends = 1024;
-  if (c->out.size() - c->out_sent <= server_->config_.max_output_bytes &&
-      c->files.size() < kMaxFileSends) {
-    return false;
-  }
-  c->paused = true;  // resume once the client has read its replies
-  return true;
+void EventLoop::AddToRound(Conn* c) {
+  if (c->in_round_) return;
+  c->in_round_ = true;
+  round_.push_back(c);
 }
 
-void EventLoop::Process(Connection* c, std::string_view fresh) {
-  size_t out_before = c->out.size();
-  if (c->protocol == Protocol::kHttp) {
-    ProcessHttp(c);
-  } else if (!fresh.empty()) {
-    size_t used = ExecuteMemcache(c, fresh);
-    if (c->fd >= 0 && used < fresh.size()) c->in.append(fresh.substr(used));
-  } else {
-    std::string_view buffered(c->in.data() + c->in_start, c->in.size() - c->in_start);
-    c->in_start += ExecuteMemcache(c, buffered);
+void EventLoop::Process(Conn* c, std::string_view fresh) {
+  if (c->failed_) return;  // closing: nothing more is answered
+  Conn::Piece* tail_before = c->tail_;
+  size_t out_before = tail_before->bytes.size();
+  if (!fresh.empty()) {
+    size_t used = c->handler_->OnInput(fresh, *c);
+    if (c->fd_ >= 0 && used < fresh.size()) c->in_.append(fresh.substr(used));
+  } else if (c->in_start_ < c->in_.size()) {
+    std::string_view buffered(c->in_.data() + c->in_start_, c->in_.size() - c->in_start_);
+    c->in_start_ += c->handler_->OnInput(buffered, *c);
   }
-  if (c->fd < 0) return;
-  if ((c->out.size() != out_before || c->close_after_flush) && !c->in_round) {
-    c->in_round = true;
-    round_.push_back(c);
-  } else if (c->paused) {
+  if (c->fd_ < 0) return;
+  if (c->failed_) {  // a hold failed meanwhile: what the handler wrote after goes nowhere
+    c->sink_.bytes.clear();
+    c->sink_.files.clear();
+  }
+  if (c->tail_ != tail_before || c->tail_->bytes.size() != out_before || c->close_after_flush_) {
+    AddToRound(c);
+  } else if (c->paused_) {
     UpdateInterest(c);  // stop reading now, not after a flush that may never come
   }
-  if (c->in_start == c->in.size()) {
-    if (c->in.capacity() > kShrinkAbove) std::string().swap(c->in);
-    c->in.clear();
-    c->in_start = 0;
-  } else if (c->in_start > kShrinkAbove && c->in_start > c->in.size() / 2) {
-    c->in.erase(0, c->in_start);  // a client whose sends end mid-request
-    c->in_start = 0;
+  if (c->in_start_ == c->in_.size()) {
+    if (c->in_.capacity() > kShrinkAbove) std::string().swap(c->in_);
+    c->in_.clear();
+    c->in_start_ = 0;
+  } else if (c->in_start_ > kShrinkAbove && c->in_start_ > c->in_.size() / 2) {
+    c->in_.erase(0, c->in_start_);  // a client whose sends end mid-request
+    c->in_start_ = 0;
   }
 }
 
-// Executes the complete requests at the front of `input`; returns the bytes used.
-// Requests parsed from one read are timed together: two clock reads per batch.
-size_t EventLoop::ExecuteMemcache(Connection* c, std::string_view input) {
-  if (input.empty()) return 0;
-  MemcacheCommands& commands = server_->commands_;
-  uint64_t start = MonotonicNs();
-  uint64_t executed = 0;
-  size_t used = 0;
-  while (c->fd >= 0) {
-    if (c->swallow > 0) {
-      size_t avail = input.size() - used;
-      size_t n = c->swallow < avail ? static_cast<size_t>(c->swallow) : avail;
-      used += n;
-      c->swallow -= n;
-      if (c->swallow > 0) break;
-    }
-    if (c->close_after_flush && !c->peer_closed) break;
-    if (OutputFull(c)) break;
-    if (used == input.size()) break;
-    std::string_view rest = input.substr(used);
-    proto::ParseResult r = proto::ParseRequest(rest, server_->limits_, &req_);
-    if (r.status == proto::ParseStatus::kIncomplete) break;
-    if (r.status == proto::ParseStatus::kClose) {
-      Close(c);
-      break;
-    }
-    if (r.status == proto::ParseStatus::kError) {
-      ThreadStats::Add(stats_.client_errors);
-      if (!r.noreply) c->out.append(r.error).append("\r\n");
-      used += r.consumed;
-      continue;
-    }
-    c->swallow = r.swallow;
-    Outcome o = commands.Execute(req_, &c->out, &stats_, &dirty_, &c->files);
-    executed++;
-    used += r.consumed;
-    if (o == Outcome::kClose) {
-      c->close_after_flush = true;
-      used = input.size();  // nothing after quit is answered
-      break;
-    }
-  }
-  if (executed > 0) stats_.memcached_latency.Observe(MonotonicNs() - start, executed);
-  return used;
-}
-
-// HTTP input is handed to the parser as it arrives (it keeps what it needs: the head
-// and the body), so c->in never holds more than one read.
-void EventLoop::ProcessHttp(Connection* c) {
-  HttpState& h = *c->http;
-  while (c->fd >= 0 && !c->close_after_flush) {
-    if (OutputFull(c)) break;
-    std::string_view input(c->in.data() + c->in_start, c->in.size() - c->in_start);
-    if (input.empty()) break;
-    bool was_idle = !h.parser.InProgress();
-    uint64_t start = MonotonicNs();
-    proto::HttpParseResult r = h.parser.Feed(input, &h.request);
-    c->in_start += r.consumed;
-    if (r.status == proto::HttpParseStatus::kIncomplete) {
-      if (was_idle && h.parser.InProgress()) h.request_started = ::time(nullptr);
-      if (h.parser.TakeContinue()) c->out.append("HTTP/1.1 100 Continue\r\n\r\n");
-      if (r.consumed == 0) break;
-      continue;
-    }
-    if (r.status == proto::HttpParseStatus::kError) {
-      // 503: the body would pass --http-body-budget (the client retries after a pause).
-      if (r.error_status == 503) ThreadStats::Add(stats_.http_body_budget_refusals);
-      HttpRoutes::AppendError(r.error_status, &c->out, &http_scratch_);
-      c->close_after_flush = true;
-      c->in_start = c->in.size();
-      break;
-    }
-    http_scratch_.files = &c->files;
-    http_scratch_.peer_loopback = c->peer_loopback;
-    Outcome o = server_->routes_.Handle(h.request, &c->out, &http_scratch_);
-    stats_.http_latency.Observe(MonotonicNs() - start);
-    if (http_scratch_.text.capacity() > kShrinkAbove) std::string().swap(http_scratch_.text);
-    if (http_scratch_.read.capacity() > kShrinkAbove) http_scratch_.read = ReadResult();
-    h.request.ReleaseBody();  // a 64 MiB upload's buffer, and its share of the budget, go now
-    if (o == Outcome::kClose) {
-      c->close_after_flush = true;
-      c->in_start = c->in.size();
-    }
-  }
-}
-
-bool EventLoop::SendFile(Connection* c, size_t* budget) {
-  FileSend& f = c->files.front();
+bool EventLoop::SendFile(Conn* c, size_t* budget) {
+  FileSend& f = c->head_.files.front();
   while (f.len > 0) {
     if (*budget == 0) return false;
     auto offset = static_cast<off_t>(f.offset);
     size_t n = f.len < *budget ? static_cast<size_t>(f.len) : *budget;
-    ssize_t w = ::sendfile(c->fd, f.fd, &offset, n);
+    ssize_t w = ::sendfile(c->fd_, f.fd, &offset, n);
     if (w < 0 && (errno == EAGAIN || errno == EINTR)) return false;
     if (w <= 0) {  // an error, or the file is shorter than the index said
       Close(c);
@@ -473,29 +427,32 @@ bool EventLoop::SendFile(Connection* c, size_t* budget) {
     f.offset += static_cast<uint64_t>(w);
     f.len -= static_cast<uint64_t>(w);
     *budget -= std::min(*budget, static_cast<size_t>(w));
-    ThreadStats::Add(c->http ? stats_.http_bytes_written : stats_.bytes_written,
-                     static_cast<uint64_t>(w));
+    NetCounters::Add(c->counters_->bytes_written, static_cast<uint64_t>(w));
   }
-  c->files.erase(c->files.begin());
+  c->head_.files.erase(c->head_.files.begin());
   return true;
 }
 
 // Sends at most kMaxSendPerFlush bytes: a reply of gigabytes (a multi-get naming a large
 // object thousands of times) goes out over many rounds, level-triggered EPOLLOUT bringing
 // the connection back, while the loop's other connections are served between them.
-void EventLoop::Flush(Connection* c) {
-  if (c->lingering) return;
+// Pieces go out in order; a held one stops the flush until it is released.
+void EventLoop::Flush(Conn* c) {
+  if (c->lingering_) return;
   size_t budget = kMaxSendPerFlush;
   for (;;) {
-    size_t limit = c->files.empty() ? c->out.size() : c->files.front().at;
+    Conn::Piece& h = c->head_;
+    size_t end = SendEnd(h.bytes, h.held_from);
+    bool file_next = !h.files.empty() && h.files.front().at < end + (h.held() ? 0 : 1);
+    size_t limit = file_next ? h.files.front().at : end;
     bool blocked = false;
-    while (c->out_sent < limit) {
+    while (h.sent < limit) {
       if (budget == 0) {
         blocked = true;
         break;
       }
-      size_t n = std::min(limit - c->out_sent, budget);
-      ssize_t w = ::send(c->fd, c->out.data() + c->out_sent, n, MSG_NOSIGNAL);
+      size_t n = std::min(limit - h.sent, budget);
+      ssize_t w = ::send(c->fd_, h.bytes.data() + h.sent, n, MSG_NOSIGNAL);
       if (w < 0) {
         if (errno == EAGAIN || errno == EINTR) {
           blocked = true;
@@ -504,81 +461,132 @@ void EventLoop::Flush(Connection* c) {
         Close(c);
         return;
       }
-      c->out_sent += static_cast<size_t>(w);
+      h.sent += static_cast<size_t>(w);
       budget -= static_cast<size_t>(w);
-      ThreadStats::Add(c->http ? stats_.http_bytes_written : stats_.bytes_written,
-                       static_cast<uint64_t>(w));
+      NetCounters::Add(c->counters_->bytes_written, static_cast<uint64_t>(w));
     }
-    if (blocked || c->files.empty()) break;
-    if (!SendFile(c, &budget)) {
-      if (c->fd < 0) return;
-      break;
+    if (blocked) break;
+    if (file_next) {
+      if (!SendFile(c, &budget)) {
+        if (c->fd_ < 0) return;
+        break;
+      }
+      continue;
     }
+    // The head piece went out up to its hold or its end.
+    if (h.held() || c->rest_.empty()) break;
+    c->head_ = std::move(c->rest_.front());
+    c->rest_.pop_front();
+    if (c->rest_.empty()) c->tail_ = &c->head_;
   }
-  if (!Unsent(c)) {
-    c->out.clear();
-    c->out_sent = 0;
-    if (c->out.capacity() > kShrinkAbove) std::string().swap(c->out);
-    if (c->close_after_flush) {
-      if (c->http && !c->peer_closed) return StartLinger(c);
+  if (!c->has_unsent()) {
+    Conn::Piece& h = c->head_;
+    h.bytes.clear();
+    h.sent = 0;
+    if (h.bytes.capacity() > kShrinkAbove) std::string().swap(h.bytes);
+    if (c->close_after_flush_) {
+      if (c->linger_ && !c->peer_closed_) return StartLinger(c);
       Close(c);
       return;
     }
-    if (c->paused) {
-      c->paused = false;
+    if (c->paused_) {
+      c->paused_ = false;
       Process(c);  // parse what was left waiting
     }
   }
   UpdateInterest(c);
 }
 
-void EventLoop::UpdateInterest(Connection* c) {
-  if (c->fd < 0) return;
+void EventLoop::UpdateInterest(Conn* c) {
+  if (c->fd_ < 0) return;
   // A paused connection is not read; one whose peer has closed has nothing left to read
   // (level-triggered, its end of stream would wake the loop every round).
-  bool reading = c->lingering || (!c->paused && !c->peer_closed);
+  bool reading = c->lingering_ || (!c->paused_ && !c->peer_closed_);
   uint32_t events = reading ? uint32_t{EPOLLIN | EPOLLRDHUP} : 0u;
-  if (Unsent(c)) events |= EPOLLOUT;
-  if (events == c->events) return;  // no syscall when nothing changes
+  // Output waiting only for a hold's release asks for no EPOLLOUT (it would spin).
+  const Conn::Piece& h = c->head_;
+  bool sendable = h.sent < SendEnd(h.bytes, h.held_from) ||
+                  (!h.files.empty() && (!h.held() || h.files.front().at < h.held_from)) ||
+                  (!h.held() && !c->rest_.empty());
+  if (sendable) events |= EPOLLOUT;
+  if (events == c->events_) return;  // no syscall when nothing changes
   epoll_event ev{};
   ev.events = events;
-  ev.data.fd = c->fd;
-  (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c->fd, &ev);
-  c->events = events;
+  ev.data.fd = c->fd_;
+  (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c->fd_, &ev);
+  c->events_ = events;
 }
 
-void EventLoop::Close(Connection* c) {
-  if (c->fd < 0) return;
+void EventLoop::Close(Conn* c) {
+  if (c->fd_ < 0) return;
   // The descriptor is closed in ReapClosed, at the end of the batch: closing it now
   // would let accept() hand the same number to a new client while this batch still
   // refers to the old connection by it.
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
-  closed_.push_back(c->fd);
-  c->fd = -1;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd_, nullptr);
+  closed_.push_back(c->fd_);
+  c->fd_ = -1;
   server_->connections_.fetch_sub(1);
-  stats_.curr_connections.fetch_sub(1, std::memory_order_relaxed);
+  c->counters_->curr_connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void EventLoop::StartLinger(Connection* c) {
-  constexpr time_t kLingerSeconds = 2;
-  ::shutdown(c->fd, SHUT_WR);
-  c->lingering = true;
-  c->paused = false;
-  c->linger_until = ::time(nullptr) + kLingerSeconds;
-  c->in.clear();
-  c->in_start = 0;
-  if (c->http) {  // nothing more is parsed: a body in progress gives its memory back now
-    c->http->parser.Abandon();
-    c->http->request.ReleaseBody();
-  }
+Conn* EventLoop::Find(const Ticket& ticket) {
+  auto it = conns_.find(ticket.fd);
+  if (it == conns_.end()) return nullptr;
+  Conn* c = it->second.get();
+  return c->fd_ >= 0 && c->id_ == ticket.conn_id ? c : nullptr;
+}
+
+std::string* EventLoop::Slot(const Ticket& ticket) {
+  Conn* c = Find(ticket);
+  Conn::Piece* p = c ? c->FindHeld(ticket.seq) : nullptr;
+  return p ? &p->bytes : nullptr;
+}
+
+void EventLoop::Release(const Ticket& ticket) {
+  Conn* c = Find(ticket);
+  if (c == nullptr) return;
+  Conn::Piece* p = c->FindHeld(ticket.seq);
+  if (p == nullptr) return;
+  p->held_from = Conn::kNotHeld;
+  AddToRound(c);  // what it held goes out when this round ends
+}
+
+// The replies before the hold still go out; the held one and all after it are dropped,
+// and the connection closes once the rest is sent.
+void EventLoop::Fail(const Ticket& ticket) {
+  Conn* c = Find(ticket);
+  Conn::Piece* p = c ? c->FindHeld(ticket.seq) : nullptr;
+  if (p == nullptr) return;
+  while (!c->rest_.empty() && &c->rest_.back() != p) c->rest_.pop_back();
+  size_t cut = std::max(p->held_from, p->sent);
+  p->bytes.resize(cut);
+  while (!p->files.empty() && p->files.back().at >= cut) p->files.pop_back();
+  p->held_from = Conn::kNotHeld;
+  c->sink_.bytes.clear();
+  c->sink_.files.clear();
+  c->tail_ = &c->sink_;
+  c->failed_ = true;
+  c->CloseAfterReplies(/*linger=*/false);
+  c->in_.clear();
+  c->in_start_ = 0;
+  AddToRound(c);
+}
+
+void EventLoop::StartLinger(Conn* c) {
+  ::shutdown(c->fd_, SHUT_WR);
+  c->lingering_ = true;
+  c->paused_ = false;
+  c->linger_until_ = ::time(nullptr) + kLingerSeconds;
+  c->in_.clear();
+  c->in_start_ = 0;
   UpdateInterest(c);
 }
 
 // Reads and drops a lingering connection's input; closes at its end (or on an error).
 // The linger deadline bounds a peer that keeps sending.
-void EventLoop::Discard(Connection* c) {
+void EventLoop::Discard(Conn* c) {
   for (size_t total = 0; total < kMaxReadPerEvent;) {
-    ssize_t r = ::read(c->fd, read_buf_.get(), kReadChunk);
+    ssize_t r = ::read(c->fd_, read_buf_.get(), kReadChunk);
     if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (r <= 0) {
       Close(c);
@@ -596,61 +604,55 @@ void EventLoop::ReapClosed() {
   closed_.clear();
 }
 
-void EventLoop::KickIdle(time_t now) {
-  last_idle_check_ = now;
+// Once a second: lingers that ran out, the handlers' timeouts, then the idle timeout.
+void EventLoop::Tick(time_t now) {
+  last_tick_ = now;
   uint32_t timeout = server_->config_.idle_timeout_s;
-  auto request_timeout = static_cast<time_t>(server_->http_settings_.timeout_s);
   for (auto& [fd, conn] : conns_) {
-    Connection* c = conn.get();
-    if (c->fd < 0) continue;
-    if (c->lingering) {
-      if (now >= c->linger_until) Close(c);
+    Conn* c = conn.get();
+    if (c->fd_ < 0) continue;
+    if (c->lingering_) {
+      if (now >= c->linger_until_) Close(c);
       continue;
     }
-    if (c->http && request_timeout > 0 && !c->close_after_flush && c->http->parser.InProgress() &&
-        now - c->http->request_started >= request_timeout) {
-      c->http->parser.Abandon();  // its body, and the body's share of the budget, go now
-      HttpRoutes::AppendError(408, &c->out, &http_scratch_);
-      c->close_after_flush = true;
-      Flush(c);
+    bool was_closing = c->close_after_flush_;
+    size_t out_before = c->tail_->bytes.size();
+    c->handler_->OnTick(now, *c);
+    if (c->fd_ < 0) continue;
+    if (c->close_after_flush_ != was_closing || c->tail_->bytes.size() != out_before) {
+      Flush(c);  // a timeout's reply (HTTP's 408)
       continue;
     }
-    // An HTTP connection between requests gets --http-timeout too (keep-alive timeout):
-    // idle sockets on a public port must not hold connection slots for ever.
-    bool http_idle = c->http && request_timeout > 0 && !c->http->parser.InProgress() &&
-                     !Unsent(c) && now - c->last_active > request_timeout;
-    if (http_idle || (timeout != 0 && now - c->last_active > static_cast<time_t>(timeout))) {
-      ThreadStats::Add(stats_.idle_kicks);
-      Close(c);
-    }
+    if (timeout != 0 && now - c->last_active_ > static_cast<time_t>(timeout)) c->KickIdle();
   }
+  ReapClosed();
 }
 
 // Shutdown: stop accepting, answer requests already received, flush (for a bounded
 // time), close everything.
 void EventLoop::Drain() {
   if (listening_) {
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
-    ::close(listen_fd_);  // refuse new connections from here on
-    listen_fd_ = -1;
-    if (http_listen_fd_ >= 0) {
-      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, http_listen_fd_, nullptr);
-      ::close(http_listen_fd_);
-      http_listen_fd_ = -1;
+    for (int& fd : listen_fds_) {
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+      ::close(fd);  // refuse new connections from here on
+      fd = -1;
     }
   }
+  TakeInbox();  // adopted connections and posted events (releases) still count
   for (auto& [fd, c] : conns_) {
-    if (c->fd >= 0) Process(c.get());
+    if (c->fd_ >= 0) Process(c.get());
   }
   FinishRound();
   time_t deadline = ::time(nullptr) + 2;
   bool pending = true;
   while (pending && ::time(nullptr) <= deadline) {
     pending = false;
+    TakeInbox();
+    FinishRound();
     for (auto& [fd, c] : conns_) {
-      if (c->fd < 0) continue;
+      if (c->fd_ < 0) continue;
       Flush(c.get());
-      if (c->fd >= 0 && Unsent(c.get())) pending = true;
+      if (c->fd_ >= 0 && c->has_unsent()) pending = true;
     }
     if (pending) ::usleep(1000);
   }

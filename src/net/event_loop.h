@@ -1,128 +1,107 @@
-// EventLoop: one thread's epoll loop and the connections it owns, of both protocols
-// (server.h). A connection's protocol is fixed by the port that accepted it; reading,
-// writing, backpressure, group commit and closing are shared, only Process differs.
+// EventLoop: one thread's epoll loop and the connections it owns (server.h). A
+// connection's Handler is made by the Service of the listener that accepted it; reading,
+// writing, backpressure, held replies, round hooks, timeouts and closing are the loop's,
+// parsing and answering the Handler's.
+//
+// Contract: knows no protocol and no store (no include of proto/, frontend/, store/,
+// format/). Calls Handlers and Services only through service.h.
 #pragma once
 
 #include <cstdint>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
-#include "frontend/http_routes.h"
+#include "net/conn.h"
 #include "net/io_batch.h"
-#include "net/server.h"
-#include "proto/http_request.h"
+#include "net/service.h"
 
 namespace bale::net {
 
-enum class Protocol : uint8_t { kMemcache, kHttp };
+class Server;
 
-struct HttpState {
-  explicit HttpState(const proto::HttpLimits& limits) : parser(limits) {}
-  proto::HttpRequestParser parser;
-  proto::HttpRequest request;
-  time_t request_started = 0;  // when the request in progress began (408 after timeout)
-};
-
-struct Connection {
-  int fd = -1;
-  Protocol protocol = Protocol::kMemcache;
-  std::unique_ptr<HttpState> http;
-  std::string in;
-  size_t in_start = 0;  // parsed up to here
-  std::string out;
-  size_t out_sent = 0;
-  std::vector<FileSend> files;  // values sent with sendfile, in place in `out`
-  uint64_t swallow = 0;         // bytes of an oversized value still to discard
-  bool close_after_flush = false;
-  bool peer_closed = false;  // read() said end of stream
-  // HTTP close after a reply: our side is shut down and input discarded until the peer
-  // closes or linger_until passes, so that a client still sending (a refused upload)
-  // reads its reply instead of a reset.
-  bool lingering = false;
-  time_t linger_until = 0;
-  bool paused = false;         // not reading: too much unsent output
-  bool in_round = false;       // listed in round_: its replies go out when the round ends
-  bool peer_loopback = false;  // the peer's address is in 127.0.0.0/8
-  uint32_t events = 0;         // the epoll interest registered now
-  time_t last_active = 0;
-};
-
-class EventLoop {
+class EventLoop final : public Loop {
  public:
-  // listen_fd: the memcached port; http_listen_fd: the HTTP port, or -1.
-  EventLoop(Server* server, int listen_fd, int http_listen_fd);
-  ~EventLoop();
+  // listen_fds: one per listener (-1: none on this loop), in the server's order.
+  EventLoop(Server* server, int index, std::vector<int> listen_fds);
+  ~EventLoop() override;
   // Also opens the loop's io_uring ring, when the server asks for one: see ring_status.
-  Status Init();
+  [[nodiscard]] Status Init();
   // Why the ring could not be opened (OK if it was, or was not asked for).
   const Status& ring_status() const { return ring_status_; }
   void CloseRing() { io_.Close(); }  // before Run: plain system calls
   void Run();
-  void Wake();  // from another thread: look at server->stopping_ and the inbox
+  void Wake();  // from another thread: look at the server's stopping flag and the inbox
   // From another loop: take over an accepted connection (connections are dealt out
   // round-robin, as memcached's dispatcher does, rather than as the kernel hashes them).
-  void Adopt(int fd, Protocol protocol);
-  ThreadStats& stats() { return stats_; }
-  const ThreadStats& stats() const { return stats_; }
+  void Adopt(int fd, size_t listener);
+  const NetCounters& counters(size_t listener) const { return counters_[listener]; }
+  NetCounters& counters(size_t listener) { return counters_[listener]; }
+
+  // Loop
+  int index() const override { return index_; }
+  void Post(std::function<void()> fn) override;
+  std::string* Slot(const Ticket& ticket) override;
+  void Release(const Ticket& ticket) override;
+  void Fail(const Ticket& ticket) override;
+  void AddRoundHook(RoundHook* hook) override { hooks_.push_back(hook); }
 
  private:
-  void Accept(int listen_fd, Protocol protocol);
-  void AddConnection(int fd, Protocol protocol);
+  friend class Conn;
+  void Accept(size_t listener);
+  void AddConnection(int fd, size_t listener);
   void TakeInbox();
   // Reads until the socket is drained (or kMaxReadPerEvent); `total`: read so far.
-  void OnReadable(Connection* c, size_t total = 0);
+  void OnReadable(Conn* c, size_t total = 0);
   void ReadBatch();
-  bool TakeRead(Connection* c, ssize_t r, const char* data, size_t cap, size_t* total);
-  // Parses and answers what the connection has buffered, or, when `fresh` is given,
-  // the bytes just read (c->in empty): they are parsed in place, without a copy.
-  void Process(Connection* c, std::string_view fresh = {});
-  size_t ExecuteMemcache(Connection* c, std::string_view input);
-  void ProcessHttp(Connection* c);
-  bool OutputFull(Connection* c);
-  void Flush(Connection* c);
-  // Sends the front of c->files, at most *budget bytes (taken off it); false if the
-  // socket is full, the budget spent before the file's end, or the connection closed.
-  bool SendFile(Connection* c, size_t* budget);
-  static bool Unsent(const Connection* c) {
-    return c->out_sent < c->out.size() || !c->files.empty();
-  }
-  void UpdateInterest(Connection* c);
-  void Close(Connection* c);
-  void StartLinger(Connection* c);
-  void Discard(Connection* c);
-  void KickIdle(time_t now);
+  bool TakeRead(Conn* c, ssize_t r, const char* data, size_t cap, size_t* total);
+  // Hands the handler what the connection has buffered, or, when `fresh` is given, the
+  // bytes just read (nothing buffered): they are parsed in place, without a copy.
+  void Process(Conn* c, std::string_view fresh = {});
+  void AddToRound(Conn* c);
+  void Flush(Conn* c);
+  // Sends the front of the head piece's files, at most *budget bytes (taken off it);
+  // false if the socket is full, the budget spent before the file's end, or it closed.
+  bool SendFile(Conn* c, size_t* budget);
+  void UpdateInterest(Conn* c);
+  void Close(Conn* c);
+  void StartLinger(Conn* c);
+  void Discard(Conn* c);
+  Conn* Find(const Ticket& ticket);
+  void Tick(time_t now);
   void Drain();
   void FinishRound();
   // Sends the round's replies through the IoBatch; Flush then finishes each connection.
-  void SendRound(const std::vector<Connection*>& round);
+  void SendRound(const std::vector<Conn*>& round);
   void RunSends();
   void ReapClosed();
 
   Server* server_;
-  int listen_fd_;
-  int http_listen_fd_;
+  int index_;
+  std::vector<int> listen_fds_;
+  std::unique_ptr<NetCounters[]> counters_;  // by listener
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::mutex inbox_mu_;
-  std::vector<std::pair<int, Protocol>> inbox_;  // guarded by inbox_mu_
+  std::vector<std::pair<int, size_t>> inbox_;   // guarded by inbox_mu_
+  std::vector<std::function<void()>> posted_;   // guarded by inbox_mu_
+  std::vector<std::function<void()>> running_;  // TakeInbox's copy (capacity reused)
   bool listening_ = false;
-  std::unordered_map<int, std::unique_ptr<Connection>> conns_;
-  std::vector<Connection*> round_;     // connections with new output this round
-  std::vector<Connection*> flushing_;  // FinishRound's copy of round_ (capacity reused)
-  std::vector<int> closed_;            // closed this round, erased at its end
+  uint64_t next_conn_id_ = 0;
+  std::unordered_map<int, std::unique_ptr<Conn>> conns_;
+  std::vector<RoundHook*> hooks_;
+  std::vector<Conn*> round_;     // connections with new output this round
+  std::vector<Conn*> flushing_;  // FinishRound's copy of round_ (capacity reused)
+  std::vector<int> closed_;      // closed this round, erased at its end
   std::unique_ptr<char[]> read_buf_;
-  std::vector<Connection*> readable_;   // this batch's connections to read through io_
+  std::vector<Conn*> readable_;         // this batch's connections to read through io_
   std::unique_ptr<char[]> recv_slots_;  // one slot per readable_ connection (with io_)
-  DirtyVolumes dirty_;
-  ThreadStats stats_;
-  proto::Request req_;
-  proto::HttpLimits http_limits_;
-  HttpScratch http_scratch_;
-  time_t last_idle_check_ = 0;
+  time_t last_tick_ = 0;
   IoBatch io_;  // open when the kernel allows io_uring and it is not turned off
   Status ring_status_;
 };

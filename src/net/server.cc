@@ -7,37 +7,31 @@
 
 namespace bale::net {
 
-Server::Server(Store* store, const ServerConfig& config, const MemcacheSettings& settings,
-               const HttpSettings& http_settings)
-    : store_(store),
-      config_(config),
-      settings_(settings),
-      http_settings_(http_settings),
-      commands_(store, &settings_, this),
-      routes_(store, &http_settings_, &settings_, this),
-      http_body_budget_(http_settings.body_budget_bytes) {
-  limits_.max_item_size = settings_.max_item_size;
-}
+Server::Server(const ServerConfig& config, std::vector<Listener> listeners)
+    : config_(config), listeners_(std::move(listeners)) {}
 
 Server::~Server() { Stop(); }
 
-Status Server::Start() {
+EventLoop* Server::NextLoop() {
+  return loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()].get();
+}
+
+Status Server::Start(const std::function<void()>& bound) {
   if (config_.threads < 1) return Status::InvalidArgument("threads must be at least 1");
   // One listening socket per loop on the same port (SO_REUSEPORT): the kernel spreads
   // new connections across the loops.
-  port_ = config_.port;
-  http_port_ = config_.http_port;
   for (int i = 0; i < config_.threads; i++) {
-    int fd = -1, http_fd = -1;
-    BALE_RETURN_IF_ERROR(ListenTcp(config_.listen_addr, port_, 1024, true, &fd, &port_));
-    if (config_.http_enabled) {
-      Status s = ListenTcp(config_.listen_addr, http_port_, 1024, true, &http_fd, &http_port_);
+    std::vector<int> fds;
+    for (Listener& l : listeners_) {
+      int fd = -1;
+      Status s = ListenTcp(l.addr, l.port, 1024, true, &fd, &l.port);
       if (!s.ok()) {
-        ::close(fd);
+        for (int f : fds) ::close(f);
         return s;
       }
+      fds.push_back(fd);
     }
-    auto loop = std::make_unique<EventLoop>(this, fd, http_fd);
+    auto loop = std::make_unique<EventLoop>(this, i, std::move(fds));
     BALE_RETURN_IF_ERROR(loop->Init());
     loops_.push_back(std::move(loop));
   }
@@ -52,10 +46,11 @@ Status Server::Start() {
       for (auto& loop : loops_) loop->CloseRing();
     }
   }
-  settings_.io_uring = config_.io_uring && io_uring_refused_.empty();
-  settings_.port = port_;
-  http_settings_.port = config_.http_enabled ? http_port_ : 0;
-  started_ = std::chrono::steady_clock::now();
+  io_uring_on_ = config_.io_uring && io_uring_refused_.empty();
+  for (auto& loop : loops_) {
+    for (Listener& l : listeners_) l.service->AttachLoop(*loop);
+  }
+  if (bound) bound();
   for (auto& loop : loops_) threads_.emplace_back([l = loop.get()] { l->Run(); });
   return Status::OK();
 }
@@ -72,26 +67,32 @@ void Server::Stop() {
   threads_.clear();
 }
 
-void Server::Sum(ThreadStats* total) const {
-  for (const auto& loop : loops_) loop->stats().AccumulateInto(total);
-}
-
-void Server::Reset() {
-  // Counters are reset by the thread running `stats reset`; a racing increment in
-  // another thread may survive, which memcached tolerates too.
-  for (auto& loop : loops_) {
-    ThreadStats& s = loop->stats();
-#define BALE_ZERO(name) \
-  if (std::string_view(#name) != "total_connections") s.name.store(0, std::memory_order_relaxed);
-    BALE_THREAD_STATS(BALE_ZERO)
-#undef BALE_ZERO
+NetCounts Server::Counts(size_t listener) const {
+  NetCounts t;
+  for (const auto& loop : loops_) {
+    const NetCounters& c = loop->counters(listener);
+    t.bytes_read += c.bytes_read.load(std::memory_order_relaxed);
+    t.bytes_written += c.bytes_written.load(std::memory_order_relaxed);
+    t.total_connections += c.total_connections.load(std::memory_order_relaxed);
+    t.rejected_connections += c.rejected_connections.load(std::memory_order_relaxed);
+    t.idle_kicks += c.idle_kicks.load(std::memory_order_relaxed);
+    t.curr_connections += c.curr_connections.load(std::memory_order_relaxed);
   }
+  return t;
 }
 
-uint64_t Server::uptime_s() const {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
-          .count());
+void Server::ResetCounts(size_t listener, bool bytes) {
+  // Reset by the thread that asks; a racing increment in a loop may survive, which
+  // memcached tolerates too.
+  for (auto& loop : loops_) {
+    NetCounters& c = loop->counters(listener);
+    if (bytes) {
+      c.bytes_read.store(0, std::memory_order_relaxed);
+      c.bytes_written.store(0, std::memory_order_relaxed);
+    }
+    c.rejected_connections.store(0, std::memory_order_relaxed);
+    c.idle_kicks.store(0, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace bale::net

@@ -1,103 +1,96 @@
-// Server: the network side of `bale serve`, the memcached port and the HTTP port.
+// Server: event-loop threads serving a list of listeners (address, port, Service).
 //
 // One event loop per thread (epoll, level-triggered), each with its own listening
-// sockets on the shared ports (SO_REUSEPORT spreads connections). A connection belongs
-// to the thread that accepted it, so its buffers are touched without locks. Each
-// readable connection is parsed as far as its input goes (pipelining), every reply
-// appended to one output buffer, and the buffer written with one send when the round
-// of events ends. Where the kernel allows io_uring (io_uring=true), a round's receives
-// go out in one call and its sends in another (io_batch.h). In kSync durability the
-// volumes written during the round are synced together before any of its writers hear
-// back (group commit across connections and across both protocols).
+// sockets on the shared ports (SO_REUSEPORT); accepted connections are dealt to the
+// loops round-robin. A connection belongs to one loop, so its buffers are touched
+// without locks. Each readable connection's input goes to its Handler (service.h) as
+// far as it goes (pipelining), every reply appended to the connection's output, and the
+// round's output sent when the round of events ends, after the round hooks ran (a group
+// commit holds replies until it is done: conn.h). Where the kernel allows io_uring
+// (io_uring=true), a round's receives go out in one call and its sends in another
+// (io_batch.h).
 //
 // Limits: a connection whose unsent output passes max_output_bytes stops being read
-// until the client catches up (a client that never reads cannot grow memory without
-// bound); connections past max_connections are refused; idle connections are closed
-// after idle_timeout_s (0 = never); an HTTP request not complete within
-// http_timeout_s of its first byte is answered 408. Stop() stops accepting, answers
-// what was already received, flushes, and closes every connection. HTTP request bodies
-// held by all loops together stay within http_settings.body_budget_bytes (one larger
-// body is admitted alone): past it a request is answered 503 with Retry-After (the
-// parser's body_budget, proto/http_request.h).
+// until the client catches up; connections past max_connections (all listeners
+// together) are sent the Service's refusal and closed; idle connections are closed after
+// idle_timeout_s (0 = never). Stop() stops accepting, answers what was already
+// received, flushes (2 s at most), and closes every connection.
+//
+// Contract: knows no protocol and no store; Services outlive the Server.
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "base/memory_budget.h"
-#include "frontend/http_routes.h"
-#include "frontend/memcache_commands.h"
-#include "proto/http_request.h"
-#include "proto/memcache_parser.h"
-#include "store/store.h"
+#include "base/status.h"
+#include "net/service.h"
 
 namespace bale::net {
 
 struct ServerConfig {
-  std::string listen_addr = "127.0.0.1";
-  uint16_t port = 11211;  // 0 = ephemeral (tests)
-  bool http_enabled = true;
-  uint16_t http_port = 8080;  // 0 = ephemeral (tests)
   int threads = 2;
-  uint32_t max_connections = 1024;  // both protocols together
+  uint32_t max_connections = 1024;  // all listeners together
   uint32_t idle_timeout_s = 0;
   size_t max_output_bytes = 4 << 20;
   bool io_uring = true;  // batch each round's socket I/O (net/io_batch.h) where the kernel allows
 };
 
+struct Listener {
+  std::string addr = "127.0.0.1";
+  uint16_t port = 0;  // 0 = ephemeral
+  Service* service = nullptr;
+};
+
 class EventLoop;
 
-class Server final : public StatsSource {
+class Server {
  public:
-  Server(Store* store, const ServerConfig& config, const MemcacheSettings& settings,
-         const HttpSettings& http_settings);
-  ~Server() override;
+  Server(const ServerConfig& config, std::vector<Listener> listeners);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
 
-  Status Start();
-  uint16_t port() const { return port_; }
-  uint16_t http_port() const { return http_port_; }
-  // After Start: whether the loops batch their socket I/O through io_uring, and if
-  // they were asked to but cannot, why.
-  bool io_uring() const { return settings_.io_uring; }
-  const std::string& io_uring_refused() const { return io_uring_refused_; }
+  // Binds every listener, then calls `bound` (ports and io_uring known, no loop running
+  // yet: the place to publish them without a race), then runs the loops.
+  [[nodiscard]] Status Start(const std::function<void()>& bound = {});
   // Graceful: stop accepting, finish received requests, flush replies, close.
   void Stop();
 
-  // StatsSource
-  void Sum(ThreadStats* total) const override;
-  void Reset() override;
-  uint64_t uptime_s() const override;
-  uint64_t http_body_bytes() const override { return http_body_budget_.used(); }
+  // After Start: the port listener i is bound to.
+  uint16_t port(size_t listener) const { return listeners_[listener].port; }
+  // After Start: whether the loops batch their socket I/O through io_uring, and if
+  // they were asked to but cannot, why.
+  bool io_uring() const { return io_uring_on_; }
+  const std::string& io_uring_refused() const { return io_uring_refused_; }
+  const ServerConfig& config() const { return config_; }
+  size_t listeners() const { return listeners_.size(); }
+  Service* service(size_t listener) const { return listeners_[listener].service; }
+
+  // Listener i's counters summed over the loops. ResetCounts zeroes its rejected
+  // connections and idle kicks, and with `bytes` its byte counts (total and current
+  // connections are kept).
+  NetCounts Counts(size_t listener) const;
+  void ResetCounts(size_t listener, bool bytes);
 
  private:
   friend class EventLoop;
   // The loop that gets the next accepted connection (round-robin).
-  EventLoop* NextLoop() {
-    return loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()].get();
-  }
-  Store* store_;
+  EventLoop* NextLoop();
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+
   ServerConfig config_;
-  MemcacheSettings settings_;
-  HttpSettings http_settings_;
-  MemcacheCommands commands_;
-  HttpRoutes routes_;
-  proto::ParserLimits limits_;
-  uint16_t port_ = 0;
-  uint16_t http_port_ = 0;
+  std::vector<Listener> listeners_;
+  bool io_uring_on_ = false;
   std::atomic<uint32_t> connections_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<uint32_t> next_loop_{0};
-  // Drawn from by every loop's HTTP bodies; declared before loops_, so it outlives
-  // their connections.
-  MemoryBudget http_body_budget_;
   std::vector<std::unique_ptr<EventLoop>> loops_;
   std::vector<std::thread> threads_;
-  std::chrono::steady_clock::time_point started_;
   std::string io_uring_refused_;
 };
 

@@ -1,0 +1,29 @@
+#include "frontend/face_loop.h"
+
+namespace bale {
+
+void FaceLoop::OnRoundEnd(net::Loop& loop) {
+  if (dirty.empty() && held_.empty()) return;
+  bool ok = true;
+  if (!dirty.empty()) {
+    uint64_t start = MonotonicNs();
+    ok = dirty.SyncAll(store_).ok();
+    stats.group_commit_latency.Observe(MonotonicNs() - start);
+  }
+  // Not durable: the writers are not told STORED; their connections close.
+  for (const net::Ticket& t : held_) ok ? loop.Release(t) : loop.Fail(t);
+  held_.clear();
+  round_++;
+}
+
+FaceLoop& FaceLoops::Attach(net::Loop& loop) {
+  auto index = static_cast<size_t>(loop.index());
+  if (loops_.size() <= index) loops_.resize(index + 1);
+  if (!loops_[index]) {
+    loops_[index] = std::make_unique<FaceLoop>(store_);
+    loop.AddRoundHook(loops_[index].get());
+  }
+  return *loops_[index];
+}
+
+}  // namespace bale
