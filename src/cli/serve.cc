@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "net/server.h"
+#include "store/local_object_store.h"
 #include "store/store.h"
 
 namespace bale::cli {
@@ -232,14 +233,14 @@ int RunServe(const ServeArgs& a) {
   settings.threads = config.threads;
   settings.idle_timeout_s = a.idle_timeout;
   settings.data_dir = a.data;
-  settings.durability = so.volume.durability;
   HttpSettings http;
   http.max_body_bytes = http_max_body;
   http.body_budget_bytes = http_body_budget;
   http.timeout_s = a.http_timeout;
   http.public_only = a.http_public_only;
   http.admin_from_any = a.admin_from == "any";
-  net::Server server(store.get(), config, settings, http);
+  LocalObjectStore objects(store.get(), so.volume.durability);
+  net::Server server(&objects, config, settings, http);
   s = server.Start();
   if (!s.ok()) {
     std::fprintf(stderr, "bale serve: %s\n", s.ToString().c_str());

@@ -39,11 +39,12 @@ EventLoop::EventLoop(Server* server, int listen_fd, int http_listen_fd)
     : server_(server),
       listen_fd_(listen_fd),
       http_listen_fd_(http_listen_fd),
-      read_buf_(new char[kReadChunk]) {
+      read_buf_(new char[kReadChunk]),
+      session_(server->objects_->NewSession()) {
   http_limits_.max_body_bytes = server_->http_settings_.max_body_bytes;
   http_limits_.body_budget = &server_->http_body_budget_;
   http_scratch_.stats = &stats_;
-  http_scratch_.dirty = &dirty_;
+  http_scratch_.session = session_.get();
 }
 
 EventLoop::~EventLoop() {
@@ -155,9 +156,9 @@ void EventLoop::FinishRound() {
     // Listed once: a connection that Flush resumes below parses more requests, and their
     // replies belong to the next pass, after their own sync.
     for (Connection* c : round) c->in_round = false;
-    if (!dirty_.empty()) {
+    if (session_->commit_pending()) {
       uint64_t start = MonotonicNs();
-      bool ok = dirty_.SyncAll(server_->store_).ok();
+      bool ok = session_->Commit().ok();
       stats_.group_commit_latency.Observe(MonotonicNs() - start);
       if (!ok) {
         for (Connection* c : round) Close(c);
@@ -405,7 +406,7 @@ size_t EventLoop::ExecuteMemcache(Connection* c, std::string_view input) {
       continue;
     }
     c->swallow = r.swallow;
-    Outcome o = commands.Execute(req_, &c->out, &stats_, &dirty_, &c->files);
+    Outcome o = commands.Execute(req_, &c->out, &stats_, session_.get(), &c->files);
     executed++;
     used += r.consumed;
     if (o == Outcome::kClose) {
@@ -449,7 +450,7 @@ void EventLoop::ProcessHttp(Connection* c) {
     Outcome o = server_->routes_.Handle(h.request, &c->out, &http_scratch_);
     stats_.http_latency.Observe(MonotonicNs() - start);
     if (http_scratch_.text.capacity() > kShrinkAbove) std::string().swap(http_scratch_.text);
-    if (http_scratch_.read.capacity() > kShrinkAbove) http_scratch_.read = ReadResult();
+    session_->TrimBuffers(kShrinkAbove);
     h.request.ReleaseBody();  // a 64 MiB upload's buffer, and its share of the budget, go now
     if (o == Outcome::kClose) {
       c->close_after_flush = true;

@@ -115,9 +115,9 @@ class EventLoop {
   std::vector<Connection*> flushing_;  // FinishRound's copy of round_ (capacity reused)
   std::vector<int> closed_;            // closed this round, erased at its end
   std::unique_ptr<char[]> read_buf_;
-  std::vector<Connection*> readable_;   // this batch's connections to read through io_
-  std::unique_ptr<char[]> recv_slots_;  // one slot per readable_ connection (with io_)
-  DirtyVolumes dirty_;
+  std::vector<Connection*> readable_;       // this batch's connections to read through io_
+  std::unique_ptr<char[]> recv_slots_;      // one slot per readable_ connection (with io_)
+  std::unique_ptr<ObjectSession> session_;  // reads and writes awaiting the round's Commit
   ThreadStats stats_;
   proto::Request req_;
   proto::HttpLimits http_limits_;

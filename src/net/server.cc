@@ -7,14 +7,14 @@
 
 namespace bale::net {
 
-Server::Server(Store* store, const ServerConfig& config, const MemcacheSettings& settings,
+Server::Server(ObjectStore* objects, const ServerConfig& config, const MemcacheSettings& settings,
                const HttpSettings& http_settings)
-    : store_(store),
+    : objects_(objects),
       config_(config),
       settings_(settings),
       http_settings_(http_settings),
-      commands_(store, &settings_, this),
-      routes_(store, &http_settings_, &settings_, this),
+      commands_(objects, &settings_, this),
+      routes_(objects, &http_settings_, &settings_, this),
       http_body_budget_(http_settings.body_budget_bytes) {
   limits_.max_item_size = settings_.max_item_size;
 }

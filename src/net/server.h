@@ -34,7 +34,6 @@
 #include "frontend/memcache_commands.h"
 #include "proto/http_request.h"
 #include "proto/memcache_parser.h"
-#include "store/store.h"
 
 namespace bale::net {
 
@@ -54,7 +53,7 @@ class EventLoop;
 
 class Server final : public StatsSource {
  public:
-  Server(Store* store, const ServerConfig& config, const MemcacheSettings& settings,
+  Server(ObjectStore* objects, const ServerConfig& config, const MemcacheSettings& settings,
          const HttpSettings& http_settings);
   ~Server() override;
 
@@ -80,7 +79,7 @@ class Server final : public StatsSource {
   EventLoop* NextLoop() {
     return loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()].get();
   }
-  Store* store_;
+  ObjectStore* objects_;
   ServerConfig config_;
   MemcacheSettings settings_;
   HttpSettings http_settings_;
