@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>  // Debian nlohmann-json3-dev: /status is not a hot path
 
 #include "frontend/http_reply.h"
+#include "frontend/store_figures.h"
 
 namespace bale {
 namespace {
@@ -160,39 +161,14 @@ void HttpRoutes::Metrics(Reply* r) {
             t.http_body_budget_refusals.load());
   p.Counter("server_errors_total", "Requests that failed in the store.", t.server_errors.load());
   p.Counter("corrupt_reads_total", "Reads that found a damaged record.", t.corrupt_reads.load());
-  p.Gauge("partitions", "Partitions on this node.", ss.partitions);
-  p.Gauge("objects", "Index entries (live objects, plus expired ones not yet compacted).",
-          ss.objects);
-  p.Gauge("index_bytes", "Memory the needle indexes map.", ss.index_bytes);
-  p.Gauge("segments", "Segment files.", ss.segments);
-  p.Gauge("disk_bytes", "Bytes of segment files.", ss.disk_bytes);
-  p.Gauge("durability_lag_bytes", "Bytes appended but not yet fdatasynced.", ss.unsynced_bytes);
-  p.Counter("compactions_total", "Segment compactions finished.", ss.compactions);
-  p.Counter("compaction_failures_total", "Compactions that failed (retried later).",
-            ss.compaction_failures);
-  p.Counter("compaction_reclaimed_bytes_total", "Bytes of segment files compaction freed.",
-            ss.compaction_reclaimed);
-  p.Gauge("compaction_running", "1 while a compaction runs.", ss.compaction_running ? 1 : 0);
-  p.Gauge("dead_bytes", "Bytes of dead needles known, what compaction can reclaim.", ss.dead_bytes);
-  p.Gauge("disk_full", "1 while writes that add data are refused for a full disk.",
-          ss.disk_full ? 1 : 0);
-  p.Counter("checkpoint_failures_total", "Index checkpoints not written (a full disk).",
-            ss.checkpoint_failures);
-  p.Gauge("compaction_scanned_bytes", "Bytes scanned by the running or last compaction.",
-          ss.compaction_scanned);
-  p.Gauge("compaction_total_bytes", "Bytes the running or last compaction has to scan.",
-          ss.compaction_total);
-  p.Gauge("corrupt_records", "Damaged records found when the store opened (skipped, kept on disk).",
-          ss.corrupt_records);
-  p.Gauge("truncated_bytes", "Bytes of torn tails cut off when the store opened.",
-          ss.truncated_bytes);
-  p.Gauge("damaged_segments", "Segments whose superblock fails its checks.", ss.damaged_segments);
-  p.Gauge("unreadable_segments", "Damaged segments whose records cannot be checked.",
-          ss.unreadable_segments);
-  p.Gauge("missing_segments", "Segment sequence numbers without a file.", ss.missing_segments);
-  p.Gauge("damaged_partitions", "Partitions with damage (see /status).", ss.damaged_partitions);
-  p.Gauge("unavailable_partitions", "Partitions whose keys answer 503 / SERVER_ERROR.",
-          ss.unavailable_partitions);
+  for (const StoreFigure& f : kStoreFigures) {
+    if (f.metric.empty() || f.value == nullptr) continue;
+    if (f.counter) {
+      p.Counter(f.metric, f.help, f.value(ss));
+    } else {
+      p.Gauge(f.metric, f.help, f.value(ss));
+    }
+  }
   p.Gauge("uptime_seconds", "Seconds since the server started.", stats_source_->uptime_s());
 
   r->Start(200);

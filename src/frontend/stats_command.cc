@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "frontend/memcache_commands.h"
+#include "frontend/store_figures.h"
 
 namespace bale {
 namespace {
@@ -110,33 +111,14 @@ void MemcacheCommands::Stats(const proto::Request& req, std::string* out) {
   Stat(out, "evictions", uint64_t{0});
   Stat(out, "reclaimed", uint64_t{0});
   // bale's own figures.
-  Stat(out, "bale_partitions", ss.partitions);
-  Stat(out, "bale_segments", ss.segments);
-  Stat(out, "bale_index_bytes", ss.index_bytes);
-  Stat(out, "bale_disk_bytes", ss.disk_bytes);
-  Stat(out, "bale_durability", store_->durability_name());
-  Stat(out, "bale_unsynced_bytes", ss.unsynced_bytes);
-  Stat(out, "bale_compactions", ss.compactions);
-  Stat(out, "bale_compaction_running", ss.compaction_running ? 1 : 0);
-  Stat(out, "bale_compaction_failures", ss.compaction_failures);
-  Stat(out, "bale_compaction_reclaimed_bytes", ss.compaction_reclaimed);
-  Stat(out, "bale_dead_bytes", ss.dead_bytes);
-  Stat(out, "bale_disk_full", ss.disk_full ? 1 : 0);
-  Stat(out, "bale_disk_reserve_bytes", ss.disk_reserve_bytes);
-  Stat(out, "bale_checkpoint_failures", ss.checkpoint_failures);
-  Stat(out, "bale_recovery_scanned_bytes", ss.recovery_scanned_bytes);
-  Stat(out, "bale_tail_checkpoints", ss.tail_checkpoints);
-  Stat(out, "bale_compactions_by_writers", ss.inline_compactions);
-  Stat(out, "bale_compaction_scanned_bytes", ss.compaction_scanned);
-  Stat(out, "bale_compaction_total_bytes", ss.compaction_total);
-  // Damage found when the store opened (docs/store.md, "What damage does").
-  Stat(out, "bale_corrupt_records", ss.corrupt_records);
-  Stat(out, "bale_truncated_bytes", ss.truncated_bytes);
-  Stat(out, "bale_damaged_segments", ss.damaged_segments);
-  Stat(out, "bale_unreadable_segments", ss.unreadable_segments);
-  Stat(out, "bale_missing_segments", ss.missing_segments);
-  Stat(out, "bale_damaged_partitions", ss.damaged_partitions);
-  Stat(out, "bale_unavailable_partitions", ss.unavailable_partitions);
+  for (const StoreFigure& f : kStoreFigures) {
+    if (f.stat.empty()) continue;
+    if (f.value == nullptr) {
+      Stat(out, f.stat, store_->durability_name());
+    } else {
+      Stat(out, f.stat, f.value(ss));
+    }
+  }
   BALE_STAT(corrupt_reads);
   Stat(out, "bale_http_body_bytes", stats_source_->http_body_bytes());
   Stat(out, "bale_http_body_budget_refusals", t.http_body_budget_refusals.load());

@@ -32,7 +32,9 @@ class LocalObjectStoreTest : public ::testing::Test {
   void TearDown() override {
     session_.reset();
     objects_.reset();
-    if (store_) EXPECT_TRUE(store_->Close().ok());
+    if (store_) {
+      EXPECT_TRUE(store_->Close().ok());
+    }
   }
 
   // Runs `m` and returns its result; checks that the completion ran exactly once,
