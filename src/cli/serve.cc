@@ -8,6 +8,7 @@
 
 #include "frontend/faces.h"
 #include "net/server.h"
+#include "store/local_object_store.h"
 #include "store/store.h"
 
 namespace bale::cli {
@@ -229,14 +230,14 @@ int RunServe(const ServeArgs& a) {
   settings.threads = config.threads;
   settings.idle_timeout_s = a.idle_timeout;
   settings.data_dir = a.data;
-  settings.durability = so.volume.durability;
   HttpSettings http;
   http.max_body_bytes = http_max_body;
   http.body_budget_bytes = http_body_budget;
   http.timeout_s = a.http_timeout;
   http.public_only = a.http_public_only;
   http.admin_from_any = a.admin_from == "any";
-  Faces faces(store.get(), settings, http);
+  LocalObjectStore objects(store.get(), so.volume.durability);
+  Faces faces(&objects, settings, http);
   net::Server server(
       config, faces.Listeners(a.listen, static_cast<uint16_t>(a.port), http_enabled, http_port));
   s = server.Start([&] { faces.Bound(server); });

@@ -55,6 +55,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/content_type.h"
 #include "base/status.h"
 
 namespace bale::format {
@@ -63,18 +64,10 @@ inline constexpr uint32_t kNeedleMagic = 0x314C444E;  // "NDL1" on disk
 inline constexpr size_t kNeedleHeaderSize = 44;
 inline constexpr size_t kNeedleAlign = 8;  // also the unit of offsets in the index
 inline constexpr size_t kMaxKeyLen = 250;
-inline constexpr size_t kMaxContentTypeLen = 255;
+inline constexpr size_t kMaxContentTypeLen = kMaxContentTypeBytes;
 
-// A content type goes into HTTP response heads verbatim: at most kMaxContentTypeLen
-// bytes, and no control bytes (CR and LF would split the head), HTAB aside.
-constexpr bool IsValidContentType(std::string_view t) {
-  if (t.size() > kMaxContentTypeLen) return false;
-  for (char ch : t) {
-    auto c = static_cast<unsigned char>(ch);
-    if ((c < 0x20 && c != '\t') || c == 0x7F) return false;
-  }
-  return true;
-}
+// A content type goes into HTTP response heads verbatim (base/content_type.h).
+using bale::IsValidContentType;
 inline constexpr uint32_t kMaxValueLen = 1u << 30;
 
 enum class NeedleKind : uint8_t { kValue = 0, kTombstone = 1, kTouch = 2 };

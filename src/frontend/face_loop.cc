@@ -3,11 +3,12 @@
 namespace bale {
 
 void FaceLoop::OnRoundEnd(net::Loop& loop) {
-  if (dirty.empty() && held_.empty()) return;
+  bool pending = session_->commit_pending();
+  if (!pending && held_.empty()) return;
   bool ok = true;
-  if (!dirty.empty()) {
+  if (pending) {
     uint64_t start = MonotonicNs();
-    ok = dirty.SyncAll(store_).ok();
+    ok = session_->Commit().ok();
     stats.group_commit_latency.Observe(MonotonicNs() - start);
   }
   // Not durable: the writers are not told STORED; their connections close.

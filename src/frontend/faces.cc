@@ -8,7 +8,8 @@ namespace bale {
 constexpr size_t kMemcacheListener = 0;
 constexpr size_t kHttpListener = 1;
 
-Faces::Faces(Store* store, const MemcacheSettings& settings, const HttpSettings& http_settings)
+Faces::Faces(ObjectStore* store, const MemcacheSettings& settings,
+             const HttpSettings& http_settings)
     : settings_(settings),
       http_settings_(http_settings),
       body_budget_(http_settings.body_budget_bytes),

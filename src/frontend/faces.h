@@ -1,4 +1,4 @@
-// Faces: the memcached and HTTP faces of `bale serve` over one Store, ready to hand to
+// Faces: the memcached and HTTP faces of `bale serve` over one ObjectStore, ready to hand to
 // a net::Server as listeners: owns MemcacheCommands, HttpRoutes, both Services, their
 // per-loop state (face_loop.h), the HTTP body budget, and the StatsSource that `stats`
 // and /metrics read (the faces' counters plus the server's net counters).
@@ -23,7 +23,7 @@ namespace bale {
 
 class Faces final : public StatsSource {
  public:
-  Faces(Store* store, const MemcacheSettings& settings, const HttpSettings& http_settings);
+  Faces(ObjectStore* store, const MemcacheSettings& settings, const HttpSettings& http_settings);
 
   // The listeners to serve: memcached on `port`, HTTP on `http_port` when http_enabled.
   std::vector<net::Listener> Listeners(const std::string& addr, uint16_t port, bool http_enabled,

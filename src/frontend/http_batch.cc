@@ -1,6 +1,6 @@
 // HttpRoutes::Batch: POST /batch, many objects in one multipart/form-data request,
-// checked first, then written all or nothing with one append per partition (and, in
-// kSync, one group commit for the whole request, done by the event loop).
+// checked first, then written all or nothing (ObjectStore::PutAtomic; in kSync, one
+// group commit for the whole request, done by the event loop).
 #include <vector>
 
 #include "frontend/http_reply.h"
@@ -26,48 +26,50 @@ void HttpRoutes::Batch(const proto::HttpRequest& req, Reply* r) {
 
   // Everything is checked before anything is written: a bad batch stores nothing.
   std::vector<std::string> keys(parts.size());
-  std::vector<WriteOp> ops(parts.size());
+  std::vector<BatchPut> items(parts.size());
   for (size_t i = 0; i < parts.size(); i++) {
     keys[i] = named ? parts[i].name : NewId();
     if (!IsValidKey(keys[i])) return r->Error(400, "invalid key in part " + std::to_string(i));
-    if (!format::IsValidContentType(parts[i].content_type)) {
+    if (!IsValidContentType(parts[i].content_type)) {
       return r->Error(
           400, "bad Content-Type (over 255 bytes or control bytes) in part " + std::to_string(i));
     }
-    WriteOp& op = ops[i];
-    op.key = keys[i];
-    op.value = parts[i].body;
-    op.content_type = parts[i].content_type;
-    op.cookie = NewCookie();
-    op.only_if_absent = !named;  // a generated id never replaces an object
+    BatchPut& item = items[i];
+    item.key = keys[i];
+    item.value = parts[i].body;
+    item.content_type = parts[i].content_type;
+    item.only_if_absent = !named;  // a generated id never replaces an object
   }
-  // All parts or none (Store::WriteAtomic): one append per partition, and a failure in
-  // one partition takes back what the others appended. A generated id that is taken
-  // (by a stored object or another part) is drawn again; nothing was written then.
-  std::vector<Volume*> written;
+  // All parts or none (ObjectStore::PutAtomic; locally one append per partition, and a
+  // failure in one partition takes back what the others appended). A generated id that
+  // is taken (by a stored object or another part) is drawn again; nothing was written
+  // then.
+  MutationResult result;
+  CallbackCompletion done([&](const MutationResult& m) { result = m; });
   for (int attempt = 0;; attempt++) {
-    s = store_->WriteAtomic(ops, /*wait=*/false, &written);
-    if (!s.IsExists() || named) break;
+    store_->PutAtomic(items, r->scratch->session, &done);
+    if (result.status != MutationStatus::kExists || named) break;
     if (attempt == 7) return r->StoreError(Status::IOError("could not draw free object ids"));
-    for (size_t i = 0; i < ops.size(); i++) {
-      if (!ops[i].status.IsExists()) continue;
+    for (size_t i = 0; i < items.size(); i++) {
+      if (!items[i].taken) continue;
       keys[i] = NewId();
-      ops[i].key = keys[i];
+      items[i].key = keys[i];
+      items[i].cookie = 0;
     }
   }
-  if (!s.ok()) return r->StoreError(s);
-  if (settings_->durability == Durability::kSync) {
-    for (Volume* v : written) r->scratch->dirty->Add(v);
+  if (result.status != MutationStatus::kOk) {
+    return r->StoreError(result.status == MutationStatus::kExists ? Status::Exists()
+                                                                  : result.error);
   }
   ThreadStats* st = r->scratch->stats;
   std::string& json = r->scratch->text;
   json.assign("{\"objects\":[");
   for (size_t i = 0; i < parts.size(); i++) {
     ThreadStats::Add(st->total_items);
-    const WriteOp& done = ops[i];
+    const BatchPut& stored = items[i];
     if (i > 0) json.push_back(',');
     std::string object;
-    ObjectJson(keys[i], done.value.size(), done.version, done.cookie, &object);
+    ObjectJson(keys[i], stored.value.size(), stored.version, stored.cookie, &object);
     // {"name":..,"filename":.., then the object's own fields.
     json.append("{\"name\":");
     AppendJsonString(parts[i].name, &json);

@@ -68,7 +68,8 @@ size_t HttpHandler::OnInput(std::string_view input, net::Conn& conn) {
     fl.HoldIfDirty(conn, reply_at, &commit_round_);
     fl.stats.http_latency.Observe(MonotonicNs() - start);
     if (scratch.text.capacity() > kShrinkAbove) std::string().swap(scratch.text);
-    if (scratch.read.capacity() > kShrinkAbove) scratch.read = ReadResult();
+    scratch.view.Release();
+    fl.session()->TrimBuffers(kShrinkAbove);
     request_.ReleaseBody();  // a 64 MiB upload's buffer, and its share of the budget, go now
     if (o == Outcome::kClose) {
       CloseAfterReply(conn);

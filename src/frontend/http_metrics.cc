@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>  // Debian nlohmann-json3-dev: /status is not a hot path
 
 #include "frontend/http_reply.h"
+#include "frontend/store_figures.h"
 
 namespace bale {
 namespace {
@@ -85,7 +86,7 @@ void AppendJsonString(std::string_view s, std::string* out) {
 void HttpRoutes::Metrics(Reply* r) {
   ThreadStats t;
   stats_source_->Sum(&t);
-  StoreStats ss = store_->Stats();
+  ObjectStats ss = store_->Stats();
   std::string& o = r->scratch->text;
   o.clear();
   PromText p(&o);
@@ -160,43 +161,14 @@ void HttpRoutes::Metrics(Reply* r) {
             t.http_body_budget_refusals.load());
   p.Counter("server_errors_total", "Requests that failed in the store.", t.server_errors.load());
   p.Counter("corrupt_reads_total", "Reads that found a damaged record.", t.corrupt_reads.load());
-  p.Gauge("partitions", "Partitions on this node.", ss.partitions);
-  p.Gauge("objects", "Index entries (live objects, plus expired ones not yet compacted).",
-          ss.total.objects);
-  p.Gauge("index_bytes", "Memory the needle indexes map.", ss.total.index_bytes);
-  p.Gauge("segments", "Segment files.", ss.total.segments);
-  p.Gauge("disk_bytes", "Bytes of segment files.", ss.total.disk_bytes);
-  p.Gauge("durability_lag_bytes", "Bytes appended but not yet fdatasynced.",
-          ss.total.unsynced_bytes);
-  p.Counter("compactions_total", "Segment compactions finished.", ss.total.compactions);
-  p.Counter("compaction_failures_total", "Compactions that failed (retried later).",
-            ss.compactor.failures);
-  p.Counter("compaction_reclaimed_bytes_total", "Bytes of segment files compaction freed.",
-            ss.total.compaction_reclaimed);
-  p.Gauge("compaction_running", "1 while a compaction runs.", ss.compactor.running ? 1 : 0);
-  p.Gauge("dead_bytes", "Bytes of dead needles known, what compaction can reclaim.",
-          ss.total.dead_bytes);
-  p.Gauge("disk_full", "1 while writes that add data are refused for a full disk.",
-          ss.disk_full ? 1 : 0);
-  p.Counter("checkpoint_failures_total", "Index checkpoints not written (a full disk).",
-            ss.total.checkpoint_failures);
-  p.Gauge("compaction_scanned_bytes", "Bytes scanned by the running or last compaction.",
-          ss.total.compaction_scanned);
-  p.Gauge("compaction_total_bytes", "Bytes the running or last compaction has to scan.",
-          ss.total.compaction_total);
-  p.Gauge("corrupt_records", "Damaged records found when the store opened (skipped, kept on disk).",
-          ss.total.corrupt_records);
-  p.Gauge("truncated_bytes", "Bytes of torn tails cut off when the store opened.",
-          ss.total.truncated_bytes);
-  p.Gauge("damaged_segments", "Segments whose superblock fails its checks.",
-          ss.total.damaged_segments);
-  p.Gauge("unreadable_segments", "Damaged segments whose records cannot be checked.",
-          ss.total.unreadable_segments);
-  p.Gauge("missing_segments", "Segment sequence numbers without a file.",
-          ss.total.missing_segments);
-  p.Gauge("damaged_partitions", "Partitions with damage (see /status).", ss.damaged_partitions);
-  p.Gauge("unavailable_partitions", "Partitions whose keys answer 503 / SERVER_ERROR.",
-          ss.unavailable_partitions);
+  for (const StoreFigure& f : kStoreFigures) {
+    if (f.metric.empty() || f.value == nullptr) continue;
+    if (f.counter) {
+      p.Counter(f.metric, f.help, f.value(ss));
+    } else {
+      p.Gauge(f.metric, f.help, f.value(ss));
+    }
+  }
   p.Gauge("uptime_seconds", "Seconds since the server started.", stats_source_->uptime_s());
 
   r->Start(200);
@@ -204,7 +176,7 @@ void HttpRoutes::Metrics(Reply* r) {
 }
 
 void HttpRoutes::StatusJson(Reply* r) {
-  StoreStats ss = store_->Stats();
+  ObjectStats ss = store_->Stats();
   ThreadStats t;
   stats_source_->Sum(&t);
   const MemcacheSettings& s = *settings_;
@@ -214,7 +186,7 @@ void HttpRoutes::StatusJson(Reply* r) {
   j["config"] = {{"data_dir", s.data_dir},
                  {"memcached_port", s.port},
                  {"http_port", http_->port},
-                 {"durability", DurabilityName(s.durability)},
+                 {"durability", std::string(store_->durability_name())},
                  {"threads", s.threads},
                  {"max_item_size", s.max_item_size},
                  {"max_connections", s.max_connections},
@@ -225,11 +197,11 @@ void HttpRoutes::StatusJson(Reply* r) {
                  {"http_timeout_seconds", http_->timeout_s},
                  {"http_public_only", http_->public_only}};
   j["partitions"] = ss.partitions;
-  j["objects"] = ss.total.objects;
-  j["index_bytes"] = ss.total.index_bytes;
-  j["durability_lag_bytes"] = ss.total.unsynced_bytes;
+  j["objects"] = ss.objects;
+  j["index_bytes"] = ss.index_bytes;
+  j["durability_lag_bytes"] = ss.unsynced_bytes;
   j["connections"] = std::max<int64_t>(0, t.curr_connections.load());
-  nlohmann::json disk = {{"segments", ss.total.segments}, {"used_bytes", ss.total.disk_bytes}};
+  nlohmann::json disk = {{"segments", ss.segments}, {"used_bytes", ss.disk_bytes}};
   struct statvfs fs;
   if (::statvfs(s.data_dir.c_str(), &fs) == 0) {
     disk["free_bytes"] = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
@@ -238,37 +210,34 @@ void HttpRoutes::StatusJson(Reply* r) {
   disk["full"] = ss.disk_full;
   disk["reserve_bytes"] = ss.disk_reserve_bytes;
   j["disk"] = disk;
-  j["compaction"] = {{"finished", ss.total.compactions},
-                     {"running", ss.compactor.running},
-                     {"request_pending", ss.compactor.request_pending},
-                     {"failures", ss.compactor.failures},
-                     {"reclaimed_bytes", ss.total.compaction_reclaimed},
-                     {"dead_bytes", ss.total.dead_bytes},
-                     {"scanned_bytes", ss.total.compaction_scanned},
-                     {"total_bytes", ss.total.compaction_total}};
+  j["compaction"] = {{"finished", ss.compactions},
+                     {"running", ss.compaction_running},
+                     {"request_pending", ss.compaction_request_pending},
+                     {"failures", ss.compaction_failures},
+                     {"reclaimed_bytes", ss.compaction_reclaimed},
+                     {"dead_bytes", ss.dead_bytes},
+                     {"scanned_bytes", ss.compaction_scanned},
+                     {"total_bytes", ss.compaction_total}};
   // What the store found wrong when it opened (docs/store.md, "What damage does").
   nlohmann::json reports = nlohmann::json::array();
   std::vector<uint32_t> damaged, unavailable;
-  for (const PartitionDamage& d : store_->Damage()) {
+  for (const DamageReportView& d : store_->Damage()) {
     reports.push_back({{"partition", d.partition},
-                       {"kind", DamageKindName(d.report.kind)},
-                       {"file", d.report.path},
-                       {"offset", d.report.offset},
-                       {"what", d.report.what}});
+                       {"kind", d.kind},
+                       {"file", d.file},
+                       {"offset", d.offset},
+                       {"what", d.what}});
   }
-  for (uint32_t p = 0; p < store_->partitions(); p++) {
-    VolumeStats vs = store_->volume(p)->Stats();
-    if (vs.damaged) damaged.push_back(p);
-    if (vs.unavailable) unavailable.push_back(p);
+  std::vector<PartitionHealth> health = store_->Health();
+  for (uint32_t p = 0; p < health.size(); p++) {
+    if (health[p].damaged) damaged.push_back(p);
+    if (health[p].unavailable) unavailable.push_back(p);
   }
-  j["damage"] = {{"damaged_partitions", damaged},
-                 {"unavailable_partitions", unavailable},
-                 {"corrupt_records", ss.total.corrupt_records},
-                 {"truncated_bytes", ss.total.truncated_bytes},
-                 {"damaged_segments", ss.total.damaged_segments},
-                 {"unreadable_segments", ss.total.unreadable_segments},
-                 {"missing_segments", ss.total.missing_segments},
-                 {"reports", reports}};
+  j["damage"] = {
+      {"damaged_partitions", damaged},           {"unavailable_partitions", unavailable},
+      {"corrupt_records", ss.corrupt_records},   {"truncated_bytes", ss.truncated_bytes},
+      {"damaged_segments", ss.damaged_segments}, {"unreadable_segments", ss.unreadable_segments},
+      {"missing_segments", ss.missing_segments}, {"reports", reports}};
   std::string& body = r->scratch->text;
   body = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
   body.push_back('\n');
@@ -279,12 +248,11 @@ void HttpRoutes::StatusJson(Reply* r) {
 // POST /admin/compact: a pass over every segment with dead bytes, by the store's
 // compactor thread; answered at once (202), progress in /status and /metrics.
 void HttpRoutes::AdminCompact(Reply* r) {
-  Compactor* c = store_->compactor();
-  if (c == nullptr || !c->Request()) return r->Error(503, "compaction is stopped");
-  StoreStats ss = store_->Stats();
+  if (!store_->RequestCompaction()) return r->Error(503, "compaction is stopped");
+  ObjectStats ss = store_->Stats();
   nlohmann::json j = {{"requested", true},
-                      {"dead_bytes", ss.total.dead_bytes},
-                      {"compactions_so_far", ss.compactor.compactions},
+                      {"dead_bytes", ss.dead_bytes},
+                      {"compactions_so_far", ss.compactor_compactions},
                       {"progress", "GET /status: compaction"}};
   std::string& body = r->scratch->text;
   body = j.dump();

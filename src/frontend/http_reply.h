@@ -1,7 +1,7 @@
 // HttpRoutes::Reply: one HTTP/1.1 response written straight into the connection's
 // output buffer: Start (status line, Server, Date), any Header, then Finish (type,
 // length, connection, body) or FinishHead (no body). A HEAD request gets the same head
-// without the body. Private to the router's HTTP files.
+// without the body. Private to the HTTP face's files.
 #pragma once
 
 #include <string>
@@ -15,12 +15,6 @@ namespace bale {
 // Appends `s` as a JSON string literal (quotes included), escaping as RFC 8259 asks;
 // bytes that are not valid UTF-8 are escaped as \u00XX of their byte value.
 void AppendJsonString(std::string_view s, std::string* out);
-
-// A cookie for a new object (never 0, which WriteOp reads as "pick one").
-inline uint64_t NewCookie() {
-  uint64_t c = RandomU64();
-  return c == 0 ? 1 : c;
-}
 
 struct HttpRoutes::Reply {
   Reply(const proto::HttpRequest* req, std::string* out, HttpScratch* scratch)
@@ -92,6 +86,8 @@ struct HttpRoutes::Reply {
     if (s.IsInvalidArgument()) return Error(400, s.message());
     Error(500, s.ToString());
   }
+  // A mutation that failed in the store (kNoSpace, kUnavailable, kError).
+  void StoreError(const MutationResult& m) { StoreError(m.error); }
   // An IMF-fixdate; the current second's is cached.
   std::string_view Date(time_t t) {
     if (t == scratch->date_second && scratch->date_len != 0) {

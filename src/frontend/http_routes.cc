@@ -1,29 +1,25 @@
 #include "frontend/http_routes.h"
 
-#include <charconv>
 #include <ctime>
 #include <exception>
+#include <random>
 
+#include "base/decimal.h"
+#include "base/expiry.h"
 #include "frontend/http_reply.h"
 #include "proto/http_fields.h"
-#include "store/expiry.h"
 
 namespace bale {
 namespace {
 
 constexpr std::string_view kDefaultContentType = "application/octet-stream";
 
-bool ParseU32(std::string_view s, uint32_t* out) {
-  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
-
-bool ParseI64(std::string_view s, int64_t* out) {
-  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
-
 }  // namespace
+
+uint64_t NewObjectId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
 
 bool IsValidKey(std::string_view key) {
   if (key.empty() || key.size() > 250) return false;
@@ -119,7 +115,7 @@ void HttpRoutes::Dispatch(const proto::HttpRequest& req, Reply* r) {
   uint32_t partition = 0;
   uint64_t cookie = 0;
   std::string& key = r->scratch->key;
-  if (!ParseU32(path.substr(1, first - 1), &partition) ||
+  if (!ParseDecimal(path.substr(1, first - 1), &partition) ||
       !proto::ParseCookieHex(path.substr(last + 1), &cookie) ||
       !proto::PercentDecode(path.substr(first + 1, last - first - 1), &key) || !IsValidKey(key) ||
       store_->PartitionOf(key) != partition) {
@@ -128,25 +124,27 @@ void HttpRoutes::Dispatch(const proto::HttpRequest& req, Reply* r) {
   ObjectRead(req, key, true, cookie, r);
 }
 
-// Reads without copying where it can: Locate gives views into the segment's mapping
-// (one copy into the output buffer; unmapped segments are read through scratch->read),
-// and values of kSendfileBytes or more go from the page cache to the socket with sendfile.
+// Reads without copying where it can: the store's view points into the segment's
+// mapping (one copy into the output buffer; unmapped segments are read into the
+// session's buffer), and values of kSendfileBytes or more go from the page cache to
+// the socket with sendfile.
 void HttpRoutes::ObjectRead(const proto::HttpRequest& req, std::string_view key, bool is_public,
                             uint64_t cookie, Reply* r) {
   ThreadStats* st = r->scratch->stats;
-  Volume* v = store_->VolumeFor(key);
-  ObjectRef& ref = r->scratch->ref;
-  Status s = v->Locate(key, &ref, &r->scratch->read, nullptr, is_public ? &cookie : nullptr);
+  ObjectView& obj = r->scratch->view;
+  LookupOptions options;
+  if (is_public) options.cookie = &cookie;
+  Status s = store_->Get(r->scratch->session, key, options, &obj);
   if (s.IsCorruption()) ThreadStats::Add(st->corrupt_reads);
   if (s.IsNotFound() || s.IsCorruption()) return r->NotFound();
   if (!s.ok()) return r->StoreError(s);
-  SendObject(req, ref, is_public, r);
-  ref.segment.reset();  // do not keep a compacted-away file open
+  SendObject(req, obj, is_public, r);
+  obj.Release();  // do not keep a compacted-away file open
 }
 
-void HttpRoutes::SendObject(const proto::HttpRequest& req, const ObjectRef& obj, bool is_public,
+void HttpRoutes::SendObject(const proto::HttpRequest& req, const ObjectView& obj, bool is_public,
                             Reply* r) {
-  const format::NeedleHeader& h = obj.header;
+  const ObjectMeta& h = obj.meta;
   std::string etag = "\"";
   proto::AppendHex16(h.version, &etag);
   etag.push_back('"');
@@ -167,7 +165,7 @@ void HttpRoutes::SendObject(const proto::HttpRequest& req, const ObjectRef& obj,
     return r->Finish("application/json", "{\"error\":\"range not satisfiable\"}\n");
   }
   // Stored types are checked on write; one that is not valid (older data) is not echoed.
-  std::string_view type = obj.content_type.empty() || !format::IsValidContentType(obj.content_type)
+  std::string_view type = obj.content_type.empty() || !IsValidContentType(obj.content_type)
                               ? kDefaultContentType
                               : obj.content_type;
   r->Start(kind == proto::RangeKind::kSatisfiable ? 206 : 200);
@@ -188,113 +186,94 @@ void HttpRoutes::SendObject(const proto::HttpRequest& req, const ObjectRef& obj,
     value = value.substr(range.first, range.last - range.first + 1);
   }
   std::vector<FileSend>* files = r->scratch->files;
-  int fd = obj.segment ? obj.segment->descriptor() : -1;
-  if (files == nullptr || fd < 0 || value.size() < kSendfileBytes || req.method == "HEAD") {
+  if (files == nullptr || obj.fd < 0 || value.size() < kSendfileBytes || req.method == "HEAD") {
     return r->Finish(type, value);
   }
   r->FinishWithoutBody(type, value.size());
   files->push_back(
-      FileSend{r->out->size(), obj.segment, fd, obj.value_offset + first, value.size()});
+      FileSend{r->out->size(), obj.hold, obj.fd, obj.value_offset + first, value.size()});
 }
 
-bool HttpRoutes::WriteOptions(const proto::HttpRequest& req, WriteOp* op, Reply* r) const {
+bool HttpRoutes::WriteOptions(const proto::HttpRequest& req, Mutation* m, Reply* r) const {
   std::string_view flags = req.Header("x-bale-flags");
-  if (!flags.empty() && !ParseU32(flags, &op->flags)) {
+  if (!flags.empty() && !ParseDecimal(flags, &m->flags)) {
     r->Error(400, "X-Bale-Flags must be a 32-bit unsigned number");
     return false;
   }
   std::string_view expires = req.Header("x-bale-expires");
   if (!expires.empty()) {
     int64_t exptime = 0;
-    if (!ParseI64(expires, &exptime)) {
+    if (!ParseDecimal(expires, &exptime)) {
       r->Error(400, "X-Bale-Expires must be a memcached exptime");
       return false;
     }
-    op->expiry = ExpiryFromMemcached(exptime, Now());
+    m->expiry = ExpiryFromMemcached(exptime, Now());
   }
-  op->content_type = req.Header("content-type");
-  if (!format::IsValidContentType(op->content_type)) {
+  m->content_type = req.Header("content-type");
+  if (!IsValidContentType(m->content_type)) {
     r->Error(400, "Content-Type over 255 bytes or with control bytes");
     return false;
   }
-  op->cookie = NewCookie();
-  op->value = req.body;
+  m->value = req.body;  // the store draws the cookie
   return true;
 }
 
 void HttpRoutes::ObjectPut(const proto::HttpRequest& req, std::string_view key, Reply* r) {
-  ThreadStats* st = r->scratch->stats;
-  WriteOp op;
-  op.key = key;
-  if (!WriteOptions(req, &op, r)) return;
-  Volume* v = store_->VolumeFor(key);
-  Status s = v->WriteNoWait(std::span<WriteOp>(&op, 1));
-  if (!s.ok()) return r->StoreError(s);
-  if (settings_->durability == Durability::kSync) r->scratch->dirty->Add(v);
-  ThreadStats::Add(st->total_items);
-  std::string& json = r->scratch->text;
-  json.clear();
-  ObjectJson(key, op.value.size(), op.version, op.cookie, &json);
-  r->Start(200);
-  r->Finish("application/json", json);
+  Mutation m;
+  m.kind = MutationKind::kSet;
+  m.key = key;
+  if (!WriteOptions(req, &m, r)) return;
+  Mutate(store_, r->scratch->session, m, [&](const MutationResult& done) {
+    if (done.status != MutationStatus::kOk) return r->StoreError(done);
+    ThreadStats::Add(r->scratch->stats->total_items);
+    std::string& json = r->scratch->text;
+    json.clear();
+    ObjectJson(key, m.value.size(), done.meta.version, done.meta.cookie, &json);
+    r->Start(200);
+    r->Finish("application/json", json);
+  });
 }
 
 void HttpRoutes::ObjectPost(const proto::HttpRequest& req, Reply* r) {
-  ThreadStats* st = r->scratch->stats;
-  WriteOp op;
-  if (!WriteOptions(req, &op, r)) return;
-  bool sync = settings_->durability == Durability::kSync;
+  Mutation m;
+  m.kind = MutationKind::kAdd;
+  if (!WriteOptions(req, &m, r)) return;
   // A new 64-bit id that no object has (add semantics); a collision just draws again.
   for (int attempt = 0; attempt < 8; attempt++) {
     std::string key = NewId();
-    Volume* v = store_->VolumeFor(key);
-    uint64_t version = 0;
-    Status s = v->Update(
-        key,
-        [&](const ReadResult* cur, UpdateDecision* d) {
-          if (cur != nullptr) {
-            d->action = UpdateDecision::Action::kAbort;
-            d->status = Status::Exists();
-            return;
-          }
-          d->action = UpdateDecision::Action::kPut;
-          d->value = op.value;
-          d->flags = op.flags;
-          d->expiry = op.expiry;
-          d->cookie = op.cookie;
-          d->content_type = op.content_type;
-        },
-        &version, /*wait=*/!sync);
-    if (s.IsExists()) continue;
-    if (!s.ok()) return r->StoreError(s);
-    if (sync) r->scratch->dirty->Add(v);
-    ThreadStats::Add(st->total_items);
-    std::string& json = r->scratch->text;
-    json.clear();
-    ObjectJson(key, op.value.size(), version, op.cookie, &json);
-    std::string url;
-    PublicUrl(key, op.cookie, &url);
-    r->Start(201);
-    r->Header("Location", url);
-    return r->Finish("application/json", json);
+    m.key = key;
+    bool taken = false;
+    Mutate(store_, r->scratch->session, m, [&](const MutationResult& done) {
+      if (done.status == MutationStatus::kNotStored) {
+        taken = true;
+        return;
+      }
+      if (done.status != MutationStatus::kOk) return r->StoreError(done);
+      ThreadStats::Add(r->scratch->stats->total_items);
+      std::string& json = r->scratch->text;
+      json.clear();
+      ObjectJson(key, m.value.size(), done.meta.version, done.meta.cookie, &json);
+      std::string url;
+      PublicUrl(key, done.meta.cookie, &url);
+      r->Start(201);
+      r->Header("Location", url);
+      r->Finish("application/json", json);
+    });
+    if (!taken) return;
   }
   r->StoreError(Status::IOError("could not draw a free object id"));
 }
 
 void HttpRoutes::ObjectDelete(std::string_view key, Reply* r) {
-  Volume* v = store_->VolumeFor(key);
-  WriteOp op;
-  op.key = key;
-  op.tombstone = true;
-  Status s = v->WriteNoWait(std::span<WriteOp>(&op, 1));
-  if (s.ok()) s = op.status;
-  if (s.IsNotFound()) {
-    return r->NotFound();
-  }
-  if (!s.ok()) return r->StoreError(s);
-  if (settings_->durability == Durability::kSync) r->scratch->dirty->Add(v);
-  r->Start(204);
-  r->FinishHead();
+  Mutation m;
+  m.kind = MutationKind::kDelete;
+  m.key = key;
+  Mutate(store_, r->scratch->session, m, [&](const MutationResult& done) {
+    if (done.status == MutationStatus::kNotFound) return r->NotFound();
+    if (done.status != MutationStatus::kOk) return r->StoreError(done);
+    r->Start(204);
+    r->FinishHead();
+  });
 }
 
 void HttpRoutes::PublicUrl(std::string_view key, uint64_t cookie, std::string* out) const {

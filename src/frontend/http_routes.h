@@ -1,5 +1,6 @@
-// HttpRoutes: bale's HTTP face (docs/http.md) over the same Store the memcached commands
-// use: objects by key (/o/{key}), public URLs guarded by cookies
+// HttpRoutes: bale's HTTP face (docs/http.md) over the same ObjectStore the memcached
+// commands use (frontend/object_store.h; never a Store, Volume or needle): objects by key
+// (/o/{key}), public URLs guarded by cookies
 // (/{partition}/{key}/{cookie}), server-named uploads (POST /o), batch uploads
 // (POST /batch), /metrics and /status.
 //
@@ -7,9 +8,9 @@
 // *out and never throws; it returns kClose when the connection must close after the
 // response. Store failures become 500 (507 for a full disk, 503 for a key of an
 // unavailable partition) with a JSON reason; a damaged object reads as missing. Writes
-// follow the memcached commands' rule: in kSync durability they are not waited for here,
-// the written volumes go into *dirty and the event loop syncs them before sending the
-// round's replies (group commit).
+// follow the memcached commands' rule: they go through scratch->session, and when the
+// store's durability_sync() is true the event loop Commits the session before sending
+// the round's replies (group commit).
 #pragma once
 
 #include <cstdint>
@@ -20,10 +21,10 @@
 #include <vector>
 
 #include "frontend/memcache_commands.h"
+#include "frontend/object_store.h"
 #include "frontend/server_stats.h"
 #include "net/file_send.h"
 #include "proto/http_request.h"
-#include "store/store.h"
 
 namespace bale {
 
@@ -37,15 +38,17 @@ struct HttpSettings {
   uint16_t port = 8080;         // as bound, for /status
 };
 
+// A random 64-bit number for a server-chosen object id.
+uint64_t NewObjectId();
+
 inline constexpr size_t kMaxBatchParts = 10000;  // objects in one POST /batch
 
-// What one event-loop thread lends the routes: counters, the volumes to sync, and
-// buffers reused across requests.
+// What one event-loop thread lends the routes: counters, its object-store session
+// (read buffer, writes to commit), and buffers reused across requests.
 struct HttpScratch {
   ThreadStats* stats = nullptr;
-  DirtyVolumes* dirty = nullptr;
-  ReadResult read;
-  ObjectRef ref;
+  ObjectSession* session = nullptr;
+  ObjectView view;
   bool peer_loopback = true;  // the request's connection comes from 127.0.0.0/8
   // Where large bodies go (the connection's queue); null: bodies are always copied.
   std::vector<FileSend>* files = nullptr;
@@ -58,7 +61,7 @@ struct HttpScratch {
 
 class HttpRoutes {
  public:
-  HttpRoutes(Store* store, const HttpSettings* http, const MemcacheSettings* settings,
+  HttpRoutes(ObjectStore* store, const HttpSettings* http, const MemcacheSettings* settings,
              StatsSource* stats_source)
       : store_(store), http_(http), settings_(settings), stats_source_(stats_source) {}
 
@@ -69,7 +72,7 @@ class HttpRoutes {
   // connection closes after it.
   static void AppendError(int status, std::string* out, HttpScratch* scratch);
 
-  // Where server-chosen object ids (POST /o, POST /batch) come from; RandomU64 unless
+  // Where server-chosen object ids (POST /o, POST /batch) come from; NewObjectId unless
   // a test sets another.
   void set_id_source(std::function<uint64_t()> source) { id_source_ = std::move(source); }
 
@@ -79,7 +82,7 @@ class HttpRoutes {
   void Dispatch(const proto::HttpRequest& req, Reply* r);
   void ObjectRead(const proto::HttpRequest& req, std::string_view key, bool is_public,
                   uint64_t cookie, Reply* r);
-  void SendObject(const proto::HttpRequest& req, const ObjectRef& obj, bool is_public, Reply* r);
+  void SendObject(const proto::HttpRequest& req, const ObjectView& obj, bool is_public, Reply* r);
   void ObjectPut(const proto::HttpRequest& req, std::string_view key, Reply* r);
   void ObjectPost(const proto::HttpRequest& req, Reply* r);
   void ObjectDelete(std::string_view key, Reply* r);
@@ -90,7 +93,7 @@ class HttpRoutes {
 
   // Reads the write options a request carries (X-Bale-Flags, X-Bale-Expires,
   // Content-Type); false (with a 400 in *r) if one is malformed.
-  bool WriteOptions(const proto::HttpRequest& req, WriteOp* op, Reply* r) const;
+  bool WriteOptions(const proto::HttpRequest& req, Mutation* m, Reply* r) const;
   // The JSON description of a stored object ({"key", "size", "etag", "cookie", "url",
   // "partition", "version"}), appended to *out.
   void ObjectJson(std::string_view key, uint64_t size, uint64_t version, uint64_t cookie,
@@ -98,9 +101,9 @@ class HttpRoutes {
   // "/{partition}/{key}/{cookie}" for a key.
   void PublicUrl(std::string_view key, uint64_t cookie, std::string* out) const;
   uint32_t Now() const;
-  std::string NewId() const { return std::to_string(id_source_ ? id_source_() : RandomU64()); }
+  std::string NewId() const { return std::to_string(id_source_ ? id_source_() : NewObjectId()); }
 
-  Store* store_;
+  ObjectStore* store_;
   const HttpSettings* http_;
   const MemcacheSettings* settings_;
   StatsSource* stats_source_;

@@ -15,6 +15,7 @@
 
 #include "frontend/http_routes.h"
 #include "proto/http_request.h"
+#include "store/local_object_store.h"
 #include "store/store.h"
 
 namespace {
@@ -44,7 +45,8 @@ struct World {
   HttpSettings http;
   NoStats stats_source;
   ThreadStats stats;
-  DirtyVolumes dirty;
+  std::unique_ptr<LocalObjectStore> objects;
+  std::unique_ptr<ObjectSession> session;
   HttpScratch scratch;
   std::unique_ptr<HttpRoutes> routes;
   uint64_t runs = 0;
@@ -56,6 +58,9 @@ struct World {
     so.volume.durability = Durability::kNone;
     so.volume.segment_bytes = 1 << 20;
     FUZZ_CHECK(Store::Open(so, &store).ok());
+    objects = std::make_unique<LocalObjectStore>(store.get(), Durability::kNone);
+    session = objects->NewSession();
+    scratch.session = session.get();
   }
   void Wipe() {
     if (store) FUZZ_CHECK(store->Close().ok());
@@ -75,12 +80,10 @@ World* TheWorld() {
     w->dir = tmpl;
     w->http.max_body_bytes = 64 << 10;
     w->settings.data_dir = w->dir;
-    w->settings.durability = Durability::kNone;
     w->scratch.stats = &w->stats;
-    w->scratch.dirty = &w->dirty;
     w->Open();
     w->routes =
-        std::make_unique<HttpRoutes>(w->store.get(), &w->http, &w->settings, &w->stats_source);
+        std::make_unique<HttpRoutes>(w->objects.get(), &w->http, &w->settings, &w->stats_source);
     std::atexit([] {
       TheWorld()->Wipe();
       ::rmdir(TheWorld()->dir.c_str());
@@ -123,7 +126,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     w->Wipe();
     w->Open();
     w->routes =
-        std::make_unique<HttpRoutes>(w->store.get(), &w->http, &w->settings, &w->stats_source);
+        std::make_unique<HttpRoutes>(w->objects.get(), &w->http, &w->settings, &w->stats_source);
   }
   proto::HttpLimits limits;
   limits.max_body_bytes = w->http.max_body_bytes;

@@ -11,6 +11,7 @@
 #include "format/needle.h"
 #include "format/volume_meta.h"
 #include "proto/http_request.h"
+#include "store/local_object_store.h"
 #include "test_util.h"
 
 namespace bale {
@@ -40,11 +41,15 @@ class HttpRoutesTest : public ::testing::Test {
     so_.volume.durability = Durability::kNone;
     so_.volume.env = &fault_;
     ASSERT_TRUE(Store::Open(so_, &store_).ok());
-    settings_.durability = Durability::kNone;
     settings_.data_dir = so_.dir;
     scratch_.stats = &stats_;
-    scratch_.dirty = &dirty_;
-    routes_ = std::make_unique<HttpRoutes>(store_.get(), &http_, &settings_, &no_stats_);
+    OpenRoutes();
+  }
+  void OpenRoutes() {
+    objects_ = std::make_unique<LocalObjectStore>(store_.get(), Durability::kNone);
+    session_ = objects_->NewSession();
+    scratch_.session = session_.get();
+    routes_ = std::make_unique<HttpRoutes>(objects_.get(), &http_, &settings_, &no_stats_);
   }
 
   // Closes the store and opens it again (the FaultEnv's write budget unlimited again).
@@ -54,7 +59,7 @@ class HttpRoutesTest : public ::testing::Test {
     ASSERT_TRUE(store_->Close().ok());
     store_.reset();
     ASSERT_TRUE(Store::Open(so_, &store_).ok());
-    routes_ = std::make_unique<HttpRoutes>(store_.get(), &http_, &settings_, &no_stats_);
+    OpenRoutes();
   }
   // Opens a copy of the data directory as it is now, as a restart after a crash would.
   std::unique_ptr<Store> OpenCrashCopy() {
@@ -131,7 +136,8 @@ class HttpRoutesTest : public ::testing::Test {
   HttpSettings http_;
   NoStats no_stats_;
   ThreadStats stats_;
-  DirtyVolumes dirty_;
+  std::unique_ptr<LocalObjectStore> objects_;
+  std::unique_ptr<ObjectSession> session_;
   HttpScratch scratch_;
   std::unique_ptr<HttpRoutes> routes_;
 };
@@ -474,7 +480,7 @@ TEST_F(HttpRoutesTest, UnavailablePartitionIs503AndReported) {
   so.dir = dir_.path() + "/data";
   so.volume.durability = Durability::kNone;
   ASSERT_TRUE(Store::Open(so, &store_).ok());
-  routes_ = std::make_unique<HttpRoutes>(store_.get(), &http_, &settings_, &no_stats_);
+  OpenRoutes();
 
   EXPECT_EQ(Get("/o/" + in0).body, "zero");
   Response r = Get("/o/" + in1);

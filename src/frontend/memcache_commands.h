@@ -1,14 +1,18 @@
-// MemcacheCommands: executes parsed memcached requests against the Store and writes
-// memcached's replies. Shared by every front end that speaks memcached.
+// MemcacheCommands: executes parsed memcached requests (classic and meta) against an
+// ObjectStore (frontend/object_store.h) and writes memcached's replies. Shared by every
+// front end that speaks memcached. May call: the ObjectStore interface, proto/, base/,
+// net/file_send.h; never a Store, Volume or needle (scripts/check_layers).
 //
 // Contract: Execute appends the complete reply for one request to *out (nothing for
 // noreply or a quiet meta hit) and never throws. Store errors become
 // "SERVER_ERROR <reason>"; a damaged object reads as a miss (counted in corrupt_reads),
-// never as wrong bytes; a key of a partition that is unavailable (store/volume.h) is not
-// a miss: the request answers "SERVER_ERROR partition N unavailable: <why>" (a multi-get
-// that names one answers that alone). In kSync durability the writes are not waited for here: the
-// volumes written are added to *dirty, and the caller syncs them (one fdatasync per
-// volume for a whole batch of requests) before sending the replies.
+// never as wrong bytes; a key of a partition that is unavailable is not a miss: the
+// request answers "SERVER_ERROR partition N unavailable: <why>" (a multi-get that names
+// one answers that alone). Writes go through `session`: when the store's
+// durability_sync() is true the caller must Commit the session (one fdatasync per
+// written volume for a whole batch of requests) before sending the replies.
+// Classic and meta commands map their requests to the same Mutations: each mutation
+// has one implementation, the store's.
 #pragma once
 
 #include <cstdint>
@@ -16,10 +20,10 @@
 #include <string_view>
 #include <vector>
 
+#include "frontend/object_store.h"
 #include "frontend/server_stats.h"
 #include "net/file_send.h"
 #include "proto/memcache_request.h"
-#include "store/store.h"
 
 namespace bale {
 
@@ -35,26 +39,7 @@ struct MemcacheSettings {
   int threads = 2;
   uint32_t idle_timeout_s = 0;
   std::string data_dir;
-  Durability durability = Durability::kInterval;
   bool io_uring = false;  // socket I/O batched through io_uring (net/io_batch.h)
-};
-
-// Volumes written by a batch of requests, to sync before replying (kSync).
-class DirtyVolumes {
- public:
-  void Add(Volume* v) {
-    for (Volume* d : list_) {
-      if (d == v) return;
-    }
-    list_.push_back(v);
-  }
-  bool empty() const { return list_.empty(); }
-  // Syncs every volume, in parallel; the first error is returned, the set is cleared
-  // either way.
-  Status SyncAll(bale::Store* store);
-
- private:
-  std::vector<Volume*> list_;
 };
 
 // The server-wide view that `stats` reports.
@@ -72,7 +57,7 @@ enum class Outcome { kContinue, kClose };
 
 class MemcacheCommands {
  public:
-  MemcacheCommands(Store* store, const MemcacheSettings* settings, StatsSource* stats_source)
+  MemcacheCommands(ObjectStore* store, const MemcacheSettings* settings, StatsSource* stats_source)
       : store_(store), settings_(settings), stats_source_(stats_source) {}
 
   // `files`, when given, takes the values of kSendfileBytes or more that get, gets, gat
@@ -80,42 +65,38 @@ class MemcacheCommands {
   // naming a large object thousands of times then costs memory per mention, not per
   // byte. Null: values are copied into *out.
   Outcome Execute(const proto::Request& req, std::string* out, ThreadStats* stats,
-                  DirtyVolumes* dirty, std::vector<FileSend>* files = nullptr);
+                  ObjectSession* session, std::vector<FileSend>* files = nullptr);
 
   static constexpr std::string_view kVersion = "1.6.18-bale-0.1.0";
 
  private:
-  void Retrieve(const proto::Request& req, std::string* out, ThreadStats* st, DirtyVolumes* d,
+  void Retrieve(const proto::Request& req, std::string* out, ThreadStats* st, ObjectSession* se,
                 std::vector<FileSend>* files);
-  void Storage(const proto::Request& req, std::string* out, ThreadStats* st, DirtyVolumes* d);
-  void Delete(const proto::Request& req, std::string* out, ThreadStats* st, DirtyVolumes* d);
-  void Arithmetic(const proto::Request& req, std::string* out, ThreadStats* st, DirtyVolumes* d);
-  void Touch(const proto::Request& req, std::string* out, ThreadStats* st, DirtyVolumes* d);
-  void FlushAll(const proto::Request& req, std::string* out, ThreadStats* st);
+  void Storage(const proto::Request& req, std::string* out, ThreadStats* st, ObjectSession* se);
+  void Delete(const proto::Request& req, std::string* out, ThreadStats* st, ObjectSession* se);
+  void Arithmetic(const proto::Request& req, std::string* out, ThreadStats* st, ObjectSession* se);
+  void Touch(const proto::Request& req, std::string* out, ThreadStats* st, ObjectSession* se);
+  void FlushAll(const proto::Request& req, std::string* out, ThreadStats* st, ObjectSession* se);
   void Stats(const proto::Request& req, std::string* out);
   // Meta commands (meta_commands.cc).
-  void MetaGet(const proto::Request& req, std::string* out, ThreadStats* st, DirtyVolumes* d);
-  void MetaSet(const proto::Request& req, std::string* out, ThreadStats* st, DirtyVolumes* d);
-  void MetaDelete(const proto::Request& req, std::string* out, ThreadStats* st, DirtyVolumes* d);
+  void MetaGet(const proto::Request& req, std::string* out, ThreadStats* st, ObjectSession* se);
+  void MetaSet(const proto::Request& req, std::string* out, ThreadStats* st, ObjectSession* se);
+  void MetaDelete(const proto::Request& req, std::string* out, ThreadStats* st, ObjectSession* se);
   void MetaArithmetic(const proto::Request& req, std::string* out, ThreadStats* st,
-                      DirtyVolumes* d);
-  void MetaDebug(const proto::Request& req, std::string* out);
+                      ObjectSession* se);
+  void MetaDebug(const proto::Request& req, std::string* out, ObjectSession* se);
 
-  // Gives the key's object a new expiry with a small touch record, not a copy of its
-  // value (touch, gat, mg T); NotFound if none.
-  Status SetExpiry(Volume* v, std::string_view key, uint32_t expiry, DirtyVolumes* dirty);
   uint32_t Now() const;
-  bool Sync() const { return settings_->durability == Durability::kSync; }
   // Appends "SERVER_ERROR <reason>" for a store failure.
   static void ServerError(const Status& s, std::string* out, ThreadStats* st);
+  // The same for a mutation that failed in the store (kNoSpace, kUnavailable, kError).
+  static void ServerError(const MutationResult& r, std::string* out, ThreadStats* st) {
+    ServerError(r.error, out, st);
+  }
 
-  bale::Store* store_;
+  ObjectStore* store_;
   const MemcacheSettings* settings_;
   StatsSource* stats_source_;
 };
-
-// Parses a stored value as memcached's incr/decr do: decimal digits, optionally
-// followed by spaces (decr leaves none, but memcached may). False if not a number.
-bool ParseCounter(std::string_view value, uint64_t* out);
 
 }  // namespace bale

@@ -11,6 +11,7 @@
 
 #include "format/volume_meta.h"
 #include "proto/memcache_parser.h"
+#include "store/local_object_store.h"
 #include "test_util.h"
 
 namespace bale {
@@ -27,8 +28,9 @@ class ContentTypeTest : public ::testing::Test {
     o.partitions = 2;
     o.volume.durability = Durability::kNone;
     ASSERT_TRUE(Store::Open(o, &store_).ok());
-    settings_.durability = Durability::kNone;
-    commands_ = std::make_unique<MemcacheCommands>(store_.get(), &settings_, nullptr);
+    objects_ = std::make_unique<LocalObjectStore>(store_.get(), Durability::kNone);
+    session_ = objects_->NewSession();
+    commands_ = std::make_unique<MemcacheCommands>(objects_.get(), &settings_, nullptr);
   }
 
   // Runs one request (the whole of `in`) and returns the reply.
@@ -38,8 +40,7 @@ class ContentTypeTest : public ::testing::Test {
     EXPECT_EQ(r.status, proto::ParseStatus::kRequest) << in;
     EXPECT_EQ(r.consumed, in.size()) << in;
     std::string out;
-    DirtyVolumes dirty;
-    commands_->Execute(req, &out, &stats_, &dirty);
+    commands_->Execute(req, &out, &stats_, session_.get());
     return out;
   }
 
@@ -67,6 +68,8 @@ class ContentTypeTest : public ::testing::Test {
 
   TempDir tmp_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<LocalObjectStore> objects_;
+  std::unique_ptr<ObjectSession> session_;
   MemcacheSettings settings_;
   std::unique_ptr<MemcacheCommands> commands_;
   ThreadStats stats_;
@@ -141,16 +144,16 @@ TEST(MemcacheFullDisk, WritesFailWithServerErrorReadsGoOnWritesResume) {
   std::unique_ptr<Store> store;
   ASSERT_TRUE(Store::Open(o, &store).ok());
   MemcacheSettings settings;
-  settings.durability = Durability::kNone;
-  MemcacheCommands commands(store.get(), &settings, nullptr);
+  LocalObjectStore objects(store.get(), Durability::kNone);
+  std::unique_ptr<ObjectSession> session = objects.NewSession();
+  MemcacheCommands commands(&objects, &settings, nullptr);
   ThreadStats stats;
   auto run = [&](const std::string& in) {
     proto::Request req;
     proto::ParseResult r = proto::ParseRequest(in, proto::ParserLimits(), &req);
     EXPECT_EQ(r.status, proto::ParseStatus::kRequest) << in;
     std::string out;
-    DirtyVolumes dirty;
-    commands.Execute(req, &out, &stats, &dirty);
+    commands.Execute(req, &out, &stats, session.get());
     return out;
   };
   ASSERT_EQ(run("set keep 0 0 4\r\nsafe\r\n"), "STORED\r\n");
@@ -204,16 +207,16 @@ TEST(MemcacheDamage, UnavailablePartitionAnswersServerErrorNotAMiss) {
   ASSERT_TRUE(WriteFileAtomic(Env::Default(), flush, bytes).ok());
   ASSERT_TRUE(Store::Open(o, &store).ok());
   MemcacheSettings settings;
-  settings.durability = Durability::kNone;
-  MemcacheCommands commands(store.get(), &settings, nullptr);
+  LocalObjectStore objects(store.get(), Durability::kNone);
+  std::unique_ptr<ObjectSession> session = objects.NewSession();
+  MemcacheCommands commands(&objects, &settings, nullptr);
   ThreadStats stats;
   auto run = [&](const std::string& in) {
     proto::Request req;
     proto::ParseResult r = proto::ParseRequest(in, proto::ParserLimits(), &req);
     EXPECT_EQ(r.status, proto::ParseStatus::kRequest) << in;
     std::string out;
-    DirtyVolumes dirty;
-    commands.Execute(req, &out, &stats, &dirty);
+    commands.Execute(req, &out, &stats, session.get());
     return out;
   };
   const std::string error = "SERVER_ERROR partition 1 unavailable: ";

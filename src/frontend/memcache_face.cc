@@ -53,7 +53,8 @@ size_t MemcacheHandler::OnInput(std::string_view input, net::Conn& conn) {
     }
     swallow_ = r.swallow;
     size_t reply_at = out.size();
-    Outcome o = service_->commands_->Execute(fl.request, &out, &fl.stats, &fl.dirty, &conn.files());
+    Outcome o =
+        service_->commands_->Execute(fl.request, &out, &fl.stats, fl.session(), &conn.files());
     fl.HoldIfDirty(conn, reply_at, &commit_round_);
     executed++;
     used += r.consumed;

@@ -1,12 +1,13 @@
 // MemcacheCommands: the meta commands mg, ms, md, ma, me (mn is answered in Execute).
 // Supported flags are listed per command; any other flag is answered
 // "CLIENT_ERROR invalid flag" rather than silently ignored.
-#include <charconv>
+#include <cctype>
 #include <ctime>
 
+#include "base/decimal.h"
+#include "base/expiry.h"
 #include "frontend/memcache_commands.h"
 #include "proto/memcache_parser.h"
-#include "store/expiry.h"
 
 namespace bale {
 
@@ -75,11 +76,7 @@ bool DecodeBase64(std::string_view in, std::string* out) {
   return !out->empty() && out->size() <= proto::kMaxKeyLength;
 }
 
-void AppendNum(std::string* out, int64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  out->append(buf, static_cast<size_t>(r.ptr - buf));
-}
+void AppendNum(std::string* out, int64_t v) { AppendDecimal(out, v); }
 
 int64_t TtlLeft(uint32_t expiry, uint32_t now) {
   if (expiry == 0) return -1;
@@ -87,7 +84,7 @@ int64_t TtlLeft(uint32_t expiry, uint32_t now) {
 }
 
 // Appends the return flags the request asked for, in request order.
-void ReturnFlags(const MetaFlags& f, const Request& req, const format::NeedleHeader* h, size_t size,
+void ReturnFlags(const MetaFlags& f, const Request& req, const ObjectMeta* h, size_t size,
                  uint32_t now, std::string* out) {
   for (size_t i = 0; i < f.n; i++) {
     char c = f.order[i];
@@ -137,21 +134,6 @@ void ReturnFlags(const MetaFlags& f, const Request& req, const format::NeedleHea
   }
 }
 
-bool ParseU32Token(std::string_view t, uint32_t* v) {
-  auto r = std::from_chars(t.data(), t.data() + t.size(), *v);
-  return !t.empty() && r.ec == std::errc() && r.ptr == t.data() + t.size();
-}
-
-bool ParseI64Token(std::string_view t, int64_t* v) {
-  auto r = std::from_chars(t.data(), t.data() + t.size(), *v);
-  return !t.empty() && r.ec == std::errc() && r.ptr == t.data() + t.size();
-}
-
-bool ParseU64Token(std::string_view t, uint64_t* v) {
-  auto r = std::from_chars(t.data(), t.data() + t.size(), *v);
-  return !t.empty() && r.ec == std::errc() && r.ptr == t.data() + t.size();
-}
-
 // Resolves the key (base64 with b) into *storage; false for a bad encoding.
 bool LookupKey(const Request& req, const MetaFlags& f, std::string* storage,
                std::string_view* key) {
@@ -180,7 +162,7 @@ bool Prepare(const Request& req, std::string_view allowed, MetaFlags* f, std::st
 }
 
 void Status2(std::string* out, std::string_view code, const MetaFlags& f, const Request& req,
-             const format::NeedleHeader* h, size_t size, uint32_t now) {
+             const ObjectMeta* h, size_t size, uint32_t now) {
   out->append(code);
   ReturnFlags(f, req, h, size, now, out);
   out->append("\r\n");
@@ -189,7 +171,7 @@ void Status2(std::string* out, std::string_view code, const MetaFlags& f, const 
 }  // namespace
 
 void MemcacheCommands::MetaGet(const Request& req, std::string* out, ThreadStats* st,
-                               DirtyVolumes* dirty) {
+                               ObjectSession* session) {
   ThreadStats::Add(st->cmd_meta);
   MetaFlags f;
   std::string decoded;
@@ -197,25 +179,20 @@ void MemcacheCommands::MetaGet(const Request& req, std::string* out, ThreadStats
   if (!Prepare(req, "bcfhklOqstuvT", &f, &decoded, &key, out)) return;
   uint32_t now = Now();
   uint32_t ttl_expiry = 0;
+  LookupOptions options;
   if (f.has['T']) {
     int64_t ttl;
-    if (!ParseI64Token(f.tok['T'], &ttl)) {
+    if (!ParseDecimal(f.tok['T'], &ttl)) {
       out->append("CLIENT_ERROR bad token in command line format\r\n");
       return;
     }
     ttl_expiry = ExpiryFromMemcached(ttl, now);
+    options.touch_expiry = &ttl_expiry;
   }
   ThreadStats::Add(st->cmd_get);
-  Volume* v = store_->VolumeFor(key);
-  thread_local ReadResult r;
-  Status s;
-  if (f.has['T']) {
-    ThreadStats::Add(st->cmd_touch);
-    s = SetExpiry(v, key, ttl_expiry, dirty);
-    if (s.ok()) s = v->Get(key, &r);
-  } else {
-    s = v->Get(key, &r);
-  }
+  if (f.has['T']) ThreadStats::Add(st->cmd_touch);
+  thread_local ObjectView obj;
+  Status s = store_->Get(session, key, options, &obj);
   if (s.IsUnavailable()) return ServerError(s, out, st);
   if (!s.ok()) {
     ThreadStats::Add(st->get_misses);
@@ -224,248 +201,197 @@ void MemcacheCommands::MetaGet(const Request& req, std::string* out, ThreadStats
     return;
   }
   ThreadStats::Add(st->get_hits);
-  size_t size = r.value().size();
+  size_t size = obj.value.size();
   if (f.has['v']) {
     out->append("VA ");
     AppendNum(out, static_cast<int64_t>(size));
-    ReturnFlags(f, req, &r.header(), size, now, out);
-    out->append("\r\n").append(r.value()).append("\r\n");
+    ReturnFlags(f, req, &obj.meta, size, now, out);
+    out->append("\r\n").append(obj.value).append("\r\n");
   } else {
-    Status2(out, "HD", f, req, &r.header(), size, now);
+    Status2(out, "HD", f, req, &obj.meta, size, now);
   }
+  obj.Release();
 }
 
 void MemcacheCommands::MetaSet(const Request& req, std::string* out, ThreadStats* st,
-                               DirtyVolumes* dirty) {
+                               ObjectSession* session) {
   ThreadStats::Add(st->cmd_meta);
   ThreadStats::Add(st->cmd_set);
   MetaFlags f;
   std::string decoded;
   std::string_view key;
   if (!Prepare(req, "bcCFkOqTM", &f, &decoded, &key, out)) return;
-  Volume* v = store_->VolumeFor(key);
+  Mutation m;
+  m.key = key;
   if (req.too_large) {
-    (void)v->Delete(key);
+    m.kind = MutationKind::kDelete;
+    bale::Mutate(store_, session, m, [](const MutationResult&) {});
     out->append("SERVER_ERROR object too large for cache\r\n");
     return;
   }
   uint32_t now = Now();
-  uint32_t flags = 0;
   int64_t ttl = 0;
-  uint64_t cas = 0;
-  char mode = 'S';
-  if ((f.has['F'] && !ParseU32Token(f.tok['F'], &flags)) ||
-      (f.has['T'] && !ParseI64Token(f.tok['T'], &ttl)) ||
-      (f.has['C'] && !ParseU64Token(f.tok['C'], &cas))) {
+  if ((f.has['F'] && !ParseDecimal(f.tok['F'], &m.flags)) ||
+      (f.has['T'] && !ParseDecimal(f.tok['T'], &ttl)) ||
+      (f.has['C'] && !ParseDecimal(f.tok['C'], &m.compare_version))) {
     out->append("CLIENT_ERROR bad token in command line format\r\n");
     return;
   }
+  m.has_compare = f.has['C'];
   if (f.has['M']) {
-    std::string_view m = f.tok['M'];
-    if (m.size() != 1 || std::string_view("EAPRSeaprs").find(m[0]) == std::string_view::npos) {
+    std::string_view mode = f.tok['M'];
+    if (mode.size() != 1 ||
+        std::string_view("EAPRSeaprs").find(mode[0]) == std::string_view::npos) {
       out->append("CLIENT_ERROR invalid mode for ms M token\r\n");
       return;
     }
-    mode = static_cast<char>(std::toupper(static_cast<unsigned char>(m[0])));
+    switch (std::toupper(static_cast<unsigned char>(mode[0]))) {
+      case 'E':
+        m.kind = MutationKind::kAdd;
+        break;
+      case 'A':
+        m.kind = MutationKind::kAppend;
+        break;
+      case 'P':
+        m.kind = MutationKind::kPrepend;
+        break;
+      case 'R':
+        m.kind = MutationKind::kReplace;
+        break;
+    }
   }
-  uint32_t expiry = ExpiryFromMemcached(ttl, now);
-  std::string joined;
-  uint64_t version = 0;
-  Status s = v->Update(
-      key,
-      [&](const ReadResult* cur, UpdateDecision* d) {
-        d->flags = flags;
-        d->expiry = expiry;
-        d->value = req.data;
-        if (f.has['C'] && (cur == nullptr || cur->header().version != cas)) {
-          d->status = cur == nullptr ? Status::NotFound() : Status::Exists();
-          return;
-        }
-        bool exists = cur != nullptr;
-        if ((mode == 'E' && exists) || (mode != 'E' && mode != 'S' && !exists)) {
-          d->status = Status::InvalidArgument("not stored");
-          return;
-        }
-        if (mode == 'A' || mode == 'P') {
-          joined = mode == 'A' ? std::string(cur->value()) + std::string(req.data)
-                               : std::string(req.data) + std::string(cur->value());
-          if (joined.size() > settings_->max_item_size) {
-            d->status = Status::InvalidArgument("not stored");
-            return;
-          }
-          d->value = joined;
-          d->content_type = cur->content_type();
-          d->flags = cur->header().flags;
-          d->expiry = cur->header().expiry;
-          d->cookie = cur->header().cookie;
-        }
-        d->action = UpdateDecision::Action::kPut;
-      },
-      &version, !Sync());
-  if (s.ok()) {
-    if (Sync()) dirty->Add(v);
-    ThreadStats::Add(st->total_items);
-    if (f.has['q']) return;
-    format::NeedleHeader h;
-    h.version = version;
-    h.flags = flags;
-    h.expiry = expiry;
-    Status2(out, "HD", f, req, &h, req.data.size(), now);
-    return;
-  }
-  if (s.IsNotFound()) return Status2(out, "NF", f, req, nullptr, 0, now);
-  if (s.IsExists()) return Status2(out, "EX", f, req, nullptr, 0, now);
-  if (s.IsInvalidArgument()) return Status2(out, "NS", f, req, nullptr, 0, now);
-  ServerError(s, out, st);
+  m.expiry = ExpiryFromMemcached(ttl, now);
+  m.value = req.data;
+  m.max_value_size = settings_->max_item_size;
+  bale::Mutate(store_, session, m, [&](const MutationResult& r) {
+    switch (r.status) {
+      case MutationStatus::kOk: {
+        ThreadStats::Add(st->total_items);
+        if (f.has['q']) return;
+        ObjectMeta meta{r.meta.version, 0, m.flags, m.expiry, 0, req.data.size()};
+        return Status2(out, "HD", f, req, &meta, req.data.size(), now);
+      }
+      case MutationStatus::kNotFound:
+        return Status2(out, "NF", f, req, nullptr, 0, now);
+      case MutationStatus::kExists:
+        return Status2(out, "EX", f, req, nullptr, 0, now);
+      case MutationStatus::kNotStored:
+      case MutationStatus::kTooLarge:
+        return Status2(out, "NS", f, req, nullptr, 0, now);
+      default:
+        ServerError(r, out, st);
+    }
+  });
 }
 
 void MemcacheCommands::MetaDelete(const Request& req, std::string* out, ThreadStats* st,
-                                  DirtyVolumes* dirty) {
+                                  ObjectSession* session) {
   ThreadStats::Add(st->cmd_meta);
   MetaFlags f;
   std::string decoded;
   std::string_view key;
   if (!Prepare(req, "bCkOq", &f, &decoded, &key, out)) return;
-  uint64_t cas = 0;
-  if (f.has['C'] && !ParseU64Token(f.tok['C'], &cas)) {
+  Mutation m;
+  m.kind = MutationKind::kDelete;
+  m.key = key;
+  if (f.has['C'] && !ParseDecimal(f.tok['C'], &m.compare_version)) {
     out->append("CLIENT_ERROR bad token in command line format\r\n");
     return;
   }
+  m.has_compare = f.has['C'];
   uint32_t now = Now();
-  Volume* v = store_->VolumeFor(key);
-  Status s = v->Update(
-      key,
-      [&](const ReadResult* cur, UpdateDecision* d) {
-        if (cur == nullptr) {
-          d->status = Status::NotFound();
-        } else if (f.has['C'] && cur->header().version != cas) {
-          d->status = Status::Exists();
-        } else {
-          d->action = UpdateDecision::Action::kDelete;
-        }
-      },
-      nullptr, !Sync());
-  if (s.ok()) {
-    if (Sync()) dirty->Add(v);
-    ThreadStats::Add(st->delete_hits);
-    if (!f.has['q']) Status2(out, "HD", f, req, nullptr, 0, now);
-    return;
-  }
-  if (s.IsNotFound()) {
-    ThreadStats::Add(st->delete_misses);
-    return Status2(out, "NF", f, req, nullptr, 0, now);
-  }
-  if (s.IsExists()) return Status2(out, "EX", f, req, nullptr, 0, now);
-  ServerError(s, out, st);
+  bale::Mutate(store_, session, m, [&](const MutationResult& r) {
+    switch (r.status) {
+      case MutationStatus::kOk:
+        ThreadStats::Add(st->delete_hits);
+        if (!f.has['q']) Status2(out, "HD", f, req, nullptr, 0, now);
+        return;
+      case MutationStatus::kNotFound:
+        ThreadStats::Add(st->delete_misses);
+        return Status2(out, "NF", f, req, nullptr, 0, now);
+      case MutationStatus::kExists:
+        return Status2(out, "EX", f, req, nullptr, 0, now);
+      default:
+        ServerError(r, out, st);
+    }
+  });
 }
 
 void MemcacheCommands::MetaArithmetic(const Request& req, std::string* out, ThreadStats* st,
-                                      DirtyVolumes* dirty) {
+                                      ObjectSession* session) {
   ThreadStats::Add(st->cmd_meta);
   MetaFlags f;
   std::string decoded;
   std::string_view key;
   if (!Prepare(req, "bCNJDTMOqtcvk", &f, &decoded, &key, out)) return;
-  uint64_t delta = 1, initial = 0, cas = 0;
+  Mutation m;
+  m.kind = MutationKind::kIncr;
+  m.key = key;
+  m.delta = 1;
   int64_t vivify_ttl = 0, ttl = 0;
-  if (f.has['D'] && !ParseU64Token(f.tok['D'], &delta)) {
+  if (f.has['D'] && !ParseDecimal(f.tok['D'], &m.delta)) {
     out->append("CLIENT_ERROR invalid numeric delta argument\r\n");
     return;
   }
-  if (f.has['J'] && !ParseU64Token(f.tok['J'], &initial)) {
+  if (f.has['J'] && !ParseDecimal(f.tok['J'], &m.initial)) {
     out->append("CLIENT_ERROR invalid numeric initial value\r\n");
     return;
   }
-  if ((f.has['N'] && !ParseI64Token(f.tok['N'], &vivify_ttl)) ||
-      (f.has['T'] && !ParseI64Token(f.tok['T'], &ttl)) ||
-      (f.has['C'] && !ParseU64Token(f.tok['C'], &cas))) {
+  if ((f.has['N'] && !ParseDecimal(f.tok['N'], &vivify_ttl)) ||
+      (f.has['T'] && !ParseDecimal(f.tok['T'], &ttl)) ||
+      (f.has['C'] && !ParseDecimal(f.tok['C'], &m.compare_version))) {
     out->append("CLIENT_ERROR bad token in command line format\r\n");
     return;
   }
-  bool incr = true;
   if (f.has['M']) {
-    std::string_view m = f.tok['M'];
-    if (m == "I" || m == "i" || m == "+") {
-      incr = true;
-    } else if (m == "D" || m == "d" || m == "-") {
-      incr = false;
-    } else {
+    std::string_view mode = f.tok['M'];
+    if (mode == "D" || mode == "d" || mode == "-") {
+      m.kind = MutationKind::kDecr;
+    } else if (mode != "I" && mode != "i" && mode != "+") {
       out->append("CLIENT_ERROR invalid mode for ma M token\r\n");
       return;
     }
   }
   uint32_t now = Now();
-  Volume* v = store_->VolumeFor(key);
-  uint64_t result = 0, version = 0;
-  uint32_t expiry = 0, flags = 0;
-  char digits[24];
-  Status s = v->Update(
-      key,
-      [&](const ReadResult* cur, UpdateDecision* d) {
-        if (cur == nullptr) {
-          if (!f.has['N']) {
-            d->status = Status::NotFound();
-            return;
-          }
-          result = initial;
-          expiry = ExpiryFromMemcached(vivify_ttl, now);
-        } else {
-          uint64_t value;
-          if (f.has['C'] && cur->header().version != cas) {
-            d->status = Status::Exists();
-            return;
-          }
-          if (!ParseCounter(cur->value(), &value)) {
-            d->status = Status::InvalidArgument("non-numeric");
-            return;
-          }
-          result = incr ? value + delta : (value < delta ? 0 : value - delta);
-          expiry = f.has['T'] ? ExpiryFromMemcached(ttl, now) : cur->header().expiry;
-          flags = cur->header().flags;
-          d->cookie = cur->header().cookie;
-          d->content_type = cur->content_type();
+  m.has_compare = f.has['C'];
+  m.vivify = f.has['N'];
+  m.vivify_expiry = ExpiryFromMemcached(vivify_ttl, now);
+  m.set_expiry = f.has['T'];
+  m.expiry = ExpiryFromMemcached(ttl, now);
+  bool incr = m.kind == MutationKind::kIncr;
+  bale::Mutate(store_, session, m, [&](const MutationResult& r) {
+    switch (r.status) {
+      case MutationStatus::kOk: {
+        ThreadStats::Add(incr ? st->incr_hits : st->decr_hits);
+        std::string number;
+        AppendDecimal(&number, r.number);
+        if (f.has['v']) {
+          out->append("VA ");
+          AppendNum(out, static_cast<int64_t>(number.size()));
+          ReturnFlags(f, req, &r.meta, number.size(), now, out);
+          out->append("\r\n").append(number).append("\r\n");
+        } else if (!f.has['q']) {
+          Status2(out, "HD", f, req, &r.meta, number.size(), now);
         }
-        auto r = std::to_chars(digits, digits + sizeof(digits), result);
-        d->action = UpdateDecision::Action::kPut;
-        d->value = std::string_view(digits, static_cast<size_t>(r.ptr - digits));
-        d->flags = flags;
-        d->expiry = expiry;
-      },
-      &version, !Sync());
-  if (s.ok()) {
-    if (Sync()) dirty->Add(v);
-    ThreadStats::Add(incr ? st->incr_hits : st->decr_hits);
-    format::NeedleHeader h;
-    h.version = version;
-    h.flags = flags;
-    h.expiry = expiry;
-    std::string_view number(digits,
-                            std::to_chars(digits, digits + sizeof(digits), result).ptr - digits);
-    if (f.has['v']) {
-      out->append("VA ");
-      AppendNum(out, static_cast<int64_t>(number.size()));
-      ReturnFlags(f, req, &h, number.size(), now, out);
-      out->append("\r\n").append(number).append("\r\n");
-    } else if (!f.has['q']) {
-      Status2(out, "HD", f, req, &h, number.size(), now);
+        return;
+      }
+      case MutationStatus::kNotFound:
+        ThreadStats::Add(incr ? st->incr_misses : st->decr_misses);
+        return Status2(out, "NF", f, req, nullptr, 0, now);
+      case MutationStatus::kExists:
+        return Status2(out, "EX", f, req, nullptr, 0, now);
+      case MutationStatus::kNonNumeric:
+        out->append("CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
+        return;
+      default:
+        ServerError(r, out, st);
     }
-    return;
-  }
-  if (s.IsNotFound()) {
-    ThreadStats::Add(incr ? st->incr_misses : st->decr_misses);
-    return Status2(out, "NF", f, req, nullptr, 0, now);
-  }
-  if (s.IsExists()) return Status2(out, "EX", f, req, nullptr, 0, now);
-  if (s.IsInvalidArgument()) {
-    out->append("CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
-    return;
-  }
-  ServerError(s, out, st);
+  });
 }
 
-void MemcacheCommands::MetaDebug(const Request& req, std::string* out) {
-  thread_local ReadResult r;
-  Status s = store_->VolumeFor(req.key)->Get(req.key, &r);
+void MemcacheCommands::MetaDebug(const Request& req, std::string* out, ObjectSession* session) {
+  thread_local ObjectView obj;
+  Status s = store_->Get(session, req.key, LookupOptions(), &obj);
   if (s.IsUnavailable()) {
     out->append("SERVER_ERROR ").append(s.message()).append("\r\n");
     return;
@@ -475,12 +401,13 @@ void MemcacheCommands::MetaDebug(const Request& req, std::string* out) {
     return;
   }
   out->append("ME ").append(req.key).append(" exp=");
-  AppendNum(out, TtlLeft(r.header().expiry, Now()));
+  AppendNum(out, TtlLeft(obj.meta.expiry, Now()));
   out->append(" la=0 cas=");
-  AppendNum(out, static_cast<int64_t>(r.header().version));
+  AppendNum(out, static_cast<int64_t>(obj.meta.version));
   out->append(" fetch=no cls=1 size=");
-  AppendNum(out, static_cast<int64_t>(r.value().size()));
+  AppendNum(out, static_cast<int64_t>(obj.value.size()));
   out->append("\r\n");
+  obj.Release();
 }
 
 }  // namespace bale

@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "frontend/memcache_commands.h"
+#include "frontend/store_figures.h"
 
 namespace bale {
 namespace {
@@ -49,7 +50,7 @@ void MemcacheCommands::Stats(const proto::Request& req, std::string* out) {
     Stat(out, "idle_timeout", s.idle_timeout_s);
     Stat(out, "cas_enabled", "yes");
     Stat(out, "bale_data_dir", s.data_dir);
-    Stat(out, "bale_durability", DurabilityName(s.durability));
+    Stat(out, "bale_durability", store_->durability_name());
     Stat(out, "bale_partitions", store_->partitions());
     Stat(out, "bale_io_uring", s.io_uring ? "yes" : "no");
     out->append("END\r\n");
@@ -61,7 +62,7 @@ void MemcacheCommands::Stats(const proto::Request& req, std::string* out) {
   }
   ThreadStats t;
   stats_source_->Sum(&t);
-  StoreStats ss = store_->Stats();
+  ObjectStats ss = store_->Stats();
   struct rusage ru;
   ::getrusage(RUSAGE_SELF, &ru);
   Stat(out, "pid", static_cast<uint64_t>(::getpid()));
@@ -101,42 +102,23 @@ void MemcacheCommands::Stats(const proto::Request& req, std::string* out) {
   Stat(out, "auth_errors", uint64_t{0});
   BALE_STAT(bytes_read);
   BALE_STAT(bytes_written);
-  Stat(out, "limit_maxbytes", ss.total.disk_bytes);
+  Stat(out, "limit_maxbytes", ss.disk_bytes);
   Stat(out, "threads", static_cast<uint64_t>(settings_->threads));
   BALE_STAT(idle_kicks);
-  Stat(out, "curr_items", ss.total.objects);
+  Stat(out, "curr_items", ss.objects);
   BALE_STAT(total_items);
-  Stat(out, "bytes", ss.total.disk_bytes);
+  Stat(out, "bytes", ss.disk_bytes);
   Stat(out, "evictions", uint64_t{0});
   Stat(out, "reclaimed", uint64_t{0});
   // bale's own figures.
-  Stat(out, "bale_partitions", ss.partitions);
-  Stat(out, "bale_segments", ss.total.segments);
-  Stat(out, "bale_index_bytes", ss.total.index_bytes);
-  Stat(out, "bale_disk_bytes", ss.total.disk_bytes);
-  Stat(out, "bale_durability", DurabilityName(settings_->durability));
-  Stat(out, "bale_unsynced_bytes", ss.total.unsynced_bytes);
-  Stat(out, "bale_compactions", ss.total.compactions);
-  Stat(out, "bale_compaction_running", ss.compactor.running ? 1 : 0);
-  Stat(out, "bale_compaction_failures", ss.compactor.failures);
-  Stat(out, "bale_compaction_reclaimed_bytes", ss.total.compaction_reclaimed);
-  Stat(out, "bale_dead_bytes", ss.total.dead_bytes);
-  Stat(out, "bale_disk_full", ss.disk_full ? 1 : 0);
-  Stat(out, "bale_disk_reserve_bytes", ss.disk_reserve_bytes);
-  Stat(out, "bale_checkpoint_failures", ss.total.checkpoint_failures);
-  Stat(out, "bale_recovery_scanned_bytes", ss.total.recovery_scanned_bytes);
-  Stat(out, "bale_tail_checkpoints", ss.compactor.checkpoints);
-  Stat(out, "bale_compactions_by_writers", ss.total.inline_compactions);
-  Stat(out, "bale_compaction_scanned_bytes", ss.total.compaction_scanned);
-  Stat(out, "bale_compaction_total_bytes", ss.total.compaction_total);
-  // Damage found when the store opened (docs/store.md, "What damage does").
-  Stat(out, "bale_corrupt_records", ss.total.corrupt_records);
-  Stat(out, "bale_truncated_bytes", ss.total.truncated_bytes);
-  Stat(out, "bale_damaged_segments", ss.total.damaged_segments);
-  Stat(out, "bale_unreadable_segments", ss.total.unreadable_segments);
-  Stat(out, "bale_missing_segments", ss.total.missing_segments);
-  Stat(out, "bale_damaged_partitions", ss.damaged_partitions);
-  Stat(out, "bale_unavailable_partitions", ss.unavailable_partitions);
+  for (const StoreFigure& f : kStoreFigures) {
+    if (f.stat.empty()) continue;
+    if (f.value == nullptr) {
+      Stat(out, f.stat, store_->durability_name());
+    } else {
+      Stat(out, f.stat, f.value(ss));
+    }
+  }
   BALE_STAT(corrupt_reads);
   Stat(out, "bale_http_body_bytes", stats_source_->http_body_bytes());
   Stat(out, "bale_http_body_budget_refusals", t.http_body_budget_refusals.load());

@@ -9,8 +9,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <string>
@@ -301,25 +299,6 @@ TEST_F(EventLoopTest, StopAnswersWhatWasReceived) {
   EXPECT_TRUE(c.closed());
   Client late(port(), /*expect_connected=*/false);
   EXPECT_FALSE(late.connected());  // nothing listens any more
-}
-
-// net knows no protocol and no store (DESIGN.md §10).
-TEST(NetLayering, IncludesNoProtocolStoreOrFace) {
-  namespace fs = std::filesystem;
-  fs::path dir = fs::path(BALE_SOURCE_DIR) / "src" / "net";
-  int files = 0;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    std::ifstream in(e.path());
-    std::string line;
-    files++;
-    while (std::getline(in, line)) {
-      if (line.rfind("#include \"", 0) != 0) continue;
-      for (const char* banned : {"proto/", "frontend/", "store/", "format/", "router/"}) {
-        EXPECT_EQ(line.find(banned), std::string::npos) << e.path() << ": " << line;
-      }
-    }
-  }
-  EXPECT_GT(files, 5);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 #include "proto/http_fields.h"
 
-#include <charconv>
+#include "base/decimal.h"
 
 namespace bale::proto {
 namespace {
@@ -12,11 +12,7 @@ int HexValue(char c) {
   return -1;
 }
 
-bool ParseU64(std::string_view s, uint64_t* out) {
-  if (s.empty() || s.size() > 19) return false;
-  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
+bool ParseU64(std::string_view s, uint64_t* out) { return s.size() <= 19 && ParseDecimal(s, out); }
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

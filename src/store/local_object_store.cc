@@ -1,0 +1,343 @@
+#include "store/local_object_store.h"
+
+#include <charconv>
+#include <vector>
+
+#include "base/decimal.h"
+
+namespace bale {
+namespace {
+
+bool IsIncrDecr(MutationKind k) { return k == MutationKind::kIncr || k == MutationKind::kDecr; }
+bool Joins(MutationKind k) { return k == MutationKind::kAppend || k == MutationKind::kPrepend; }
+
+uint64_t DrawCookie() {
+  uint64_t c;
+  do c = RandomU64();
+  while (c == 0);
+  return c;
+}
+
+ObjectMeta MetaOf(const format::NeedleHeader& h, uint64_t size) {
+  return ObjectMeta{h.version, h.cookie, h.flags, h.expiry, h.mtime, size};
+}
+
+}  // namespace
+
+bool ParseCounter(std::string_view value, uint64_t* out) {
+  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  return value.size() <= 20 && ParseDecimal(value, out);
+}
+
+// The volumes written since the last Commit, and the buffers lookups fill.
+class LocalObjectStore::Session final : public ObjectSession {
+ public:
+  explicit Session(Store* store) : store_(store) {}
+
+  bool commit_pending() const override { return !dirty_.empty(); }
+  Status Commit() override {
+    Status s = store_->SyncVolumes(dirty_);
+    dirty_.clear();
+    return s;
+  }
+  void TrimBuffers(size_t max_bytes) override {
+    if (read_.capacity() > max_bytes) read_ = ReadResult();
+  }
+  void Wrote(Volume* v) {
+    for (Volume* d : dirty_) {
+      if (d == v) return;
+    }
+    dirty_.push_back(v);
+  }
+
+  ReadResult read_;
+  ObjectRef ref_;
+
+ private:
+  Store* store_;
+  std::vector<Volume*> dirty_;
+};
+
+LocalObjectStore::LocalObjectStore(Store* store, Durability durability)
+    : store_(store), durability_(durability), sync_(durability == Durability::kSync) {}
+
+std::unique_ptr<ObjectSession> LocalObjectStore::NewSession() {
+  return std::make_unique<Session>(store_);
+}
+
+Status LocalObjectStore::Get(ObjectSession* session, std::string_view key,
+                             const LookupOptions& options, ObjectView* view) {
+  auto* s = static_cast<Session*>(session);
+  uint64_t hash;
+  Volume* v = store_->VolumeFor(key, &hash);
+  if (options.touch_expiry != nullptr) {
+    BALE_RETURN_IF_ERROR(Touch(s, v, key, *options.touch_expiry));
+  }
+  ObjectRef& ref = s->ref_;
+  BALE_RETURN_IF_ERROR(v->Locate(key, &ref, &s->read_, &hash, options.cookie));
+  view->meta = MetaOf(ref.header, ref.value.size());
+  view->key = ref.key;
+  view->content_type = ref.content_type;
+  view->value = ref.value;
+  view->fd = ref.segment != nullptr ? ref.segment->descriptor() : -1;
+  view->value_offset = ref.value_offset;
+  view->hold = std::move(ref.segment);  // no reference count changes hands
+  return Status::OK();
+}
+
+Status LocalObjectStore::Touch(Session* session, Volume* v, std::string_view key, uint32_t expiry) {
+  Status s = v->Touch(key, expiry, /*wait=*/!sync_);
+  if (s.ok() && sync_) session->Wrote(v);
+  return s;
+}
+
+void LocalObjectStore::Mutate(ObjectSession* session, const Mutation& m, MutationCompletion* done) {
+  MutationResult result;
+  Status s = Apply(static_cast<Session*>(session), m, &result);
+  if (!s.ok()) Finish(s, &result);
+  done->Done(result);
+}
+
+// Statuses the mutations return for their outcomes (Update's aborts).
+void LocalObjectStore::Finish(const Status& s, MutationResult* result) {
+  if (s.IsNotFound()) {
+    result->status = MutationStatus::kNotFound;
+  } else if (s.IsExists()) {
+    result->status = MutationStatus::kExists;
+  } else {
+    result->status = s.IsNoSpace()       ? MutationStatus::kNoSpace
+                     : s.IsUnavailable() ? MutationStatus::kUnavailable
+                                         : MutationStatus::kError;
+    result->error = s;
+  }
+}
+
+Status LocalObjectStore::Apply(Session* session, const Mutation& m, MutationResult* result) {
+  Volume* v = store_->VolumeFor(m.key);
+  switch (m.kind) {
+    case MutationKind::kTouch:
+      return Touch(session, v, m.key, m.expiry);
+    case MutationKind::kSet:
+    case MutationKind::kDelete:
+      // Nothing to read first: one append (a tombstone for a delete).
+      if (!m.has_compare) return Write(session, v, m, result);
+      [[fallthrough]];
+    default:
+      return Update(session, v, m, result);
+  }
+}
+
+Status LocalObjectStore::Write(Session* session, Volume* v, const Mutation& m,
+                               MutationResult* result) {
+  WriteOp op;
+  op.key = m.key;
+  if (m.kind == MutationKind::kDelete) {
+    op.tombstone = true;
+  } else {
+    op.value = m.value;
+    op.content_type = m.content_type;
+    op.flags = m.flags;
+    op.expiry = m.expiry;
+    op.cookie = m.cookie;
+  }
+  Status s = v->WriteNoWait(std::span<WriteOp>(&op, 1));
+  if (s.ok()) s = op.status;
+  if (!s.ok()) return s;
+  if (sync_) session->Wrote(v);
+  if (!op.tombstone)
+    result->meta = ObjectMeta{op.version, op.cookie, m.flags, m.expiry, 0, m.value.size()};
+  return Status::OK();
+}
+
+// The read-modify-write kinds, decided under the volume's write lock from the object
+// there (or its absence); an outcome other than kOk aborts with nothing written.
+Status LocalObjectStore::Update(Session* session, Volume* v, const Mutation& m,
+                                MutationResult* result) {
+  MutationStatus verdict = MutationStatus::kOk;
+  std::string joined;
+  char digits[24];
+  UpdateDecision kept;  // what was decided, for the result
+  auto decide = [&](const ReadResult* cur, UpdateDecision* d) {
+    auto abort = [&](MutationStatus why) {
+      verdict = why;
+      d->action = UpdateDecision::Action::kAbort;
+      d->status = Status::Exists();  // Update returns it; verdict says why
+    };
+    bool compare = m.kind == MutationKind::kCas || m.has_compare;
+    if (compare && !(IsIncrDecr(m.kind) && cur == nullptr)) {
+      if (cur == nullptr) return abort(MutationStatus::kNotFound);
+      if (cur->header().version != m.compare_version) return abort(MutationStatus::kExists);
+    }
+    d->action = UpdateDecision::Action::kPut;
+    d->value = m.value;
+    d->content_type = m.content_type;
+    d->flags = m.flags;
+    d->expiry = m.expiry;
+    d->cookie = m.cookie != 0 ? m.cookie : DrawCookie();
+    bool present = cur != nullptr;
+    switch (m.kind) {
+      case MutationKind::kAdd:
+        if (present) return abort(MutationStatus::kNotStored);
+        break;
+      case MutationKind::kReplace:
+        if (!present) return abort(MutationStatus::kNotStored);
+        break;
+      case MutationKind::kDelete:
+        if (!present) return abort(MutationStatus::kNotFound);
+        d->action = UpdateDecision::Action::kDelete;
+        break;
+      case MutationKind::kAppend:
+      case MutationKind::kPrepend:
+      case MutationKind::kIncr:
+      case MutationKind::kDecr:
+        break;
+      default:  // set, cas
+        break;
+    }
+    if (Joins(m.kind)) {
+      if (!present) return abort(MutationStatus::kNotStored);
+      uint64_t size = cur->value().size() + m.value.size();
+      if (m.max_value_size != 0 && size > m.max_value_size) {
+        return abort(MutationStatus::kTooLarge);
+      }
+      joined.reserve(size);
+      joined = m.kind == MutationKind::kAppend ? cur->value() : m.value;
+      joined.append(m.kind == MutationKind::kAppend ? m.value : cur->value());
+      d->value = joined;
+    }
+    if (IsIncrDecr(m.kind)) {
+      uint64_t number;
+      if (!present) {
+        if (!m.vivify) return abort(MutationStatus::kNotFound);
+        number = m.initial;
+        d->expiry = m.vivify_expiry;
+        d->flags = 0;
+        d->content_type = {};
+      } else {
+        uint64_t value;
+        if (!ParseCounter(cur->value(), &value)) return abort(MutationStatus::kNonNumeric);
+        bool incr = m.kind == MutationKind::kIncr;
+        number = incr ? value + m.delta : (value < m.delta ? 0 : value - m.delta);
+        d->expiry = m.set_expiry ? m.expiry : cur->header().expiry;
+      }
+      result->number = number;
+      auto r = std::to_chars(digits, digits + sizeof(digits), number);
+      d->value = std::string_view(digits, static_cast<size_t>(r.ptr - digits));
+    }
+    if (present && (Joins(m.kind) || IsIncrDecr(m.kind))) {  // in place: keep the rest
+      d->content_type = cur->content_type();
+      d->flags = cur->header().flags;
+      if (Joins(m.kind)) d->expiry = cur->header().expiry;
+      d->cookie = cur->header().cookie;
+    }
+    kept = *d;
+  };
+  uint64_t version = 0;
+  Status s = v->Update(m.key, decide, &version, /*wait=*/!sync_);
+  if (verdict != MutationStatus::kOk) {
+    result->status = verdict;
+    return Status::OK();
+  }
+  if (!s.ok()) return s;
+  if (sync_) session->Wrote(v);
+  if (kept.action == UpdateDecision::Action::kPut) {
+    result->meta = ObjectMeta{version, kept.cookie, kept.flags, kept.expiry, 0, kept.value.size()};
+  }
+  return Status::OK();
+}
+
+void LocalObjectStore::FlushAll(uint32_t when, ObjectSession* session, MutationCompletion* done) {
+  MutationResult result;
+  Status s = store_->FlushAll(when);
+  if (!s.ok()) Finish(s, &result);
+  done->Done(result);
+}
+
+void LocalObjectStore::PutAtomic(std::span<BatchPut> items, ObjectSession* session,
+                                 MutationCompletion* done) {
+  std::vector<WriteOp> ops(items.size());
+  for (size_t i = 0; i < items.size(); i++) {
+    WriteOp& op = ops[i];
+    op.key = items[i].key;
+    op.value = items[i].value;
+    op.content_type = items[i].content_type;
+    op.flags = items[i].flags;
+    op.expiry = items[i].expiry;
+    op.cookie = items[i].cookie;
+    op.only_if_absent = items[i].only_if_absent;
+  }
+  std::vector<Volume*> written;
+  MutationResult result;
+  Status s = store_->WriteAtomic(ops, /*wait=*/false, &written);
+  for (size_t i = 0; i < items.size(); i++) {
+    items[i].taken = ops[i].status.IsExists();
+    items[i].cookie = ops[i].cookie;
+    items[i].version = ops[i].version;
+  }
+  if (!s.ok()) {
+    Finish(s, &result);
+  } else if (sync_) {
+    for (Volume* v : written) static_cast<Session*>(session)->Wrote(v);
+  }
+  done->Done(result);
+}
+
+ObjectStats LocalObjectStore::Stats() const {
+  StoreStats ss = store_->Stats();
+  const VolumeStats& t = ss.total;
+  ObjectStats o;
+  o.partitions = ss.partitions;
+  o.objects = t.objects;
+  o.index_bytes = t.index_bytes;
+  o.segments = t.segments;
+  o.disk_bytes = t.disk_bytes;
+  o.dead_bytes = t.dead_bytes;
+  o.unsynced_bytes = t.unsynced_bytes;
+  o.compactions = t.compactions;
+  o.compaction_reclaimed = t.compaction_reclaimed;
+  o.compaction_scanned = t.compaction_scanned;
+  o.compaction_total = t.compaction_total;
+  o.inline_compactions = t.inline_compactions;
+  o.checkpoint_failures = t.checkpoint_failures;
+  o.recovery_scanned_bytes = t.recovery_scanned_bytes;
+  o.corrupt_records = t.corrupt_records;
+  o.truncated_bytes = t.truncated_bytes;
+  o.damaged_segments = t.damaged_segments;
+  o.unreadable_segments = t.unreadable_segments;
+  o.missing_segments = t.missing_segments;
+  o.compaction_running = ss.compactor.running;
+  o.compaction_request_pending = ss.compactor.request_pending;
+  o.compaction_failures = ss.compactor.failures;
+  o.compactor_compactions = ss.compactor.compactions;
+  o.tail_checkpoints = ss.compactor.checkpoints;
+  o.disk_full = ss.disk_full;
+  o.disk_reserve_bytes = ss.disk_reserve_bytes;
+  o.damaged_partitions = ss.damaged_partitions;
+  o.unavailable_partitions = ss.unavailable_partitions;
+  return o;
+}
+
+std::vector<DamageReportView> LocalObjectStore::Damage() const {
+  std::vector<DamageReportView> out;
+  for (const PartitionDamage& d : store_->Damage()) {
+    out.push_back({d.partition, DamageKindName(d.report.kind), d.report.path, d.report.offset,
+                   d.report.what});
+  }
+  return out;
+}
+
+std::vector<PartitionHealth> LocalObjectStore::Health() const {
+  std::vector<PartitionHealth> out(store_->partitions());
+  for (uint32_t p = 0; p < out.size(); p++) {
+    VolumeStats vs = store_->volume(p)->Stats();
+    out[p] = {vs.damaged, vs.unavailable};
+  }
+  return out;
+}
+
+bool LocalObjectStore::RequestCompaction() {
+  Compactor* c = store_->compactor();
+  return c != nullptr && c->Request();
+}
+
+}  // namespace bale
