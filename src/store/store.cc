@@ -24,16 +24,28 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
   std::string marker_path = options.dir + "/" + format::kStoreFileName;
   std::string marker;
   uint32_t partitions = 0;
+  uint32_t wanted = options.partitions;
+  if (options.cluster_map) {
+    uint32_t count = options.cluster_map->partition_count();
+    if (wanted != 0 && wanted != count) {
+      return Status::InvalidArgument("the cluster map has " + std::to_string(count) +
+                                     " partitions, not " + std::to_string(wanted));
+    }
+    wanted = count;
+    if (options.cluster_map->held().empty()) {
+      return Status::InvalidArgument("the cluster map holds no partition here");
+    }
+  }
   Status s = ReadWholeFile(env, marker_path, &marker);
   if (s.ok()) {
     BALE_RETURN_IF_ERROR(format::DecodeStoreMarker(marker, &partitions));
-    if (options.partitions != 0 && options.partitions != partitions) {
+    if (wanted != 0 && wanted != partitions) {
       return Status::InvalidArgument(options.dir + " was created with " +
                                      std::to_string(partitions) + " partitions, not " +
-                                     std::to_string(options.partitions));
+                                     std::to_string(wanted));
     }
   } else if (s.IsNotFound()) {
-    partitions = options.partitions != 0 ? options.partitions : kDefaultPartitions;
+    partitions = wanted != 0 ? wanted : kDefaultPartitions;
     if (partitions > 65536) return Status::InvalidArgument("at most 65536 partitions");
     BALE_RETURN_IF_ERROR(WriteFileAtomic(env, marker_path, format::EncodeStoreMarker(partitions)));
   } else {
@@ -58,6 +70,8 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
   std::unique_ptr<Store> store(new Store());
   store->dir_ = options.dir;
   store->env_ = env;
+  store->map_ = options.cluster_map ? *options.cluster_map : ClusterMap::AllLocal(partitions);
+  const std::vector<uint32_t>& held = store->map_.held();
   store->flush_marker_ = std::move(flush_marker);
   store->lock_ = std::move(lock);
   store->reserve_bytes_ = options.disk_reserve_bytes;
@@ -79,12 +93,14 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
     store->syncer_ = std::make_unique<Syncer>(vo.interval_ms, store->sync_pool_.get());
     vo.syncer = store->syncer_.get();
   }
-  // Volumes open in parallel (recovery reads checkpoints and scans tails: restart time).
+  // Held volumes open in parallel (recovery reads checkpoints and scans tails: restart
+  // time); the others are not touched.
   std::vector<std::unique_ptr<Volume>> opened(partitions);
   std::vector<Status> statuses(partitions);
-  std::atomic<uint32_t> next{0};
+  std::atomic<size_t> next{0};
   auto open_some = [&] {
-    for (uint32_t p; (p = next.fetch_add(1)) < partitions;) {
+    for (size_t i; (i = next.fetch_add(1)) < held.size();) {
+      uint32_t p = held[i];
       VolumeOptions o = vo;
       o.dir = options.dir + "/" + format::PartitionDirName(p);
       o.partition = p;
@@ -92,8 +108,8 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
     }
   };
   std::vector<std::thread> openers;
-  unsigned threads =
-      std::min<unsigned>(partitions, std::max(2u, std::thread::hardware_concurrency()));
+  unsigned threads = std::min<unsigned>(static_cast<unsigned>(held.size()),
+                                        std::max(2u, std::thread::hardware_concurrency()));
   for (unsigned t = 1; t < threads; t++) openers.emplace_back(open_some);
   open_some();
   for (std::thread& t : openers) t.join();
@@ -102,6 +118,16 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
   for (uint32_t p = 0; p < partitions; p++) {
     vo.dir = options.dir + "/" + format::PartitionDirName(p);
     vo.partition = p;
+    if (!store->map_.Holds(p)) {
+      VolumeOptions not_held;
+      not_held.dir = vo.dir;
+      not_held.partition = p;
+      std::unique_ptr<Volume> v = Volume::NotHeld(not_held);
+      // Its flush state is kept (FLUSH_ALL names every partition) for the next marker.
+      if (flush_damage.empty() && !rules.empty()) v->ApplyFlush(rules[p]);
+      store->volumes_.push_back(std::move(v));
+      continue;
+    }
     std::unique_ptr<Volume> v = std::move(opened[p]);
     const Status& vs = statuses[p];
     if (!vs.ok()) {
@@ -119,9 +145,9 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
     store->legacy_flush_ |= env->Exists(vo.dir + "/" + format::kFlushFileName);
     store->volumes_.push_back(std::move(v));
   }
-  if (failed == partitions) return first_failure;  // nothing to serve
+  if (failed == held.size()) return first_failure;  // nothing to serve
   std::vector<Volume*> volumes;
-  for (auto& v : store->volumes_) volumes.push_back(v.get());
+  for (uint32_t p : held) volumes.push_back(store->volumes_[p].get());
   store->compactor_ = std::make_unique<Compactor>(volumes, options.compaction, store->log_);
   if (store->reserve_bytes_ > 0) {
     Store* raw = store.get();
@@ -177,10 +203,6 @@ bool Store::CheckSpace() {
   return true;
 }
 
-uint32_t Store::PartitionOf(std::string_view key) const {
-  return static_cast<uint32_t>(HashKey(key) % volumes_.size());
-}
-
 // The steps, and what a crash between two of them leaves:
 // 1. every partition's new rule is computed (nothing changes);
 // 2. FLUSH_ALL.tmp is written and fdatasync'ed (a crash: the old marker holds; the .tmp
@@ -210,7 +232,7 @@ Status Store::FlushAll(uint32_t when) {
   for (size_t p = 0; p < volumes_.size(); p++) volumes_[p]->ApplyFlush(rules[p]);
   if (legacy_flush_) {
     // Superseded by FLUSH_ALL (and ignored while it exists): tidy up, best effort.
-    for (uint32_t p = 0; p < volumes_.size(); p++) {
+    for (uint32_t p : map_.held()) {
       std::string path = dir_ + "/" + format::PartitionDirName(p) + "/" + format::kFlushFileName;
       if (env_->Exists(path)) (void)env_->Remove(path);
     }
@@ -290,8 +312,9 @@ Status Store::WriteAtomic(std::span<WriteOp> ops, bool wait, std::vector<Volume*
 StoreStats Store::Stats() const {
   StoreStats st;
   st.partitions = partitions();
-  for (const auto& v : volumes_) {
-    VolumeStats s = v->Stats();
+  st.held_partitions = static_cast<uint32_t>(map_.held().size());
+  for (uint32_t p : map_.held()) {
+    VolumeStats s = volumes_[p]->Stats();
     VolumeStats& t = st.total;
     t.objects += s.objects;
     t.index_bytes += s.index_bytes;
@@ -325,7 +348,7 @@ StoreStats Store::Stats() const {
 
 std::vector<PartitionDamage> Store::Damage() const {
   std::vector<PartitionDamage> out;
-  for (uint32_t p = 0; p < volumes_.size(); p++) {
+  for (uint32_t p : map_.held()) {
     for (DamageReport& d : volumes_[p]->Damage()) out.push_back({p, std::move(d)});
   }
   return out;

@@ -1,15 +1,23 @@
-// Store: every partition's volume on this node, as a cluster node will hold them.
+// Store: the volumes of the partitions this node holds, as a cluster node will hold them.
 //
-// Contract: a key belongs to partition HashKey(key) % P, with P fixed when the data
-// directory is created (format/store_meta.h) so that a single machine can later become
-// the first node of a cluster without reloading its data. Each partition is a Volume in
-// its own directory; the store opens them all, shares one interval Syncer among them,
-// and closes them (sync + checkpoint) on Close. A data directory has one owner: Open
-// fails with Busy, naming the holder's pid, while another Store (in any process) has it.
+// Contract: a key belongs to partition HashKey(key) % P (cluster/cluster_map.h), with P
+// fixed when the data directory is created (format/store_meta.h) so that a single
+// machine can later become the first node of a cluster without reloading its data. The
+// ClusterMap says which partitions this node holds: all of them unless
+// StoreOptions::cluster_map says otherwise. Each held partition is a Volume in its own
+// directory; the store opens those (and only those), shares one interval Syncer among
+// them, and closes them (sync + checkpoint) on Close.
+// Volumes are kept by partition id: volume(p) and VolumeFor(key) never return null. For
+// a partition not held here they return a volume that answers every call with
+// Status::Unavailable ("partition N is not held by this node", Volume::NotHeld): a face
+// answers it as it answers a damaged partition, or checks Holds() first. Stats, Damage,
+// compaction and the sync thread cover the held partitions only.
+// A data directory has one owner: Open fails with Busy, naming the holder's pid, while
+// another Store (in any process) has it.
 // Damage is contained to its partition: a volume that cannot open is replaced by one
 // that answers every call with Status::Unavailable (Volume::Unavailable), and the others
-// serve; Open fails only when no partition can open. Damage() lists what every volume
-// found wrong (store/damage.h).
+// serve; Open fails only when no held partition can open. Damage() lists what every
+// volume found wrong (store/damage.h).
 //
 // Two operations span partitions and are all or nothing, now and after a restart:
 // - FlushAll: one marker for every partition (format/store_flush.h) replaces the last
@@ -20,11 +28,13 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/checksum.h"
+#include "cluster/cluster_map.h"
 #include "store/compactor.h"
 #include "store/sync_pool.h"
 #include "store/syncer.h"
@@ -35,7 +45,10 @@ namespace bale {
 struct StoreOptions {
   std::string dir = "./data";
   uint32_t partitions = 0;  // 0 = what the directory says, or kDefaultPartitions if new
-  VolumeOptions volume;     // template for every partition (dir and partition are set)
+  // The partitions this node holds; none: all of them (a single-machine store). Its
+  // partition count must agree with `partitions` (when set) and with the directory's.
+  std::optional<ClusterMap> cluster_map;
+  VolumeOptions volume;  // template for every partition (dir and partition are set)
   CompactionPolicy compaction;
   // Disk space set aside at open (the file RESERVE) for a full disk: when a write meets
   // NoSpace the reserve is released and writes that add data are refused, so that
@@ -46,9 +59,10 @@ struct StoreOptions {
 };
 
 struct StoreStats {
-  VolumeStats total;  // summed over partitions (last_version: the maximum; damaged and
-                      // unavailable: any)
-  uint32_t partitions = 0;
+  VolumeStats total;             // summed over partitions (last_version: the maximum; damaged and
+                                 // unavailable: any)
+  uint32_t partitions = 0;       // P
+  uint32_t held_partitions = 0;  // of them, held here (the sums are over these)
   CompactorTotals compactor;
   bool disk_full = false;  // writes that add data are refused (StoreOptions::disk_reserve_bytes)
   uint64_t disk_reserve_bytes = 0;
@@ -69,13 +83,17 @@ class Store {
   static Status Open(const StoreOptions& options, std::unique_ptr<Store>* out);
   ~Store();
 
-  uint32_t partitions() const { return static_cast<uint32_t>(volumes_.size()); }
-  uint32_t PartitionOf(std::string_view key) const;
+  // P, the partition count (held or not): volume(p) is valid for every p below it.
+  uint32_t partitions() const { return map_.partition_count(); }
+  const ClusterMap& cluster_map() const { return map_; }
+  bool Holds(uint32_t p) const { return map_.Holds(p); }
+  uint32_t PartitionOf(std::string_view key) const { return map_.PartitionOf(key); }
+  // Never null; Unavailable for a partition not held here (see the contract).
   Volume* VolumeFor(std::string_view key) { return volumes_[PartitionOf(key)].get(); }
   // The same, also giving HashKey(key), which Volume::Locate can reuse.
   Volume* VolumeFor(std::string_view key, uint64_t* hash) {
     *hash = HashKey(key);
-    return volumes_[*hash % volumes_.size()].get();
+    return volumes_[map_.PartitionOfHash(*hash)].get();
   }
   Volume* volume(uint32_t p) { return volumes_[p].get(); }
 
@@ -122,8 +140,9 @@ class Store {
   std::unique_ptr<FileLock> lock_;  // <dir>/LOCK, for the store's life: one owner
   std::unique_ptr<SyncPool> sync_pool_;
   std::unique_ptr<Syncer> syncer_;
-  std::vector<std::unique_ptr<Volume>> volumes_;
-  std::unique_ptr<Compactor> compactor_;  // destroyed (stopped) before the volumes
+  ClusterMap map_;
+  std::vector<std::unique_ptr<Volume>> volumes_;  // by partition; Volume::NotHeld if not held
+  std::unique_ptr<Compactor> compactor_;          // destroyed (stopped) before the volumes
 };
 
 }  // namespace bale

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -343,6 +344,98 @@ TEST_F(StoreFlushTest, PerPartitionMarkersOfEarlierBuildsAreHonoured) {
   EXPECT_EQ(Get(store_.get(), c), "<missing>");
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/" + format::PartitionDirName(0) + "/" +
                                        format::kFlushFileName));
+}
+
+}  // namespace
+}  // namespace bale
+
+namespace bale {
+namespace {
+
+// The store's partition of a key is the formula data directories were laid out with.
+TEST(StoreClusterMap, PartitionOfIsTheHashModuloTheCount) {
+  testing::TempDir tmp;
+  StoreOptions o = SmallStore(tmp.path());
+  o.partitions = 16;
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(o, &store).ok());
+  EXPECT_TRUE(store->cluster_map().holds_all());
+  for (int i = 0; i < 5000; i++) {
+    std::string key = "k" + std::to_string(i);
+    uint64_t hash = 0;
+    ASSERT_EQ(store->PartitionOf(key), HashKey(key) % 16);
+    ASSERT_EQ(store->VolumeFor(key, &hash), store->volume(store->PartitionOf(key)));
+    ASSERT_EQ(store->VolumeFor(key), store->volume(HashKey(key) % 16));
+  }
+}
+
+// A node holding partitions {3, 5} of 8 opens only their directories and answers the
+// other partitions' keys with Unavailable; the data stays where a full store finds it.
+TEST(StoreClusterMap, HoldingASubsetOpensOnlyThosePartitions) {
+  testing::TempDir tmp;
+  StoreOptions o = SmallStore(tmp.path());
+  o.partitions = 8;
+  ClusterMap map;
+  ASSERT_TRUE(ClusterMap::Holding(8, {5, 3}, 1, &map).ok());
+  o.cluster_map = map;
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(o, &store).ok());
+  EXPECT_EQ(store->partitions(), 8u);
+  for (uint32_t p = 0; p < 8; p++) {
+    bool exists = std::filesystem::exists(tmp.path() + "/" + format::PartitionDirName(p));
+    EXPECT_EQ(exists, p == 3 || p == 5) << p;
+    EXPECT_EQ(store->Holds(p), p == 3 || p == 5) << p;
+    ASSERT_NE(store->volume(p), nullptr);
+  }
+  std::map<std::string, uint32_t> written;
+  for (int i = 0; i < 200; i++) {
+    std::string key = "key" + std::to_string(i);
+    WriteOp op;
+    op.key = key;
+    op.value = key;
+    Status s = store->VolumeFor(key)->Put(op);
+    uint32_t p = store->PartitionOf(key);
+    if (store->Holds(p)) {
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      written[key] = p;
+    } else {
+      ASSERT_TRUE(s.IsUnavailable()) << s.ToString();
+      EXPECT_NE(s.message().find("not held"), std::string_view::npos) << s.ToString();
+      ReadResult r;
+      EXPECT_TRUE(store->VolumeFor(key)->Get(key, &r).IsUnavailable());
+    }
+  }
+  ASSERT_FALSE(written.empty());
+  // A write across partitions that touches one not held here stores nothing.
+  std::vector<WriteOp> ops(2);
+  ops[0].key = written.begin()->first;
+  ops[0].value = "changed";
+  std::string other;
+  for (int i = 0; other.empty() || store->Holds(store->PartitionOf(other)); i++) {
+    other = "other" + std::to_string(i);
+  }
+  ops[1].key = other;
+  EXPECT_TRUE(store->WriteAtomic(ops, true).IsUnavailable());
+  StoreStats st = store->Stats();
+  EXPECT_EQ(st.partitions, 8u);
+  EXPECT_EQ(st.held_partitions, 2u);
+  EXPECT_EQ(st.unavailable_partitions, 0u);
+  EXPECT_EQ(st.total.objects, written.size());
+  EXPECT_TRUE(store->Damage().empty());
+  ASSERT_TRUE(store->FlushAll(0).ok());  // hides what the held partitions hold
+  ReadResult r;
+  EXPECT_TRUE(
+      store->VolumeFor(written.begin()->first)->Get(written.begin()->first, &r).IsNotFound());
+  ASSERT_TRUE(store->Close().ok());
+  store.reset();
+
+  // A map whose count disagrees with the directory's is refused.
+  ASSERT_TRUE(ClusterMap::Holding(4, {1}, 1, &map).ok());
+  o.cluster_map = map;
+  EXPECT_TRUE(Store::Open(o, &store).IsInvalidArgument());
+  ASSERT_TRUE(ClusterMap::Holding(8, {}, 1, &map).ok());
+  o.cluster_map = map;
+  EXPECT_TRUE(Store::Open(o, &store).IsInvalidArgument());
 }
 
 }  // namespace

@@ -414,48 +414,13 @@ Status Volume::EnsureRoomLocked(uint64_t bytes) {
   return Status::OK();
 }
 
-void Volume::ClearEncodedLocked() {
-  scratch_.clear();
-  splices_.clear();
-  spliced_bytes_ = 0;
-}
-
-uint64_t Volume::EncodeLocked(uint32_t salt, const format::NeedleHeader& h, std::string_view key,
-                              std::string_view content_type, std::string_view value) {
-  uint64_t rel = scratch_.size() + spliced_bytes_;
-  if (value.size() <= kDirectValueBytes) {
-    format::EncodeNeedle(salt, h, key, content_type, value, &scratch_);
-    return rel;
-  }
-  // Header, key and content type here (the CRC already covers the value), the value
-  // from the caller's memory, then the padding.
-  format::EncodeNeedlePrefix(salt, h, key, content_type, value, &scratch_);
-  splices_.push_back({scratch_.size(), value});
-  spliced_bytes_ += value.size();
-  scratch_.append(format::NeedleSize(key.size(), content_type.size(), value.size()) -
-                      format::NeedleRawSize(key.size(), content_type.size(), value.size()),
-                  '\0');
-  return rel;
-}
-
-Status Volume::AppendLocked(uint64_t* offset) {
+Status Volume::AppendDecidedLocked(const DecidedWrite& d, uint64_t* offset) {
   const std::shared_ptr<Segment>& head = slots_[order_.back()];
-  uint64_t bytes = scratch_.size() + spliced_bytes_;
-  if (splices_.empty()) {
-    BALE_RETURN_IF_ERROR(NoteNoSpace(head->Append(scratch_, offset)));
-  } else {
-    pieces_.clear();
-    size_t from = 0;
-    for (const Splice& sp : splices_) {
-      pieces_.emplace_back(scratch_.data() + from, sp.at - from);
-      pieces_.push_back(sp.value);
-      from = sp.at;
-    }
-    pieces_.emplace_back(scratch_.data() + from, scratch_.size() - from);
-    Status s = head->Append(pieces_, offset);
-    pieces_.clear();  // views into the caller's memory
-    BALE_RETURN_IF_ERROR(NoteNoSpace(std::move(s)));
-  }
+  const uint64_t bytes = d.size();
+  d.Pieces(&pieces_);
+  Status s = pieces_.size() == 1 ? head->Append(pieces_[0], offset) : head->Append(pieces_, offset);
+  pieces_.clear();  // views into the caller's memory
+  BALE_RETURN_IF_ERROR(NoteNoSpace(std::move(s)));
   appended_.fetch_add(bytes, std::memory_order_release);
   since_checkpoint_.fetch_add(bytes, std::memory_order_relaxed);
   return Status::OK();
@@ -473,8 +438,11 @@ Status Volume::Delete(std::string_view key) {
   return Put(op);
 }
 
-Status Volume::Write(std::span<WriteOp> ops) { return WriteImpl(ops, true); }
-Status Volume::WriteNoWait(std::span<WriteOp> ops) { return WriteImpl(ops, false); }
+Status Volume::Write(std::span<WriteOp> ops) { return WriteImpl(ops, true, nullptr); }
+Status Volume::WriteNoWait(std::span<WriteOp> ops) { return WriteImpl(ops, false, nullptr); }
+Status Volume::Write(std::span<WriteOp> ops, bool wait, DecidedWrite* decided) {
+  return WriteImpl(ops, wait, decided);
+}
 
 Status Volume::CheckOps(std::span<const WriteOp> ops) {
   for (const WriteOp& op : ops) {
@@ -534,21 +502,17 @@ Status Volume::PlanWriteLocked(std::span<WriteOp> ops, std::vector<PendingOp>* p
   return Status::OK();
 }
 
-Status Volume::AppendWriteLocked(std::span<WriteOp> ops, std::vector<PendingOp>* pending,
-                                 uint32_t now, bool* appended, uint64_t* base) {
-  *appended = false;
-  // Seal first if the append may not fit: needles are encoded with the head's salt.
+Status Volume::DecideWriteLocked(std::span<WriteOp> ops, std::vector<PendingOp>* pending,
+                                 uint32_t now, DecidedWrite* d) {
+  // Room first (sealing the head if the write may not fit): needles carry its salt.
   uint64_t most = 0;
   for (const WriteOp& op : ops) {
-    if (!op.status.ok()) continue;
-    most += op.tombstone
-                ? format::NeedleSize(op.key.size(), 0, 0)
-                : format::NeedleSize(op.key.size(), op.content_type.size(), op.value.size());
+    if (op.status.ok()) most += NeedleSizeOf(op);
   }
+  d->Begin(order_.empty() ? 0 : slots_[order_.back()]->salt());
   if (most == 0) return Status::OK();
   BALE_RETURN_IF_ERROR(EnsureRoomLocked(most));
-  const uint32_t salt = slots_[order_.back()]->salt();
-  ClearEncodedLocked();
+  d->Begin(slots_[order_.back()]->salt());
   for (size_t i = 0; i < ops.size(); i++) {
     WriteOp& op = ops[i];
     if (!op.status.ok()) continue;
@@ -559,10 +523,22 @@ Status Volume::AppendWriteLocked(std::span<WriteOp> ops, std::vector<PendingOp>*
     h.expiry = op.expiry;
     h.mtime = now;
     h.kind = op.tombstone ? format::NeedleKind::kTombstone : format::NeedleKind::kValue;
-    (*pending)[i].rel = op.tombstone ? EncodeLocked(salt, h, op.key, {}, {})
-                                     : EncodeLocked(salt, h, op.key, op.content_type, op.value);
+    (*pending)[i].rel =
+        op.tombstone ? d->Add(h, op.key, {}, {}) : d->Add(h, op.key, op.content_type, op.value);
   }
-  BALE_RETURN_IF_ERROR(AppendLocked(base));
+  return Status::OK();
+}
+
+Status Volume::AppendWriteLocked(std::span<WriteOp> ops, std::vector<PendingOp>* pending,
+                                 uint32_t now, DecidedWrite* d, bool* appended, uint64_t* base) {
+  *appended = false;
+  BALE_RETURN_IF_ERROR(DecideWriteLocked(ops, pending, now, d));
+  if (d->empty()) return Status::OK();
+  Status s = AppendDecidedLocked(*d, base);
+  if (!s.ok()) {
+    d->Begin(d->salt());  // nothing was appended
+    return s;
+  }
   *appended = true;
   return Status::OK();
 }
@@ -616,7 +592,8 @@ Status Volume::CheckRefused(std::span<const WriteOp> ops) const {
   return Status::OK();
 }
 
-Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
+Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait, DecidedWrite* decided) {
+  if (decided != nullptr) decided->Begin(0);
   BALE_RETURN_IF_ERROR(CheckOps(ops));
   BALE_RETURN_IF_ERROR(CheckRefused(ops));
   thread_local std::vector<PendingOp> pending;  // reused: no allocation per write
@@ -629,7 +606,8 @@ Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait) {
     BALE_RETURN_IF_ERROR(PlanWriteLocked(ops, &pending, now));
     bool appended = false;
     uint64_t base = 0;
-    BALE_RETURN_IF_ERROR(AppendWriteLocked(ops, &pending, now, &appended, &base));
+    DecidedWrite* d = decided != nullptr ? decided : &decided_;
+    BALE_RETURN_IF_ERROR(AppendWriteLocked(ops, &pending, now, d, &appended, &base));
     if (!appended) return Status::OK();
     lsn = appended_.load(std::memory_order_relaxed);
     IndexWriteLocked(ops, pending, base);
@@ -668,6 +646,7 @@ Status Volume::WriteAcross(std::span<const VolumeWrite> writes, bool wait) {
     for (const VolumeWrite* w : order) {
       locks.emplace_back(w->volume->mu_);
       if (w->volume->closed_) return Status::IOError("volume closed");
+      if (!w->volume->unavailable_.ok()) return w->volume->unavailable_;
     }
     // Every check before the first byte is written.
     bool taken = false;
@@ -681,7 +660,8 @@ Status Volume::WriteAcross(std::span<const VolumeWrite> writes, bool wait) {
     for (size_t i = 0; i < order.size(); i++) {
       Volume* v = order[i]->volume;
       Step& st = steps[i];
-      Status s = v->AppendWriteLocked(order[i]->ops, &st.pending, st.now, &st.appended, &st.base);
+      Status s = v->AppendWriteLocked(order[i]->ops, &st.pending, st.now, &v->decided_,
+                                      &st.appended, &st.base);
       if (s.ok()) {
         st.lsn = v->appended_.load(std::memory_order_relaxed);
         continue;
@@ -714,27 +694,35 @@ Status Volume::WriteAcross(std::span<const VolumeWrite> writes, bool wait) {
 }
 
 Status Volume::AppendOneLocked(const format::NeedleHeader& h, std::string_view key,
-                               std::string_view content_type, std::string_view value, Location* loc,
-                               uint64_t* lsn) {
+                               std::string_view content_type, std::string_view value,
+                               DecidedWrite* d, Location* loc, uint64_t* lsn) {
+  d->Begin(0);
   BALE_RETURN_IF_ERROR(
       EnsureRoomLocked(format::NeedleSize(key.size(), content_type.size(), value.size())));
-  ClearEncodedLocked();
-  EncodeLocked(slots_[order_.back()]->salt(), h, key, content_type, value);
+  d->Begin(slots_[order_.back()]->salt());
+  d->Add(h, key, content_type, value);
   uint64_t at = 0;
-  BALE_RETURN_IF_ERROR(AppendLocked(&at));
+  Status s = AppendDecidedLocked(*d, &at);
+  if (!s.ok()) {
+    d->Begin(d->salt());  // nothing was appended
+    return s;
+  }
   *lsn = appended_.load(std::memory_order_relaxed);
   *loc = Location{order_.back(), static_cast<uint32_t>(at / format::kNeedleAlign)};
   return Status::OK();
 }
 
-Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version, bool wait) {
+Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version, bool wait,
+                      DecidedWrite* decided) {
   BALE_RETURN_IF_ERROR(CheckKey(key));
   uint32_t tag = Tag(key);
   uint64_t lsn = 0;
+  if (decided != nullptr) decided->Begin(0);
   {
     std::unique_lock<std::shared_mutex> l(mu_);
     if (closed_) return Status::IOError("volume closed");
     if (!unavailable_.ok()) return unavailable_;
+    // Decide: what the key holds, what the caller makes of it, the new needle.
     uint32_t now = Now();
     thread_local ReadResult current;
     Found f;
@@ -762,8 +750,11 @@ Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version
     h.expiry = d.expiry;
     h.mtime = now;
     h.kind = tombstone ? format::NeedleKind::kTombstone : format::NeedleKind::kValue;
+    // Append exactly that, then index it.
     Location loc;
-    BALE_RETURN_IF_ERROR(AppendOneLocked(h, key, content_type, value, &loc, &lsn));
+    DecidedWrite* dw = decided != nullptr ? decided : &decided_;
+    BALE_RETURN_IF_ERROR(AppendOneLocked(h, key, content_type, value, dw, &loc, &lsn));
+    if (decided != nullptr) decided->Own();  // d.value does not outlive this call
     if (had_old) NoteDeadLocked(f.loc.slot, format::NeedleSize(f.header));
     if (tombstone) NoteDeadLocked(loc.slot, format::NeedleSize(key.size(), 0, 0));
     if (tombstone) {
@@ -780,11 +771,42 @@ Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version
   return MaybeCheckpoint();
 }
 
-Status Volume::Touch(std::string_view key, uint32_t expiry, bool wait) {
+Status Volume::DecideTouchLocked(const Found& f, uint32_t expiry, format::NeedleHeader* h,
+                                 std::string_view* content_type, std::string_view* value,
+                                 char (&payload)[format::kTouchValueSize], ReadResult* current,
+                                 Location* target) {
+  *target = f.loc;
+  format::TouchTarget t;
+  if (f.header.kind == format::NeedleKind::kTouch) {
+    BALE_RETURN_IF_ERROR(TouchTargetLocked(f.loc, &t, target));
+  } else {
+    const Segment& seg = *slots_[target->slot];
+    t = format::TouchTarget{seg.seq(), seg.generation(), target->offset_units};
+  }
+  *h = f.header;
+  h->expiry = expiry;
+  if (target->slot == compacting_slot_) {
+    // Compaction is copying the target's segment: a record naming it would dangle, so
+    // the object is written whole (same version, as compaction's merge writes it).
+    BALE_RETURN_IF_ERROR(ReadNeedleLocked(*target, current, /*whole=*/true, false));
+    h->kind = format::NeedleKind::kValue;
+    *content_type = current->content_type();
+    *value = current->value();
+  } else {
+    h->kind = format::NeedleKind::kTouch;
+    format::EncodeTouchTarget(t, payload);
+    *content_type = {};
+    *value = std::string_view(payload, sizeof(payload));
+  }
+  return Status::OK();
+}
+
+Status Volume::Touch(std::string_view key, uint32_t expiry, bool wait, DecidedWrite* decided) {
   BALE_RETURN_IF_ERROR(CheckKey(key));
   BALE_RETURN_IF_ERROR(RefuseIfFull());
   uint32_t tag = Tag(key);
   uint64_t lsn = 0;
+  if (decided != nullptr) decided->Begin(0);
   {
     std::unique_lock<std::shared_mutex> l(mu_);
     if (closed_) return Status::IOError("volume closed");
@@ -792,33 +814,17 @@ Status Volume::Touch(std::string_view key, uint32_t expiry, bool wait) {
     Found f;
     BALE_RETURN_IF_ERROR(FindLocked(key, tag, &f));
     if (!IsLive(f.header, Now())) return Status::NotFound();
-    Location target = f.loc;
-    format::TouchTarget t;
-    if (f.header.kind == format::NeedleKind::kTouch) {
-      BALE_RETURN_IF_ERROR(TouchTargetLocked(f.loc, &t, &target));
-    } else {
-      const Segment& seg = *slots_[target.slot];
-      t = format::TouchTarget{seg.seq(), seg.generation(), target.offset_units};
-    }
-    format::NeedleHeader h = f.header;
-    h.expiry = expiry;
     thread_local ReadResult current;
     char payload[format::kTouchValueSize];
+    format::NeedleHeader h;
     std::string_view content_type, value;
-    if (target.slot == compacting_slot_) {
-      // Compaction is copying the target's segment: a record naming it would dangle, so
-      // the object is written whole (same version, as compaction's merge writes it).
-      BALE_RETURN_IF_ERROR(ReadNeedleLocked(target, &current, /*whole=*/true, false));
-      h.kind = format::NeedleKind::kValue;
-      content_type = current.content_type();
-      value = current.value();
-    } else {
-      h.kind = format::NeedleKind::kTouch;
-      format::EncodeTouchTarget(t, payload);
-      value = std::string_view(payload, sizeof(payload));
-    }
+    Location target;
+    BALE_RETURN_IF_ERROR(
+        DecideTouchLocked(f, expiry, &h, &content_type, &value, payload, &current, &target));
     Location loc;
-    BALE_RETURN_IF_ERROR(AppendOneLocked(h, key, content_type, value, &loc, &lsn));
+    DecidedWrite* dw = decided != nullptr ? decided : &decided_;
+    BALE_RETURN_IF_ERROR(AppendOneLocked(h, key, content_type, value, dw, &loc, &lsn));
+    if (decided != nullptr) decided->Own();  // a whole copy's value is in `current`
     if (h.kind == format::NeedleKind::kTouch) StateLocked(target.slot).touch_free = false;
     if (f.header.kind == format::NeedleKind::kTouch) {
       NoteDeadLocked(f.loc.slot, format::NeedleSize(f.header));
@@ -826,6 +832,81 @@ Status Volume::Touch(std::string_view key, uint32_t expiry, bool wait) {
       NoteDeadLocked(f.loc.slot, format::NeedleSize(f.header));  // copied whole: the old is dead
     }
     index_.Replace(tag, f.loc, loc);
+  }
+  if (wait && options_.durability == Durability::kSync) BALE_RETURN_IF_ERROR(WaitDurable(lsn));
+  MaybeCompactHead();
+  return MaybeCheckpoint();
+}
+
+Status Volume::RedecideLocked(const DecidedWrite& src, DecidedWrite* out) {
+  out->Begin(slots_[order_.back()]->salt());
+  thread_local ReadResult current;
+  for (size_t i = 0; i < src.records().size(); i++) {
+    format::NeedleHeader h = src.records()[i].header;
+    std::string_view key, content_type, value;
+    src.View(i, &key, &content_type, &value);
+    char payload[format::kTouchValueSize];
+    if (h.kind == format::NeedleKind::kTouch) {
+      // Re-pointed at this volume's needle of the same key and version. An earlier
+      // record of the same write cannot be its object: a write touches what is stored.
+      Found f;
+      Status s = FindLocked(key, Tag(key), &f);
+      if (!s.ok() || f.header.version != h.version ||
+          f.header.kind == format::NeedleKind::kTombstone) {
+        return Status::Corruption("partition " + std::to_string(options_.partition) +
+                                  ": a decided touch of version " + std::to_string(h.version) +
+                                  " names an object this volume does not hold");
+      }
+      const uint32_t expiry = h.expiry;
+      Location target;
+      BALE_RETURN_IF_ERROR(
+          DecideTouchLocked(f, expiry, &h, &content_type, &value, payload, &current, &target));
+    }
+    out->Add(h, key, content_type, value);
+  }
+  return Status::OK();
+}
+
+Status Volume::AppendDecided(const DecidedWrite& decided, bool wait) {
+  if (decided.empty()) return Status::OK();
+  for (const auto& r : decided.records()) {
+    if (r.header.kind != format::NeedleKind::kTombstone) {
+      BALE_RETURN_IF_ERROR(RefuseIfFull());
+      break;
+    }
+  }
+  uint64_t lsn = 0;
+  {
+    std::unique_lock<std::shared_mutex> l(mu_);
+    if (closed_) return Status::IOError("volume closed");
+    if (!unavailable_.ok()) return unavailable_;
+    // Byte for byte when the salts agree and no touch record needs re-pointing; else
+    // re-encoded for this head (again if making room sealed it: a new salt).
+    const DecidedWrite* d = &decided;
+    auto salt = [&] { return slots_[order_.back()]->salt(); };
+    if (decided.salt() != salt() || decided.has_touch()) {
+      BALE_RETURN_IF_ERROR(RedecideLocked(decided, &decided_));
+      d = &decided_;
+    }
+    BALE_RETURN_IF_ERROR(EnsureRoomLocked(d->size()));
+    if (d->salt() != salt()) {
+      BALE_RETURN_IF_ERROR(RedecideLocked(decided, &decided_));
+      d = &decided_;
+    }
+    uint64_t base = 0;
+    BALE_RETURN_IF_ERROR(AppendDecidedLocked(*d, &base));
+    lsn = appended_.load(std::memory_order_relaxed);
+    // Indexed as recovery indexes what it scans (it also moves last_version_ on).
+    const uint16_t head = order_.back();
+    NeedleScanner::Record rec;
+    for (size_t i = 0; i < d->records().size(); i++) {
+      const DecidedWrite::Record& r = d->records()[i];
+      rec.offset = base + r.rel;
+      rec.header = r.header;
+      rec.size = r.size;
+      d->View(i, &rec.key, &rec.content_type, &rec.value);
+      BALE_RETURN_IF_ERROR(ApplyRecord(head, rec));
+    }
   }
   if (wait && options_.durability == Durability::kSync) BALE_RETURN_IF_ERROR(WaitDurable(lsn));
   MaybeCompactHead();

@@ -14,6 +14,20 @@
 // - A call that returns OK is durable per options.durability: kSync after fdatasync
 //   (concurrent writers share one: group commit), kInterval within interval_ms,
 //   kNone when the OS writes back. A failed write leaves nothing behind.
+// - Every write is two steps under the write lock (store/decided_write.h): decide (find
+//   what the key holds, apply add/replace/cas/append/incr/touch semantics, assign the
+//   version, cookie, expiry and mtime, make room in the head, encode the needles with
+//   the head's salt into a DecidedWrite) and append (write exactly those bytes to the
+//   head, then point the index at them). Write, Update and Touch can hand the decided
+//   records out; AppendDecided appends records another volume decided, as a replica
+//   will: same objects, versions, cookies, expiries and mtimes. Its needles are
+//   byte-identical when its head has the salt they were encoded with; otherwise they are
+//   re-encoded with its own salt (only the CRC differs: every segment keeps its own
+//   salt, and an object is still one needle, one read). A touch record names its target
+//   by this volume's segment and offset, so the replica re-points it at its own needle
+//   of that key and version (or, while that needle's segment is being compacted, writes
+//   the object whole, as Touch does). Versions handed out later by the replica are above
+//   every version it appended.
 // - WriteAcross writes to several volumes all or nothing: every volume's lock is held
 //   from the first append to the last, and when one append fails the others are cut
 //   back before anyone could read them.
@@ -50,6 +64,7 @@
 #include "format/needle.h"
 #include "format/store_flush.h"
 #include "store/damage.h"
+#include "store/decided_write.h"
 #include "store/needle_index.h"
 #include "store/segment.h"
 
@@ -220,12 +235,16 @@ class Volume {
  public:
   static constexpr size_t kFirstReadBytes = 4096;
   // Values larger than this are written from the caller's memory (see the contract).
-  static constexpr size_t kDirectValueBytes = 64 << 10;
+  static constexpr size_t kDirectValueBytes = DecidedWrite::kDirectValueBytes;
 
   static Status Open(const VolumeOptions& options, std::unique_ptr<Volume>* out);
   // A volume for a partition that could not open (`why`): every call answers
   // Status::Unavailable naming the partition and why; Damage() reports it.
   static std::unique_ptr<Volume> Unavailable(const VolumeOptions& options, const Status& why);
+  // A partition this node does not hold (store/store.h): every call answers
+  // Status::Unavailable ("partition N is not held by this node"); no damage is reported
+  // and nothing on disk is touched.
+  static std::unique_ptr<Volume> NotHeld(const VolumeOptions& options);
   ~Volume();
 
   Status Put(WriteOp& op);
@@ -236,6 +255,16 @@ class Volume {
   // Write without waiting for durability in kSync mode; the caller calls Sync() before
   // acknowledging (so that one fdatasync covers many writers).
   Status WriteNoWait(std::span<WriteOp> ops);
+  // Write (`wait`) or WriteNoWait, deciding into *decided (reused: its buffers keep
+  // their capacity), which then holds exactly the records appended (empty when none
+  // was, or on error): what a replica's AppendDecided takes.
+  Status Write(std::span<WriteOp> ops, bool wait, DecidedWrite* decided);
+  // Appends records another volume decided (a replica applying its primary's writes;
+  // see the contract), all or none, and indexes them as recovery would. Makes the
+  // volume's next versions exceed decided.max_version(). Waits for durability (kSync)
+  // unless `wait` is false. Corruption, with nothing appended, when a touch record
+  // names an object (key and version) this volume does not hold.
+  Status AppendDecided(const DecidedWrite& decided, bool wait = true);
   // Writes to several distinct volumes so that every op takes effect or none does, now
   // and after a restart: Exists (nothing written) when an only_if_absent op finds its
   // key taken, and any failure to append in one volume cuts the heads of the others
@@ -246,7 +275,10 @@ class Volume {
   // Read-modify-write of one key, atomic with respect to every other write
   // (memcached's add, replace, cas, append, prepend, incr, decr, touch). *version is the
   // new needle's version. Waits for durability unless `wait` is false.
-  Status Update(std::string_view key, const Updater& fn, uint64_t* version, bool wait = true);
+  // With `decided`, the record appended is decided there (see Write); it owns its
+  // bytes (DecidedWrite::Own), since the decision's value does not outlive the call.
+  Status Update(std::string_view key, const Updater& fn, uint64_t* version, bool wait = true,
+                DecidedWrite* decided = nullptr);
   Status Get(std::string_view key, ReadResult* out);
   // Like Get, without copying the object when its segment is mapped: out's views point
   // into the mapping and out->segment holds it. Otherwise the object is read into
@@ -263,7 +295,9 @@ class Volume {
   // record (format/needle.h) that the index points at instead. The object keeps its
   // version (memcached's touch leaves the CAS unique alone). NotFound if there is no
   // live object. Waits for durability unless `wait` is false.
-  Status Touch(std::string_view key, uint32_t expiry, bool wait = true);
+  // `decided`: as for Write.
+  Status Touch(std::string_view key, uint32_t expiry, bool wait = true,
+               DecidedWrite* decided = nullptr);
 
   // flush_all, in two steps so that the owner can make one flush durable for every
   // volume before any applies it. PlanFlush returns the rule after a flush at `when`
@@ -372,20 +406,25 @@ class Volume {
   // Makes room for `bytes` in the head, sealing it and starting a new one if needed.
   // Appends must follow under the same lock: needles carry the head's salt.
   Status EnsureRoomLocked(uint64_t bytes);
-  // Encodes a needle for the next append: into scratch_, or, for a value larger than
-  // kDirectValueBytes, all but the value, which is noted in splices_ instead.
-  // Returns the needle's offset within the append.
-  uint64_t EncodeLocked(uint32_t salt, const format::NeedleHeader& h, std::string_view key,
-                        std::string_view content_type, std::string_view value);
-  void ClearEncodedLocked();
-  // Appends what EncodeLocked encoded since scratch_ and splices_ were last cleared, as
-  // one pwrite (or pwritev when values are spliced in); *offset is where it starts.
-  Status AppendLocked(uint64_t* offset);
-  // Appends one needle (sealing the head first if it does not fit); *loc is where it
-  // went, *lsn the volume's append count after it.
+  // Appends exactly the records of `d` (encoded with the head's salt) as one pwrite,
+  // or one pwritev when values are spliced in; *offset is where they start.
+  Status AppendDecidedLocked(const DecidedWrite& d, uint64_t* offset);
+  // Decides one needle into *d (making room in the head first: needles carry the head's
+  // salt) and appends it; *loc is where it went, *lsn the volume's append count after.
   Status AppendOneLocked(const format::NeedleHeader& h, std::string_view key,
-                         std::string_view content_type, std::string_view value, Location* loc,
-                         uint64_t* lsn);
+                         std::string_view content_type, std::string_view value, DecidedWrite* d,
+                         Location* loc, uint64_t* lsn);
+  // Touch's decision for the key's needle `f`: the header (f's, with `expiry`), and a
+  // touch record naming the object's value needle (its payload in `payload`), or, while
+  // that needle's segment is being compacted, the whole object (views into `current`).
+  // *target is the value needle's location.
+  Status DecideTouchLocked(const Found& f, uint32_t expiry, format::NeedleHeader* h,
+                           std::string_view* content_type, std::string_view* value,
+                           char (&payload)[format::kTouchValueSize], ReadResult* current,
+                           Location* target);
+  // AppendDecided's re-encoding of `src` for this volume (its head's salt, its touch
+  // targets) into *out.
+  Status RedecideLocked(const DecidedWrite& src, DecidedWrite* out);
   uint16_t FreeSlotLocked() const;
   Status WaitDurable(uint64_t lsn);
   Status WriteCheckpointLocked();
@@ -404,7 +443,7 @@ class Volume {
   Status MaybeCheckpoint();
   // The backpressure of VolumeOptions::head_dead_limit; after a write, without locks.
   void MaybeCompactHead();
-  Status WriteImpl(std::span<WriteOp> ops, bool wait);
+  Status WriteImpl(std::span<WriteOp> ops, bool wait, DecidedWrite* decided);
   bool WritesRefused() const {
     return options_.writes_refused != nullptr &&
            options_.writes_refused->load(std::memory_order_relaxed);
@@ -432,10 +471,14 @@ class Volume {
   Status CheckRefused(std::span<const WriteOp> ops) const;
   // Finds what each op replaces and sets op.status; changes nothing else.
   Status PlanWriteLocked(std::span<WriteOp> ops, std::vector<PendingOp>* pending, uint32_t now);
-  // Appends the planned ops whose status is OK as one write, without indexing them;
-  // *appended is false when there was none, else *base is where the append starts.
+  // Decides the planned ops whose status is OK into *d (versions, cookies, needles;
+  // room made in the head first); d is empty when there is none.
+  Status DecideWriteLocked(std::span<WriteOp> ops, std::vector<PendingOp>* pending, uint32_t now,
+                           DecidedWrite* d);
+  // DecideWriteLocked, then AppendDecidedLocked, without indexing; *appended is false
+  // when there was nothing to append, else *base is where the append starts.
   Status AppendWriteLocked(std::span<WriteOp> ops, std::vector<PendingOp>* pending, uint32_t now,
-                           bool* appended, uint64_t* base);
+                           DecidedWrite* d, bool* appended, uint64_t* base);
   // Points the index at an append made by AppendWriteLocked.
   void IndexWriteLocked(std::span<WriteOp> ops, const std::vector<PendingOp>& pending,
                         uint64_t base);
@@ -450,15 +493,9 @@ class Volume {
   std::vector<uint16_t> order_;                  // slots in log order; back() is the head
   uint64_t last_version_ = 0;
   format::FlushRule flush_;  // what flush_all has hidden (format/store_flush.h)
-  // The next append, reused under the write lock: encoded needles, and large values
-  // to be written from the caller's memory at scratch_ offset `at`.
-  struct Splice {
-    size_t at;
-    std::string_view value;
-  };
-  std::string scratch_;
-  std::vector<Splice> splices_;
-  uint64_t spliced_bytes_ = 0;  // sum of the spliced values' sizes
+  // The next append, reused under the write lock (decided here when the caller takes
+  // no DecidedWrite of its own), and the buffers it is written from.
+  DecidedWrite decided_;
   std::vector<std::string_view> pieces_;
   bool closed_ = false;
 

@@ -52,6 +52,13 @@ std::unique_ptr<Volume> Volume::Unavailable(const VolumeOptions& options, const 
   return v;
 }
 
+std::unique_ptr<Volume> Volume::NotHeld(const VolumeOptions& options) {
+  std::unique_ptr<Volume> v(new Volume(options));
+  v->unavailable_ = Status::Unavailable("partition " + std::to_string(options.partition) +
+                                        " is not held by this node");
+  return v;
+}
+
 void Volume::AddDamage(DamageKind kind, std::string path, uint64_t offset, std::string what) {
   if (kind != DamageKind::kTornTail) damaged_ = true;
   if (damage_.size() >= kMaxDamageReports) return;
@@ -373,6 +380,7 @@ Status Volume::ApplyRecord(uint16_t slot, const NeedleScanner::Record& rec) {
       if (f.header.kind == format::NeedleKind::kTouch)
         NoteDeadLocked(f.loc.slot, format::NeedleSize(f.header));
       index_.Replace(tag, f.loc, loc);
+      StateLocked(target.slot).touch_free = false;  // a segment of this process's, maybe
     } else {
       NoteDeadLocked(slot, rec.size);
     }
