@@ -798,6 +798,8 @@ std::string_view Name(Command c) {
       return "flush_all";
     case Command::kStats:
       return "stats";
+    case Command::kSlabs:
+      return "slabs";
     case Command::kVersion:
       return "version";
     case Command::kVerbosity:
