@@ -58,6 +58,13 @@ void Faces::Sum(ThreadStats* total) const {
   }
 }
 
+std::vector<net::ConnInfo> Faces::Connections() const {
+  if (server_ == nullptr) return {};
+  std::vector<net::ConnInfo> all = server_->Connections();
+  std::erase_if(all, [](const net::ConnInfo& c) { return c.listener == kHttpListener; });
+  return all;
+}
+
 void Faces::Reset() {
   // Counters are reset by the thread running `stats reset`; a racing increment in
   // another thread may survive, which memcached tolerates too.

@@ -41,6 +41,7 @@ class Faces final : public StatsSource {
   void Reset() override;
   uint64_t uptime_s() const override;
   uint64_t http_body_bytes() const override { return body_budget_.used(); }
+  std::vector<net::ConnInfo> Connections() const override;
 
  private:
   MemcacheSettings settings_;

@@ -115,6 +115,9 @@ Outcome MemcacheCommands::Execute(const Request& req, std::string* out, ThreadSt
     case Command::kStats:
       Stats(req, out);
       break;
+    case Command::kSlabs:
+      Slabs(req, out);
+      break;
     case Command::kVersion:
       out->append("VERSION ");
       Line(out, kVersion);
@@ -218,12 +221,8 @@ void MemcacheCommands::Storage(const Request& req, std::string* out, ThreadStats
         ThreadStats::Add(st->cas_badval);
         return Reply(req, out, "EXISTS");
       case MutationStatus::kNotStored:
+      case MutationStatus::kTooLarge:  // append/prepend past the limit: memcached's answer
         return Reply(req, out, "NOT_STORED");
-      case MutationStatus::kTooLarge:
-        if (!req.noreply) {
-          ServerError(Status::InvalidArgument("object too large for cache"), out, st);
-        }
-        return;
       default:
         if (!req.noreply) ServerError(r, out, st);
     }

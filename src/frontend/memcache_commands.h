@@ -23,6 +23,7 @@
 #include "frontend/object_store.h"
 #include "frontend/server_stats.h"
 #include "net/file_send.h"
+#include "net/service.h"
 #include "proto/memcache_request.h"
 
 namespace bale {
@@ -51,6 +52,8 @@ class StatsSource {
   virtual uint64_t uptime_s() const = 0;
   // Bytes of HTTP request bodies held now, drawn from --http-body-budget.
   virtual uint64_t http_body_bytes() const = 0;
+  // The memcached connections open now (`stats conns`); none when it cannot be told.
+  virtual std::vector<net::ConnInfo> Connections() const { return {}; }
 };
 
 enum class Outcome { kContinue, kClose };
@@ -77,7 +80,16 @@ class MemcacheCommands {
   void Arithmetic(const proto::Request& req, std::string* out, ThreadStats* st, ObjectSession* se);
   void Touch(const proto::Request& req, std::string* out, ThreadStats* st, ObjectSession* se);
   void FlushAll(const proto::Request& req, std::string* out, ThreadStats* st, ObjectSession* se);
+  // stats and slabs (stats_command.cc).
   void Stats(const proto::Request& req, std::string* out);
+  void GeneralStats(std::string* out);
+  void SettingsStats(std::string* out);
+  void ConnStats(std::string* out);
+  void ItemStats(const ThreadStats& t, const ObjectStats& ss, std::string* out);
+  void SlabStats(const ThreadStats& t, const ObjectStats& ss, std::string* out);
+  void Slabs(const proto::Request& req, std::string* out);
+  static constexpr long kSlabClasses = 64;  // memcached's MAX_NUMBER_OF_SLAB_CLASSES
+  static constexpr long kLargestClass = 39;  // memcached 1.6.18's with -I 1m, -f 1.25
   // Meta commands (meta_commands.cc).
   void MetaGet(const proto::Request& req, std::string* out, ThreadStats* st, ObjectSession* se);
   void MetaSet(const proto::Request& req, std::string* out, ThreadStats* st, ObjectSession* se);

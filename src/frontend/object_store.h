@@ -178,6 +178,14 @@ class ObjectSession {
 struct ObjectStats {
   uint32_t partitions = 0;
   uint64_t objects = 0;  // index entries (live, plus expired ones not yet compacted)
+  // memcached's curr_items and bytes: the objects stored now (expired ones until a read
+  // or compaction finds them, as memcached counts them until a read or its crawler
+  // does) and their bytes on disk (headers and keys included, as memcached's are).
+  uint64_t live_objects = 0;
+  uint64_t live_bytes = 0;
+  uint64_t expired_reads = 0;  // reads that found the object expired (get_expired)
+  uint64_t flushed_reads = 0;  // ... hidden by flush_all (get_flushed)
+  uint32_t oldest_mtime = 0;   // unix seconds the oldest object was written (0: unknown)
   uint64_t index_bytes = 0;
   uint64_t segments = 0;
   uint64_t disk_bytes = 0;

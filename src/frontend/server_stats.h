@@ -67,7 +67,6 @@ struct ThreadStats {
   X(cmd_meta) \
   X(get_hits) \
   X(get_misses) \
-  X(get_expired) \
   X(delete_hits) \
   X(delete_misses) \
   X(incr_hits) \

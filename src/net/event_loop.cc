@@ -25,6 +25,8 @@ constexpr size_t kShrinkAbove = 256 << 10;
 constexpr int kMaxEvents = 256;
 constexpr time_t kLingerSeconds = 2;
 
+thread_local const EventLoop* this_thread_loop = nullptr;  // set by Run
+
 // Where the head piece's bytes stop going out for now: its hold, or its end.
 size_t SendEnd(const std::string& bytes, size_t held_from) {
   return std::min(bytes.size(), held_from);
@@ -135,7 +137,18 @@ void EventLoop::Post(std::function<void()> fn) {
   Wake();
 }
 
+bool EventLoop::on_loop_thread() const { return this_thread_loop == this; }
+
+void EventLoop::ListConnections(std::vector<ConnInfo>* out) const {
+  for (const auto& [fd, c] : conns_) {
+    if (c->fd_ < 0 || c->lingering_) continue;
+    out->push_back(
+        {fd, c->listener_, SocketAddress(fd, true), SocketAddress(fd, false), c->last_active_});
+  }
+}
+
 void EventLoop::Run() {
+  this_thread_loop = this;
   if (io_.ok()) {
     // Opened by Init on the server's thread; this thread becomes its submitter.
     Status s = io_.Enable();

@@ -42,6 +42,10 @@ class EventLoop final : public Loop {
   void Adopt(int fd, size_t listener);
   const NetCounters& counters(size_t listener) const { return counters_[listener]; }
   NetCounters& counters(size_t listener) { return counters_[listener]; }
+  // Loop thread only: appends the loop's open connections (Server::Connections).
+  void ListConnections(std::vector<ConnInfo>* out) const;
+  // Whether the calling thread is this loop's.
+  bool on_loop_thread() const;
 
   // Loop
   int index() const override { return index_; }

@@ -301,5 +301,27 @@ TEST_F(EventLoopTest, StopAnswersWhatWasReceived) {
   EXPECT_FALSE(late.connected());  // nothing listens any more
 }
 
+TEST_F(EventLoopTest, ConnectionsListsEveryLoopsConnectionsWithTheirAddresses) {
+  Start();
+  Client a(port()), b(port()), c(port());
+  for (Client* cl : {&a, &b, &c}) {
+    cl->Send("x\n");
+    EXPECT_EQ(cl->Read(2), "x\n");  // accepted and adopted by its loop
+  }
+  std::vector<ConnInfo> conns = server_->Connections();
+  ASSERT_EQ(conns.size(), 3u);
+  std::string listen = "tcp:127.0.0.1:" + std::to_string(port());
+  for (size_t i = 0; i < conns.size(); i++) {
+    if (i > 0) {
+      EXPECT_LT(conns[i - 1].fd, conns[i].fd);
+    }
+    EXPECT_EQ(conns[i].listener, 0u);
+    EXPECT_EQ(conns[i].local, listen);
+    EXPECT_EQ(conns[i].peer.substr(0, 14), "tcp:127.0.0.1:");
+    EXPECT_NE(conns[i].peer, listen);
+    EXPECT_LE(conns[i].last_active, ::time(nullptr));
+  }
+}
+
 }  // namespace
 }  // namespace bale::net

@@ -2,6 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
 #include "net/event_loop.h"
 #include "net/socket.h"
 
@@ -79,6 +85,36 @@ NetCounts Server::Counts(size_t listener) const {
     t.curr_connections += c.curr_connections.load(std::memory_order_relaxed);
   }
   return t;
+}
+
+std::vector<ConnInfo> Server::Connections(int timeout_ms) const {
+  struct Gather {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<ConnInfo> out;
+    size_t pending = 0;
+  };
+  auto g = std::make_shared<Gather>();
+  for (const auto& loop : loops_) {
+    std::lock_guard<std::mutex> l(g->mu);
+    if (loop->on_loop_thread()) {
+      loop->ListConnections(&g->out);
+      continue;
+    }
+    g->pending++;
+    loop->Post([g, lp = loop.get()] {
+      std::lock_guard<std::mutex> l(g->mu);
+      lp->ListConnections(&g->out);
+      g->pending--;
+      g->cv.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> l(g->mu);
+  g->cv.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] { return g->pending == 0; });
+  std::vector<ConnInfo> out = g->out;
+  std::sort(out.begin(), out.end(),
+            [](const ConnInfo& a, const ConnInfo& b) { return a.fd < b.fd; });
+  return out;
 }
 
 void Server::ResetCounts(size_t listener, bool bytes) {

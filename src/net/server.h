@@ -76,6 +76,10 @@ class Server {
   // connections are kept).
   NetCounts Counts(size_t listener) const;
   void ResetCounts(size_t listener, bool bytes);
+  // Every loop's open connections, by fd, from any thread (a loop lists its own on its
+  // thread; the caller's loop, if any, at once). A loop that has not answered within
+  // `timeout_ms` is left out.
+  std::vector<ConnInfo> Connections(int timeout_ms = 500) const;
 
  private:
   friend class EventLoop;

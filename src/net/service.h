@@ -97,6 +97,14 @@ struct NetCounters {
   }
 };
 
+// One open connection, as Server::Connections lists it (memcached's `stats conns`).
+struct ConnInfo {
+  int fd = -1;
+  size_t listener = 0;
+  std::string peer, local;  // net/socket.h's SocketAddress
+  time_t last_active = 0;   // unix seconds of its last input
+};
+
 // A plain copy of NetCounters (sums, snapshots).
 struct NetCounts {
   uint64_t bytes_read = 0;

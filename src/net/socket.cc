@@ -56,6 +56,25 @@ Status ListenTcp(const std::string& addr, uint16_t port, int backlog, bool reuse
   return Status::OK();
 }
 
+std::string SocketAddress(int fd, bool peer) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  auto* sa = reinterpret_cast<sockaddr*>(&addr);
+  if ((peer ? ::getpeername(fd, sa, &len) : ::getsockname(fd, sa, &len)) != 0) return {};
+  char host[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&addr);
+    ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+    return "tcp:" + std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  if (addr.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+    return "tcp6:[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
+  }
+  return {};
+}
+
 bool IsLoopbackPeer(int fd) {
   sockaddr_in addr{};
   socklen_t len = sizeof(addr);

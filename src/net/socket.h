@@ -18,5 +18,8 @@ Status SetNonBlocking(int fd);
 void SetNoDelay(int fd);
 // Whether the connected socket's peer is an IPv4 loopback address (127.0.0.0/8).
 bool IsLoopbackPeer(int fd);
+// The socket's peer (or, with peer false, its own) address as "tcp:1.2.3.4:5" or
+// "tcp6:[::1]:5"; empty if it cannot be told.
+std::string SocketAddress(int fd, bool peer);
 
 }  // namespace bale::net

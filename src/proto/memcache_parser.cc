@@ -252,6 +252,7 @@ constexpr Name kCommands[] = {
     {"quit", Command::kQuit},
     {"shutdown", Command::kShutdown},
     {"cache_memlimit", Command::kCacheMemlimit},
+    {"slabs", Command::kSlabs},
     {"mg", Command::kMetaGet},
     {"ms", Command::kMetaSet},
     {"md", Command::kMetaDelete},
@@ -404,6 +405,7 @@ ParseResult ParseRequest(std::string_view input, const ParserLimits& limits, Req
       return Ok(line_len);
     }
     case Command::kStats:
+    case Command::kSlabs:
       if (t.n > 1) {
         const char* end = line.data() + line.size();
         req->args = std::string_view(t.tok[1].data(), static_cast<size_t>(end - t.tok[1].data()));

@@ -798,6 +798,8 @@ std::string_view Name(Command c) {
       return "flush_all";
     case Command::kStats:
       return "stats";
+    case Command::kSlabs:
+      return "slabs";
     case Command::kVersion:
       return "version";
     case Command::kVerbosity:
@@ -916,6 +918,7 @@ std::vector<Step> PipelineSteps() {
       {"x\r\n", "error ERROR"},  // the data line of the bad set, as in memcached 1.6.18
       {"flush_all 0\r\n", "flush_all"},
       {"stats slabs\r\n", "stats key= keys= data= args=slabs"},
+      {"slabs automove 1\r\n", "slabs key= keys= data= args=automove 1"},
       {"version\r\n", "version"},
       {"md m q\r\n", "md key=m keys= data= args=q"},
       {"ma m\r\n", "ma key=m"},

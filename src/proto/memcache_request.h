@@ -31,6 +31,7 @@ enum class Command : uint8_t {
   kQuit,
   kShutdown,
   kCacheMemlimit,
+  kSlabs,  // slabs reassign|automove: args holds the rest of the line
   kMetaGet,
   kMetaSet,
   kMetaDelete,

@@ -93,8 +93,9 @@ void Volume::CompactRecordLocked(const CompactionPass& pass, const NeedleScanner
   }
   if (indexed) {
     uint32_t to = static_cast<uint32_t>((written + buf->size()) / format::kNeedleAlign);
-    compaction_moves_.push_back(
-        {tag, at.slot, at.offset_units, to, !keep || h.kind == format::NeedleKind::kTombstone});
+    compaction_moves_.push_back({tag, at.slot, at.offset_units, to,
+                                 !keep || h.kind == format::NeedleKind::kTombstone,
+                                 h.version <= hidden_through_});
   }
   if (keep) {
     format::EncodeNeedle(pass.salt, h, rec.key, content_type, value, buf);
@@ -251,7 +252,7 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result, const CompactionP
     const Move& m = compaction_moves_[i];
     Location from{m.from_slot, m.from_units};
     if (m.drop) {
-      index_.Erase(m.tag, from);
+      if (index_.Erase(m.tag, from) && m.hidden) hidden_ -= hidden_ > 0;
     } else {
       index_.Replace(m.tag, from, Location{new_slot, m.to_units});
     }

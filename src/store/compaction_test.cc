@@ -399,5 +399,71 @@ TEST(Compaction, PreservesContentTypes) {
   check(v.get());
 }
 
+// The volume's live counts (volume_stats.cc) through flush, compaction and reads of
+// dead objects: what flush_all hid stops counting at once and compaction does not
+// count it twice; a read that finds an expired object counts it once and drops it for
+// good (a restart's full scan does not bring an older value back).
+TEST(VolumeStats, FlushHidesAtOnceAndCompactionDoesNotCountTwice) {
+  Fixture f;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  std::string val(500, 'z');
+  for (int i = 0; i < 60; i++) ASSERT_TRUE(Set(v.get(), "f" + std::to_string(i), val).ok());
+  EXPECT_EQ(v->Stats().live_objects, 60u);
+  EXPECT_GE(v->Stats().live_bytes, 60u * 500);
+  v->ApplyFlush(v->PlanFlush(0));
+  EXPECT_EQ(v->Stats().live_objects, 0u);
+  EXPECT_EQ(v->Stats().live_bytes, 0u);
+  ASSERT_TRUE(Set(v.get(), "f1", "1").ok());  // replaces a hidden entry
+  ASSERT_TRUE(Set(v.get(), "after", "1").ok());
+  EXPECT_EQ(v->Stats().live_objects, 2u);
+  uint64_t bytes = v->Stats().live_bytes;
+  EXPECT_GT(bytes, 0u);
+  EXPECT_EQ(Get(v.get(), "f2"), "<missing>");  // a flushed read: counted, and let go of
+  EXPECT_EQ(Get(v.get(), "f2"), "<missing>");
+  EXPECT_EQ(v->Stats().flushed_reads, 1u);
+  EXPECT_EQ(v->Stats().live_objects, 2u);
+  for (const SegmentInfo& s : v->Segments()) {
+    if (!s.sealed) continue;
+    CompactionResult r;
+    ASSERT_TRUE(v->Compact(s.seq, &r).ok());
+  }
+  VolumeStats st = v->Stats();
+  EXPECT_EQ(st.live_objects, 2u);
+  EXPECT_EQ(st.live_bytes, bytes);
+  EXPECT_EQ(st.expired_reads, 0u);
+}
+
+TEST(VolumeStats, AnExpiredReadCountsOnceAndStaysGoneAfterAFullScan) {
+  Fixture f;
+  std::unique_ptr<Volume> v;
+  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  ASSERT_TRUE(Set(v.get(), "k", "old value").ok());
+  ASSERT_TRUE(Set(v.get(), "k", "short-lived", f.now + 10).ok());
+  ASSERT_TRUE(Set(v.get(), "other", "v").ok());
+  EXPECT_EQ(v->Stats().live_objects, 2u);
+  uint32_t oldest = v->Stats().oldest_mtime;
+  EXPECT_EQ(oldest, f.now.load());
+  f.now += 20;
+  EXPECT_EQ(v->Stats().live_objects, 2u);  // counted until found, as memcached does
+  EXPECT_EQ(Get(v.get(), "k"), "<missing>");
+  EXPECT_EQ(Get(v.get(), "k"), "<missing>");
+  ObjectRef ref;
+  ReadResult fallback;
+  EXPECT_TRUE(v->Locate("k", &ref, &fallback).IsNotFound());
+  VolumeStats st = v->Stats();
+  EXPECT_EQ(st.expired_reads, 1u);
+  EXPECT_EQ(st.flushed_reads, 0u);
+  EXPECT_EQ(st.live_objects, 1u);
+  ASSERT_TRUE(v->Close().ok());
+  v.reset();
+  // Without the checkpoint the restart scans every needle: the tombstone the read left
+  // keeps "old value" from coming back.
+  fs::remove(f.Options().dir + "/" + format::kCheckpointFileName);
+  ASSERT_TRUE(Volume::Open(f.Options(), &v).ok());
+  EXPECT_EQ(Get(v.get(), "k"), "<missing>");
+  EXPECT_EQ(v->Stats().live_objects, 1u);
+}
+
 }  // namespace
 }  // namespace bale

@@ -25,8 +25,26 @@ ObjectMeta MetaOf(const format::NeedleHeader& h, uint64_t size) {
 }  // namespace
 
 bool ParseCounter(std::string_view value, uint64_t* out) {
-  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
-  return value.size() <= 20 && ParseDecimal(value, out);
+  auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+  size_t i = 0;
+  while (i < value.size() && space(value[i])) i++;
+  bool minus = i < value.size() && value[i] == '-';
+  if (i < value.size() && (minus || value[i] == '+')) i++;
+  const size_t digits = i;
+  uint64_t n = 0;
+  for (; i < value.size() && value[i] >= '0' && value[i] <= '9'; i++) {
+    uint64_t d = static_cast<uint64_t>(value[i] - '0');
+    if (n > (UINT64_MAX - d) / 10) return false;  // strtoull's ERANGE
+    n = n * 10 + d;
+  }
+  if (i == digits) return false;
+  // What follows the number is memcached's "\r\n" (or here the value's end): any space
+  // or a NUL ends it, anything else makes the value non-numeric.
+  if (i < value.size() && !space(value[i]) && value[i] != '\0') return false;
+  if (minus) n = 0 - n;  // strtoull negates; memcached refuses what reads as negative
+  if (minus && static_cast<int64_t>(n) < 0) return false;
+  *out = n;
+  return true;
 }
 
 // The volumes written since the last Commit, and the buffers lookups fill.
@@ -288,6 +306,11 @@ ObjectStats LocalObjectStore::Stats() const {
   ObjectStats o;
   o.partitions = ss.partitions;
   o.objects = t.objects;
+  o.live_objects = t.live_objects;
+  o.live_bytes = t.live_bytes;
+  o.expired_reads = t.expired_reads;
+  o.flushed_reads = t.flushed_reads;
+  o.oldest_mtime = t.oldest_mtime;
   o.index_bytes = t.index_bytes;
   o.segments = t.segments;
   o.disk_bytes = t.disk_bytes;

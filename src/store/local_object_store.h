@@ -21,8 +21,10 @@
 
 namespace bale {
 
-// Parses a stored value as memcached's incr/decr do: decimal digits, optionally
-// followed by spaces (decr leaves none, but memcached may). False if not a number.
+// Parses a stored value as memcached 1.6's incr/decr do (strtoull on the value and its
+// "\r\n"): leading white space, an optional sign, decimal digits below 2^64, then the
+// end, a white space (anything may follow it) or a NUL; a minus sign is refused unless
+// the negated number reads as non-negative ("-0"). False if not a number.
 bool ParseCounter(std::string_view value, uint64_t* out);
 
 class LocalObjectStore final : public ObjectStore {

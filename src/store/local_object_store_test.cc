@@ -172,7 +172,41 @@ TEST_F(LocalObjectStoreTest, IncrDecr) {
   EXPECT_EQ(r.number, 42u);
   EXPECT_EQ(Value("fresh"), "42");
   EXPECT_TRUE(ParseCounter("12  ", &r.number));
-  EXPECT_FALSE(ParseCounter("1 2", &r.number));
+}
+
+// memcached 1.6.18 reads a counter with strtoull over the value and its "\r\n"
+// (checked against Debian's memcached: incr on each of these values).
+TEST(ParseCounterTest, ReadsTheValueAsMemcachedDoes) {
+  const struct {
+    std::string_view value;
+    bool ok;
+    uint64_t number;
+  } cases[] = {
+      {"12", true, 12},
+      {" 12", true, 12},
+      {"\t\n 12", true, 12},
+      {"12  ", true, 12},
+      {"1 2", true, 1},  // what follows a space is not looked at
+      {"12\r\nx", true, 12},
+      {"+5", true, 5},
+      {"-0", true, 0},
+      {"18446744073709551615", true, UINT64_MAX},
+      {"18446744073709551616", false, 0},
+      {"-1", false, 0},
+      {"12abc", false, 0},
+      {"abc", false, 0},
+      {"", false, 0},
+      {"   ", false, 0},
+      {"+", false, 0},
+      {"0x10", false, 0},
+  };
+  for (const auto& c : cases) {
+    uint64_t n = 0;
+    EXPECT_EQ(ParseCounter(c.value, &n), c.ok) << "'" << c.value << "'";
+    if (c.ok) {
+      EXPECT_EQ(n, c.number) << "'" << c.value << "'";
+    }
+  }
 }
 
 TEST_F(LocalObjectStoreTest, TouchKeepsTheCasAndDeleteComparesWhenAsked) {

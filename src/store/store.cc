@@ -335,6 +335,13 @@ StoreStats Store::Stats() const {
     t.damaged_segments += s.damaged_segments;
     t.unreadable_segments += s.unreadable_segments;
     t.missing_segments += s.missing_segments;
+    t.live_objects += s.live_objects;
+    t.live_bytes += s.live_bytes;
+    t.expired_reads += s.expired_reads;
+    t.flushed_reads += s.flushed_reads;
+    if (s.oldest_mtime != 0 && (t.oldest_mtime == 0 || s.oldest_mtime < t.oldest_mtime)) {
+      t.oldest_mtime = s.oldest_mtime;
+    }
     t.damaged = t.damaged || s.damaged;
     t.unavailable = t.unavailable || s.unavailable;
     if (s.damaged) st.damaged_partitions++;

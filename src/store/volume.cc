@@ -247,8 +247,16 @@ Status Volume::FindLocked(std::string_view key, uint32_t tag, Found* found) {
 }
 
 Status Volume::Get(std::string_view key, ReadResult* out) {
+  uint32_t tag = 0;
+  Gone gone = Gone::kNo;
+  Status s = GetImpl(key, out, &tag, &gone);
+  if (gone != Gone::kNo) ReclaimGone(key, tag);
+  return s;
+}
+
+Status Volume::GetImpl(std::string_view key, ReadResult* out, uint32_t* tag_out, Gone* gone) {
   BALE_RETURN_IF_ERROR(CheckKey(key));
-  uint32_t tag = Tag(key);
+  uint32_t tag = *tag_out = Tag(key);
   uint32_t now = Now();
   std::shared_lock<std::shared_mutex> l(mu_);
   if (closed_) return Status::IOError("volume closed");
@@ -261,7 +269,10 @@ Status Volume::Get(std::string_view key, ReadResult* out) {
       result = Status::NotFound();
       return false;  // a tag collision: another key
     }
-    if (!IsLive(out->header_, now)) result = Status::NotFound();
+    if (!IsLive(out->header_, now)) {
+      result = Status::NotFound();
+      *gone = NoteGoneRead(out->header_, now);
+    }
     return true;
   });
   return result;
@@ -271,7 +282,9 @@ Status Volume::Locate(std::string_view key, ObjectRef* out, ReadResult* fallback
                       const uint64_t* key_hash, const uint64_t* cookie) {
   out->segment.reset();
   bool not_mapped = false;
-  Status s = LocateMapped(key, out, key_hash, cookie, &not_mapped);
+  Gone gone = Gone::kNo;
+  Status s = LocateMapped(key, out, key_hash, cookie, &not_mapped, &gone);
+  if (gone != Gone::kNo) ReclaimGone(key, Tag(key, key_hash));
   if (!not_mapped) return s;
   BALE_RETURN_IF_ERROR(Get(key, fallback));
   if (cookie != nullptr && fallback->header().cookie != *cookie) return Status::NotFound();
@@ -283,7 +296,7 @@ Status Volume::Locate(std::string_view key, ObjectRef* out, ReadResult* fallback
 }
 
 Status Volume::LocateMapped(std::string_view key, ObjectRef* out, const uint64_t* key_hash,
-                            const uint64_t* cookie, bool* not_mapped) {
+                            const uint64_t* cookie, bool* not_mapped, Gone* gone) {
   BALE_RETURN_IF_ERROR(CheckKey(key));
   uint32_t tag = Tag(key, key_hash);
   uint32_t now = Now();
@@ -325,6 +338,7 @@ Status Volume::LocateMapped(std::string_view key, ObjectRef* out, const uint64_t
     // checksum over the value (a guessed public URL costs what a miss does).
     if (whole.substr(format::kNeedleHeaderSize, out->header.key_len) != key) return false;
     if (!IsLive(out->header, now) || (cookie != nullptr && out->header.cookie != *cookie)) {
+      if (!IsLive(out->header, now)) *gone = NoteGoneRead(out->header, now);
       result = Status::NotFound();
       return true;
     }
@@ -485,6 +499,7 @@ Status Volume::PlanWriteLocked(std::span<WriteOp> ops, std::vector<PendingOp>* p
         p.had_old = true;
         p.old = f.loc;
         p.old_size = format::NeedleSize(f.header);
+        p.old_ver = f.header.version;
         live_old = IsLive(f.header, now);
       }
     }
@@ -553,9 +568,10 @@ void Volume::IndexWriteLocked(std::span<WriteOp> ops, const std::vector<PendingO
     if (!ops[i].status.ok()) continue;
     const PendingOp& p = pending[i];
     Location old = p.earlier == PendingOp::kNoOp ? p.old : at(pending[p.earlier]);
-    if (p.had_old) {
-      NoteDeadLocked(old.slot,
-                     p.earlier == PendingOp::kNoOp ? p.old_size : NeedleSizeOf(ops[p.earlier]));
+    if (p.had_old && p.earlier == PendingOp::kNoOp) {
+      ForgetIndexedLocked(old.slot, p.old_size, p.old_ver);
+    } else if (p.had_old) {
+      NoteDeadLocked(old.slot, NeedleSizeOf(ops[p.earlier]));
     }
     if (ops[i].tombstone) NoteDeadLocked(head, NeedleSizeOf(ops[i]));
     if (ops[i].tombstone) {
@@ -755,7 +771,7 @@ Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version
     DecidedWrite* dw = decided != nullptr ? decided : &decided_;
     BALE_RETURN_IF_ERROR(AppendOneLocked(h, key, content_type, value, dw, &loc, &lsn));
     if (decided != nullptr) decided->Own();  // d.value does not outlive this call
-    if (had_old) NoteDeadLocked(f.loc.slot, format::NeedleSize(f.header));
+    if (had_old) ForgetIndexedLocked(f.loc.slot, format::NeedleSize(f.header), f.header.version);
     if (tombstone) NoteDeadLocked(loc.slot, format::NeedleSize(key.size(), 0, 0));
     if (tombstone) {
       index_.Erase(tag, f.loc);
@@ -1009,6 +1025,7 @@ format::FlushRule Volume::PlanFlush(uint32_t when) const {
   if (when == 0 || when <= now) {
     r.flush_version = std::max(r.flush_version, last_version_);
     r.flush_time = 0;
+    planned_hidden_.store(index_.size(), std::memory_order_relaxed);  // what it will hide
     // A partition that could not open has no versions to name: it hides by time what
     // its segments hold (all written before now) for when it is repaired.
     if (!opened_) r.flushed_before = std::max(r.flushed_before, now + 1);
@@ -1021,7 +1038,10 @@ format::FlushRule Volume::PlanFlush(uint32_t when) const {
 void Volume::ApplyFlush(const format::FlushRule& rule) {
   std::unique_lock<std::shared_mutex> l(mu_);
   bool immediate = rule.flush_version >= last_version_ && rule.flush_time == 0;
-  if (rule.flush_version > flush_.flush_version) NoteAllDeadLocked();
+  if (rule.flush_version > flush_.flush_version) {
+    NoteAllDeadLocked();
+    NoteFlushHidLocked(rule.flush_version);
+  }
   flush_ = rule;
   last_version_ = std::max(last_version_, rule.flush_version);
   if (flush_damaged_ && immediate) {
@@ -1103,6 +1123,7 @@ VolumeStats Volume::Stats() const {
   st.truncated_bytes = truncated_bytes_;
   st.recovery_scanned_bytes = recovery_scanned_;
   st.recovery_used_checkpoint = recovery_used_checkpoint_;
+  LiveStatsLocked(&st);
   st.damaged_segments = damaged_segments_;
   st.unreadable_segments = unreadable_segments_;
   st.missing_segments = missing_segments_;

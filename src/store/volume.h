@@ -204,6 +204,15 @@ struct VolumeStats {
   bool unavailable = false;             // every call answers Status::Unavailable
   uint64_t recovery_scanned_bytes = 0;  // needle bytes the last open had to scan
   bool recovery_used_checkpoint = false;
+  // memcached's curr_items and bytes: index entries less those an immediate flush_all
+  // hid (until a restart: then until compaction drops them), and the bytes of needles
+  // not known dead. Expired objects count until a read or compaction finds them, as
+  // memcached's count them until a read or its crawler does.
+  uint64_t live_objects = 0;
+  uint64_t live_bytes = 0;
+  uint64_t expired_reads = 0;  // reads that found the key's object expired (get_expired)
+  uint64_t flushed_reads = 0;  // ... hidden by flush_all (get_flushed)
+  uint32_t oldest_mtime = 0;   // of the oldest live object, if found (0: unknown)
 };
 
 struct CompactionResult {
@@ -360,9 +369,30 @@ class Volume {
 
   // Finds the needle the index holds for `key` (live or not); NotFound if none.
   Status FindLocked(std::string_view key, uint32_t tag, Found* found);
+  // Why a read found the key's object dead (a read to count and reclaim), if it did.
+  enum class Gone : uint8_t { kNo, kExpired, kFlushed };
   // Locate's mapped path; *not_mapped when the needle lies outside every mapping.
   Status LocateMapped(std::string_view key, ObjectRef* out, const uint64_t* key_hash,
-                      const uint64_t* cookie, bool* not_mapped);
+                      const uint64_t* cookie, bool* not_mapped, Gone* gone);
+  Status GetImpl(std::string_view key, ReadResult* out, uint32_t* tag, Gone* gone);
+  // Stats of reads (volume_stats.cc). Why the needle `h` the index points at is not
+  // live (kNo: a tombstone, or live), counted as a read of a dead object.
+  Gone NoteGoneRead(const format::NeedleHeader& h, uint32_t now);
+  // A read found the key's object dead: the index lets go of it, as memcached unlinks
+  // an expired or flushed item it finds (an expired one leaves a tombstone, so that no
+  // older needle of the key comes back after a restart; a flushed one needs none).
+  void ReclaimGone(std::string_view key, uint32_t tag);
+  // The index lets go of (or replaces) its entry for a needle of `version` and `size`
+  // bytes in `slot`: the needle is dead, unless a flush counted it dead already.
+  void ForgetIndexedLocked(uint16_t slot, uint64_t size, uint64_t version);
+  // An immediate flush hid the index's entries up to `flush_version` (ApplyFlush).
+  void NoteFlushHidLocked(uint64_t flush_version);
+  void LiveStatsLocked(VolumeStats* st) const;
+  // The mtime of the oldest live object, looked for among the first kOldestScan needles
+  // of the oldest segment (compaction keeps the log's order; one small read each, from
+  // the mapping when there is one); 0 if none is there.
+  static constexpr int kOldestScan = 16;
+  uint32_t OldestMtimeLocked() const;
   // Reads the needle at `loc`: its header and key only, or (whole) all of it with the
   // checksum verified. A touch record read whole reads as its object (the target's
   // value, the record's expiry) unless `resolve` is false.
@@ -461,6 +491,7 @@ class Volume {
     bool had_old = false;    // the key has a needle the index points at
     Location old;            // ... at this location, when earlier == kNoOp
     uint64_t old_size = 0;   // ... of this many bytes (a touch record: the record's)
+    uint64_t old_ver = 0;    // ... and this version
     size_t earlier = kNoOp;  // or an earlier op of this write wrote the key
     uint64_t rel = 0;        // offset of this op's needle within the append
   };
@@ -525,6 +556,7 @@ class Volume {
     uint32_t from_units;
     uint32_t to_units;
     bool drop;
+    bool hidden;  // an entry the last immediate flush hid (hidden_ counts it)
   };
   std::vector<Move> compaction_moves_;
   ReadResult compaction_read_;  // an object merged with its touch record
@@ -550,6 +582,15 @@ class Volume {
   Status unavailable_;
   bool opened_ = false;         // Open recovered it (not a Volume::Unavailable)
   bool flush_damaged_ = false;  // why: FLUSH is damaged (FlushAll(0) repairs it)
+  // Live counts (volume_stats.cc), under mu_: the index entries the last immediate
+  // flush_all in this process hid and that are still indexed, and the versions it hid
+  // (their needles were counted dead then).
+  uint64_t hidden_ = 0;
+  uint64_t hidden_through_ = 0;
+  // The index's size when PlanFlush planned an immediate flush (kNoPlan: none pending).
+  static constexpr uint64_t kNoPlan = UINT64_MAX;
+  mutable std::atomic<uint64_t> planned_hidden_{kNoPlan};
+  std::atomic<uint64_t> expired_reads_{0}, flushed_reads_{0};
 };
 
 }  // namespace bale
