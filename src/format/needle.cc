@@ -26,7 +26,8 @@ void EncodePrefixAt(uint32_t salt, const NeedleHeader& h, std::string_view key,
   PutU32(p + o::kMtime, h.mtime);
   p[o::kKeyLen] = static_cast<char>(key.size());
   p[o::kKind] = static_cast<char>(h.kind);
-  PutU16(p + o::kContentTypeLen, static_cast<uint16_t>(content_type.size()));
+  p[o::kContentTypeLen] = static_cast<char>(content_type.size());
+  p[o::kMarks] = static_cast<char>(h.marks);
   std::memcpy(p + o::kKey, key.data(), key.size());
   if (!content_type.empty()) {
     std::memcpy(p + o::kKey + key.size(), content_type.data(), content_type.size());
@@ -75,7 +76,9 @@ Status DecodeNeedleHeader(std::string_view buf, NeedleHeader* h) {
     return Status::Corruption("bad needle kind");
   }
   h->kind = static_cast<NeedleKind>(kind);
-  h->content_type_len = GetU16(p + o::kContentTypeLen);
+  h->content_type_len = static_cast<uint8_t>(p[o::kContentTypeLen]);
+  h->marks = static_cast<uint8_t>(p[o::kMarks]);
+  if ((h->marks & ~kKnownMarks) != 0) return Status::Corruption("bad needle marks");
   if (h->key_len == 0 || h->key_len > kMaxKeyLen) return Status::Corruption("bad key length");
   if (h->value_len > kMaxValueLen) return Status::Corruption("bad value length");
   if (h->content_type_len > kMaxContentTypeLen) {

@@ -17,7 +17,8 @@
 //       36     4  mtime             unix seconds when written (flush_all with a delay)
 //       40     1  key_len           1..250
 //       41     1  kind              NeedleKind
-//       42     2  content_type_len  0..255; 0 = no content type
+//       42     1  content_type_len  0..255; 0 = no content type
+//       43     1  marks             NeedleMark bits (kMarkStale); 0 before marks existed
 //       44     -  key               key_len bytes
 //        -     -  content_type      content_type_len bytes (an HTTP Content-Type)
 //        -     -  value             value_len bytes
@@ -43,8 +44,14 @@
 // The checksum covers everything but the magic and itself, so a bit flipped anywhere in
 // the header, key, content type or value is detected; the padding is not covered.
 //
-// Compatibility: content_type_len took the place of a u16 "reserved" field that was
-// always written as zero (and rejected when it was not). Needles written before the
+// Marks: kMarkStale is memcached's stale mark (meta `md I`, `ms I`): the object is
+// served, flagged X, until a new value replaces it. A touch record repeats its object's
+// marks. Bits other than kKnownMarks are corruption.
+//
+// Compatibility: byte 43 was the high byte of a u16 content_type_len whose values were
+// at most 255 (larger ones were rejected as corrupt), so every needle written before
+// marks existed reads with marks 0, unchanged. content_type_len took the place of a u16 "reserved"
+// field that was always written as zero (and rejected when it was not). Needles written before the
 // content type existed therefore read as needles without one, with the same layout and
 // checksum: old segments need no conversion. The converse does not hold: a reader that
 // predates the field rejects a needle that has a content type as corrupt.
@@ -89,15 +96,21 @@ struct NeedleHeader {
   uint32_t mtime = 0;
   uint8_t key_len = 0;
   NeedleKind kind = NeedleKind::kValue;
-  uint16_t content_type_len = 0;
+  uint16_t content_type_len = 0;  // 0..255 (one byte on disk)
+  uint8_t marks = 0;              // NeedleMark bits
 };
+
+// Bits of NeedleHeader::marks.
+inline constexpr uint8_t kMarkStale = 1;
+inline constexpr uint8_t kKnownMarks = kMarkStale;
 
 namespace needle_offsets {
 inline constexpr size_t kMagic = 0, kCrc = 4, kVersion = 8, kCookie = 16, kValueLen = 24,
                         kFlags = 28, kExpiry = 32, kMtime = 36, kKeyLen = 40, kKind = 41,
-                        kContentTypeLen = 42, kKey = 44;
+                        kContentTypeLen = 42, kMarks = 43, kKey = 44;
 static_assert(kKey == kNeedleHeaderSize);
-static_assert(kContentTypeLen + 2 == kKey);
+static_assert(kContentTypeLen + 1 == kMarks && kMarks + 1 == kKey);
+static_assert(kMaxContentTypeLen <= 255);  // content_type_len fits its byte
 }  // namespace needle_offsets
 
 // Bytes of a needle without its padding: what the checksum (from offset 8) covers.

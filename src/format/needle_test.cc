@@ -109,18 +109,38 @@ TEST(Needle, OldNeedleWithZeroReservedReads) {
   EXPECT_EQ(again, buf);
 }
 
-TEST(Needle, ContentTypeLengthAbove255IsCorruption) {
+TEST(Needle, UnknownMarksAreCorruption) {
+  // Byte 43 was the high byte of a u16 content_type_len (values above 255 rejected);
+  // now it holds the marks, and bits other than kKnownMarks are still rejected.
   std::string buf;
   EncodeNeedle(kSalt, SampleHeader(), "key", std::string(kMaxContentTypeLen, 'c'), "v", &buf);
   NeedleHeader h;
   ASSERT_TRUE(DecodeNeedleHeader(buf, &h).ok());
-  for (uint16_t len : {uint16_t{256}, uint16_t{257}, uint16_t{0x8000}, uint16_t{0xFFFF}}) {
+  EXPECT_EQ(h.content_type_len, kMaxContentTypeLen);
+  EXPECT_EQ(h.marks, 0);
+  for (uint16_t len : {uint16_t{0x200}, uint16_t{0x8000}, uint16_t{0xFFFF}}) {
     std::string bad = buf;
     PutU16(bad.data() + needle_offsets::kContentTypeLen, len);
     Status s = DecodeNeedleHeader(bad, &h);
     EXPECT_TRUE(s.IsCorruption()) << len;
-    EXPECT_NE(s.ToString().find("content type"), std::string::npos) << s.ToString();
+    EXPECT_NE(s.ToString().find("marks"), std::string::npos) << s.ToString();
   }
+}
+
+TEST(Needle, StaleMarkRoundTrips) {
+  NeedleHeader in = SampleHeader();
+  in.marks = kMarkStale;
+  std::string buf;
+  EncodeNeedle(kSalt, in, "key", "text/plain", "value", &buf);
+  EXPECT_EQ(static_cast<uint8_t>(buf[needle_offsets::kMarks]), kMarkStale);
+  EXPECT_EQ(static_cast<uint8_t>(buf[needle_offsets::kContentTypeLen]), 10);
+  NeedleHeader h;
+  ASSERT_TRUE(DecodeNeedleHeader(buf, &h).ok());
+  EXPECT_EQ(h.marks, kMarkStale);
+  EXPECT_EQ(h.content_type_len, 10);
+  std::string_view key, ct, value;
+  ASSERT_TRUE(VerifyNeedle(kSalt, buf, h, &key, &ct, &value).ok());
+  EXPECT_EQ(value, "value");
 }
 
 // The prefix, then the value from elsewhere, then zero padding: the same bytes as

@@ -41,6 +41,14 @@ struct ObjectMeta {
   uint32_t expiry = 0;   // absolute unix seconds, 0 = never
   uint32_t mtime = 0;    // unix seconds of the write that stored the value
   uint64_t size = 0;     // bytes of the value
+  // memcached's stale mark (meta md I, ms I with an older CAS): served, flagged X, until
+  // a new value replaces it. Stored with the object: it survives a restart.
+  bool stale = false;
+  // Set by a lookup with LookupOptions::meta only (memcached's meta get):
+  bool won = false;         // W: this lookup won the right to recache
+  bool token_sent = false;  // Z: a win token had been handed out before
+  bool fetched = false;     // h: fetched before this lookup (approximate)
+  uint32_t idle_s = 0;      // l: seconds since the last access (approximate)
 };
 
 // A live object found by a lookup. `key`, `content_type` (empty: none) and `value` are
@@ -65,9 +73,23 @@ struct ObjectView {
 struct LookupOptions {
   // HTTP public URLs: an object with another cookie is NotFound.
   const uint64_t* cookie = nullptr;
-  // gat, gats, mg T: the object's expiry is set to *touch_expiry first (a mutation, so
-  // the session's Commit rule applies); an expiry in the past reads as a miss.
+  // gat, gats, mg T: the object's expiry is set to *touch_expiry (a mutation, so the
+  // session's Commit rule applies). gat, gats: first, so that an expiry in the past
+  // reads as a miss; with `meta` (mg T): after the lookup, which returns the object with
+  // its new expiry, as memcached's mg does.
   const uint32_t* touch_expiry = nullptr;
+  // Meta get (memcached's mg): the win token and access state are reported in the
+  // view's meta (won, token_sent, fetched, idle_s). A hit wins (W, and the token is
+  // handed out: later lookups see token_sent, Z) when no token was handed out for this
+  // version of the object and it is stale, or its expiry is before *recache_before.
+  bool meta = false;
+  const uint32_t* recache_before = nullptr;  // mg R: absolute unix seconds
+  // mg N: a miss creates an empty object (flags 0) with this expiry (0 = never) and
+  // version vivify_version (mg E; 0 = assigned), and reads it, won.
+  const uint32_t* vivify_expiry = nullptr;
+  uint64_t vivify_version = 0;
+  // mg u: this access is not recorded (h and l of later lookups do not see it).
+  bool no_bump = false;
 };
 
 enum class MutationKind : uint8_t {
@@ -106,6 +128,18 @@ struct Mutation {
   uint32_t vivify_expiry = 0;
   uint64_t cookie = 0;          // set, add, replace, cas: 0 = the store draws one
   uint64_t max_value_size = 0;  // append, prepend: a longer result is kTooLarge (0: none)
+  // Meta E: the version the written object gets (memcached's explicit CAS), 0 = the store
+  // assigns one. It must be above every version of the key's partition (versions order
+  // writes and flush_all): kInvalid otherwise, with nothing written.
+  uint64_t explicit_version = 0;
+  // Meta I (invalidate). kSet/kCas with has_compare: a compare_version below the
+  // object's stores anyway, keeping the object's expiry and its handed-out win token,
+  // and marks the new object stale. kDelete: the object is kept, marked stale, with a
+  // new version (and the new expiry when set_expiry) instead of being deleted.
+  bool invalidate = false;
+  // Meta md x: kDelete keeps the object with an empty value and flags 0 (its expiry,
+  // content type and cookie stay), under a new version.
+  bool remove_value = false;
 };
 
 enum class MutationStatus : uint8_t {
@@ -117,6 +151,7 @@ enum class MutationStatus : uint8_t {
   kTooLarge,     // append, prepend past max_value_size
   kNoSpace,      // the disk is full (error says so)
   kUnavailable,  // the key's partition cannot answer (error names it)
+  kInvalid,      // explicit_version not above the partition's versions (error says so)
   kError,        // anything else (error says what)
 };
 

@@ -253,12 +253,12 @@ void EventLoop::Accept(size_t listener) {
     if (fd < 0) return;  // EAGAIN: another loop took it, or none left
     if (server_->connections_.fetch_add(1) >= server_->config_.max_connections) {
       server_->connections_.fetch_sub(1);
+      NetCounters::Add(counters_[listener].rejected_connections);  // counted before it hears
       std::string_view refusal = server_->listeners_[listener].service->TooManyConnections();
       if (!refusal.empty()) {
         (void)!::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       }
       ::close(fd);
-      NetCounters::Add(counters_[listener].rejected_connections);
       continue;
     }
     SetNoDelay(fd);

@@ -277,6 +277,12 @@ TEST_F(EventLoopTest, TooManyConnectionsAreRefusedWithTheServicesReply) {
   EXPECT_EQ(a.Read(2), "a\n");
   Client b(port());
   EXPECT_EQ(b.Read(100), "BUSY\n");
+  // The refusing loop's counters are read from this thread: wait for them to show.
+  auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (server_->Counts(0).rejected_connections == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
   NetCounts n = server_->Counts(0);
   EXPECT_EQ(n.rejected_connections, 1u);
   EXPECT_EQ(n.curr_connections, 1);

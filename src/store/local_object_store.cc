@@ -1,6 +1,7 @@
 #include "store/local_object_store.h"
 
 #include <charconv>
+#include <ctime>
 #include <vector>
 
 #include "base/decimal.h"
@@ -19,8 +20,34 @@ uint64_t DrawCookie() {
 }
 
 ObjectMeta MetaOf(const format::NeedleHeader& h, uint64_t size) {
-  return ObjectMeta{h.version, h.cookie, h.flags, h.expiry, h.mtime, size};
+  ObjectMeta m{h.version, h.cookie, h.flags, h.expiry, h.mtime, size};
+  m.stale = (h.marks & format::kMarkStale) != 0;
+  return m;
 }
+
+// Meta ms I: a set whose compared version is older than the object's stores anyway,
+// marked stale.
+bool StoresStale(const Mutation& m, uint64_t current) {
+  bool set = m.kind == MutationKind::kSet || m.kind == MutationKind::kCas;
+  return set && m.invalidate && m.compare_version < current;
+}
+
+// Meta md I / md x: the delete keeps the object (stale, or without its value), under a
+// new version.
+void KeepDeleted(const Mutation& m, const ReadResult& cur, UpdateDecision* d,
+                 UpdateDecision* kept) {
+  const format::NeedleHeader& h = cur.header();
+  d->action = UpdateDecision::Action::kPut;
+  d->value = m.remove_value ? std::string_view() : cur.value();
+  d->content_type = cur.content_type();
+  d->flags = m.remove_value ? 0 : h.flags;
+  d->expiry = m.set_expiry ? m.expiry : h.expiry;
+  d->cookie = h.cookie;
+  d->marks = m.invalidate ? format::kMarkStale : h.marks;
+  *kept = *d;
+}
+
+uint32_t WallClock() { return static_cast<uint32_t>(::time(nullptr)); }
 
 }  // namespace
 
@@ -88,11 +115,23 @@ Status LocalObjectStore::Get(ObjectSession* session, std::string_view key,
   auto* s = static_cast<Session*>(session);
   uint64_t hash;
   Volume* v = store_->VolumeFor(key, &hash);
-  if (options.touch_expiry != nullptr) {
+  // A classic touch comes first (an expiry in the past reads as a miss); a meta one
+  // applies to the object found, which is returned, as memcached's mg T does.
+  if (options.touch_expiry != nullptr && !options.meta) {
     BALE_RETURN_IF_ERROR(Touch(s, v, key, *options.touch_expiry));
   }
   ObjectRef& ref = s->ref_;
-  BALE_RETURN_IF_ERROR(v->Locate(key, &ref, &s->read_, &hash, options.cookie));
+  Status ls = v->Locate(key, &ref, &s->read_, &hash, options.cookie);
+  bool vivified = false;
+  if (ls.IsNotFound() && options.vivify_expiry != nullptr) {
+    BALE_RETURN_IF_ERROR(Vivify(s, key, options, &vivified));
+    ls = v->Locate(key, &ref, &s->read_, &hash, options.cookie);
+  }
+  BALE_RETURN_IF_ERROR(ls);
+  if (options.touch_expiry != nullptr && options.meta) {
+    BALE_RETURN_IF_ERROR(Touch(s, v, key, *options.touch_expiry));
+    ref.header.expiry = *options.touch_expiry;
+  }
   view->meta = MetaOf(ref.header, ref.value.size());
   view->key = ref.key;
   view->content_type = ref.content_type;
@@ -100,7 +139,40 @@ Status LocalObjectStore::Get(ObjectSession* session, std::string_view key,
   view->fd = ref.segment != nullptr ? ref.segment->descriptor() : -1;
   view->value_offset = ref.value_offset;
   view->hold = std::move(ref.segment);  // no reference count changes hands
+  MetaLookup(hash, options, vivified, &view->meta);
   return Status::OK();
+}
+
+Status LocalObjectStore::Vivify(Session* session, std::string_view key,
+                                const LookupOptions& options, bool* created) {
+  Mutation m;
+  m.kind = MutationKind::kAdd;
+  m.key = key;
+  m.expiry = *options.vivify_expiry;
+  m.explicit_version = options.vivify_version;
+  MutationResult r;
+  Status s = Apply(session, m, &r);
+  *created = s.ok() && r.status == MutationStatus::kOk;
+  return s;  // kNotStored: another client created it first
+}
+
+void LocalObjectStore::MetaLookup(uint64_t hash, const LookupOptions& options, bool vivified,
+                                  ObjectMeta* m) {
+  MetaState::Access a = meta_.Fetch(hash, m->version, m->mtime, WallClock(), !options.no_bump);
+  if (!options.meta) return;
+  m->fetched = a.fetched;
+  m->idle_s = a.idle_s;
+  if (vivified) {
+    m->won = meta_.ClaimToken(hash, m->version);
+    return;
+  }
+  m->token_sent = meta_.TokenSent(hash, m->version);
+  bool recache =
+      options.recache_before != nullptr && m->expiry != 0 && m->expiry < *options.recache_before;
+  if (!m->token_sent && (m->stale || recache)) {
+    m->won = meta_.ClaimToken(hash, m->version);
+    m->token_sent = !m->won;  // another client won in between
+  }
 }
 
 Status LocalObjectStore::Touch(Session* session, Volume* v, std::string_view key, uint32_t expiry) {
@@ -122,6 +194,9 @@ void LocalObjectStore::Finish(const Status& s, MutationResult* result) {
     result->status = MutationStatus::kNotFound;
   } else if (s.IsExists()) {
     result->status = MutationStatus::kExists;
+  } else if (s.IsInvalidArgument() && s.message().starts_with("explicit version")) {
+    result->status = MutationStatus::kInvalid;
+    result->error = s;
   } else {
     result->status = s.IsNoSpace()       ? MutationStatus::kNoSpace
                      : s.IsUnavailable() ? MutationStatus::kUnavailable
@@ -138,7 +213,9 @@ Status LocalObjectStore::Apply(Session* session, const Mutation& m, MutationResu
     case MutationKind::kSet:
     case MutationKind::kDelete:
       // Nothing to read first: one append (a tombstone for a delete).
-      if (!m.has_compare) return Write(session, v, m, result);
+      if (!m.has_compare && m.explicit_version == 0 && !m.invalidate && !m.remove_value) {
+        return Write(session, v, m, result);
+      }
       [[fallthrough]];
     default:
       return Update(session, v, m, result);
@@ -174,7 +251,8 @@ Status LocalObjectStore::Update(Session* session, Volume* v, const Mutation& m,
   MutationStatus verdict = MutationStatus::kOk;
   std::string joined;
   char digits[24];
-  UpdateDecision kept;  // what was decided, for the result
+  UpdateDecision kept;            // what was decided, for the result
+  uint64_t replaced_version = 0;  // ms I: the newer version a stale value replaced
   auto decide = [&](const ReadResult* cur, UpdateDecision* d) {
     auto abort = [&](MutationStatus why) {
       verdict = why;
@@ -184,7 +262,10 @@ Status LocalObjectStore::Update(Session* session, Volume* v, const Mutation& m,
     bool compare = m.kind == MutationKind::kCas || m.has_compare;
     if (compare && !(IsIncrDecr(m.kind) && cur == nullptr)) {
       if (cur == nullptr) return abort(MutationStatus::kNotFound);
-      if (cur->header().version != m.compare_version) return abort(MutationStatus::kExists);
+      if (cur->header().version != m.compare_version) {
+        if (!StoresStale(m, cur->header().version)) return abort(MutationStatus::kExists);
+        replaced_version = cur->header().version;  // stored, stale (meta ms I)
+      }
     }
     d->action = UpdateDecision::Action::kPut;
     d->value = m.value;
@@ -192,6 +273,7 @@ Status LocalObjectStore::Update(Session* session, Volume* v, const Mutation& m,
     d->flags = m.flags;
     d->expiry = m.expiry;
     d->cookie = m.cookie != 0 ? m.cookie : DrawCookie();
+    d->version = m.explicit_version;
     bool present = cur != nullptr;
     switch (m.kind) {
       case MutationKind::kAdd:
@@ -202,6 +284,7 @@ Status LocalObjectStore::Update(Session* session, Volume* v, const Mutation& m,
         break;
       case MutationKind::kDelete:
         if (!present) return abort(MutationStatus::kNotFound);
+        if (m.invalidate || m.remove_value) return KeepDeleted(m, *cur, d, &kept);
         d->action = UpdateDecision::Action::kDelete;
         break;
       case MutationKind::kAppend:
@@ -246,7 +329,12 @@ Status LocalObjectStore::Update(Session* session, Volume* v, const Mutation& m,
       d->content_type = cur->content_type();
       d->flags = cur->header().flags;
       if (Joins(m.kind)) d->expiry = cur->header().expiry;
+      if (IsIncrDecr(m.kind)) d->marks = cur->header().marks;  // as memcached's in place
       d->cookie = cur->header().cookie;
+    }
+    if (replaced_version != 0) {
+      d->expiry = cur->header().expiry;
+      d->marks = format::kMarkStale;
     }
     kept = *d;
   };
@@ -260,6 +348,11 @@ Status LocalObjectStore::Update(Session* session, Volume* v, const Mutation& m,
   if (sync_) session->Wrote(v);
   if (kept.action == UpdateDecision::Action::kPut) {
     result->meta = ObjectMeta{version, kept.cookie, kept.flags, kept.expiry, 0, kept.value.size()};
+    result->meta.stale = (kept.marks & format::kMarkStale) != 0;
+  }
+  if (replaced_version != 0) {  // a win token handed out for the object stays handed out
+    uint64_t hash = HashKey(m.key);
+    if (meta_.TokenSent(hash, replaced_version)) meta_.ClaimToken(hash, version);
   }
   return Status::OK();
 }

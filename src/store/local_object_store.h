@@ -10,6 +10,10 @@
 // In kSync durability no call here waits for fdatasync: the volumes written are
 // remembered by the session, and Commit syncs them (group commit); in the other modes
 // the volumes' own rules apply and Commit does nothing.
+// Meta semantics: the stale mark is a needle mark (format/needle.h), so it is durable;
+// win tokens and fetch state are in memory (store/meta_state.h). An explicit version
+// (meta E) is the needle's version itself, accepted only above the partition's last
+// version (Volume::UpdateDecision::version), so versions stay monotonic per partition.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +21,7 @@
 #include <string_view>
 
 #include "frontend/object_store.h"
+#include "store/meta_state.h"
 #include "store/store.h"
 
 namespace bale {
@@ -56,9 +61,15 @@ class LocalObjectStore final : public ObjectStore {
   Status Write(Session* session, Volume* v, const Mutation& m, MutationResult* result);
   Status Update(Session* session, Volume* v, const Mutation& m, MutationResult* result);
   Status Touch(Session* session, Volume* v, std::string_view key, uint32_t expiry);
+  // LookupOptions::vivify_expiry: creates the empty object; *created if this call did.
+  Status Vivify(Session* session, std::string_view key, const LookupOptions& options,
+                bool* created);
+  // LookupOptions::meta: the win token and access state of the object in *m.
+  void MetaLookup(uint64_t hash, const LookupOptions& options, bool vivified, ObjectMeta* m);
   static void Finish(const Status& s, MutationResult* result);
 
   Store* store_;
+  MetaState meta_;
   Durability durability_;
   bool sync_;
 };

@@ -321,7 +321,9 @@ TEST_F(StoreFlushTest, PerPartitionMarkersOfEarlierBuildsAreHonoured) {
                                 format::EncodeFlushMarker(format::FlushMarker{time, version}))
                     .ok());
   };
-  legacy(0, 0, 1000);      // flush_all: every version up to 1000
+  // flush_all: every version up to counter 1000 (versions carry the partition in their
+  // low 16 bits).
+  legacy(0, 0, uint64_t{1000} << Volume::kVersionPartitionBits);
   legacy(1, now_ + 5, 0);  // flush_all 5, not yet due
   Open();
   EXPECT_EQ(Get(store_.get(), a), "<missing>");

@@ -532,7 +532,7 @@ Status Volume::DecideWriteLocked(std::span<WriteOp> ops, std::vector<PendingOp>*
     WriteOp& op = ops[i];
     if (!op.status.ok()) continue;
     format::NeedleHeader h;
-    h.version = op.version = ++last_version_;
+    h.version = op.version = NextVersionLocked();
     h.cookie = op.cookie = op.cookie != 0 ? op.cookie : RandomCookie();
     h.flags = op.flags;
     h.expiry = op.expiry;
@@ -728,6 +728,23 @@ Status Volume::AppendOneLocked(const format::NeedleHeader& h, std::string_view k
   return Status::OK();
 }
 
+uint64_t Volume::NextVersionLocked() {
+  uint64_t counter = (last_version_ >> kVersionPartitionBits) + 1;
+  uint64_t partition = options_.partition & ((uint64_t{1} << kVersionPartitionBits) - 1);
+  last_version_ = (counter << kVersionPartitionBits) | partition;
+  return last_version_;
+}
+
+Status Volume::TakeVersionLocked(uint64_t version) {
+  if (version <= last_version_) {
+    return Status::InvalidArgument("explicit version " + std::to_string(version) +
+                                   " is not above the partition's last version " +
+                                   std::to_string(last_version_));
+  }
+  last_version_ = version;
+  return Status::OK();
+}
+
 Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version, bool wait,
                       DecidedWrite* decided) {
   BALE_RETURN_IF_ERROR(CheckKey(key));
@@ -760,8 +777,14 @@ Status Volume::Update(std::string_view key, const Updater& fn, uint64_t* version
       return Status::InvalidArgument("content type over 255 bytes or with control bytes");
     }
     format::NeedleHeader h;
-    h.version = ++last_version_;
+    if (d.version != 0) {
+      BALE_RETURN_IF_ERROR(TakeVersionLocked(d.version));
+      h.version = d.version;
+    } else {
+      h.version = NextVersionLocked();
+    }
     h.cookie = d.cookie != 0 ? d.cookie : RandomCookie();
+    if (!tombstone) h.marks = d.marks;
     h.flags = d.flags;
     h.expiry = d.expiry;
     h.mtime = now;

@@ -235,6 +235,11 @@ struct UpdateDecision {
   uint32_t flags = 0;
   uint32_t expiry = 0;
   uint64_t cookie = 0;  // 0 = random
+  uint8_t marks = 0;    // kPut: format::NeedleHeader::marks (kMarkStale)
+  // kPut, kDelete: the version to give the needle (memcached's meta E), which must be
+  // above every version the volume has handed out (else Update returns InvalidArgument);
+  // 0 = the volume assigns one.
+  uint64_t version = 0;
 };
 // Called under the volume's write lock with the live object, or null when there is
 // none. Must be quick: writers of this volume wait for it.
@@ -243,6 +248,9 @@ using Updater = std::function<void(const ReadResult* current, UpdateDecision* de
 class Volume {
  public:
   static constexpr size_t kFirstReadBytes = 4096;
+  // Versions carry their partition in their low bits (partitions <= 65536: Store, the
+  // cluster map); see NextVersionLocked.
+  static constexpr int kVersionPartitionBits = 16;
   // Values larger than this are written from the caller's memory (see the contract).
   static constexpr size_t kDirectValueBytes = DecidedWrite::kDirectValueBytes;
 
@@ -456,6 +464,13 @@ class Volume {
   // targets) into *out.
   Status RedecideLocked(const DecidedWrite& src, DecidedWrite* out);
   uint16_t FreeSlotLocked() const;
+  // The next version: the low kVersionPartitionBits are the partition, the bits above a
+  // counter that continues above every version the volume has seen (last_version_), so
+  // that versions are unique across partitions and monotonic within one.
+  uint64_t NextVersionLocked();
+  // Takes `version` (an explicit one, UpdateDecision::version) as the next; InvalidArgument
+  // unless it is above last_version_.
+  Status TakeVersionLocked(uint64_t version);
   Status WaitDurable(uint64_t lsn);
   Status WriteCheckpointLocked();
   // Recovery helpers (volume_recovery.cc, checkpoint.cc).

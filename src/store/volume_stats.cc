@@ -46,7 +46,7 @@ void Volume::ReclaimGone(std::string_view key, uint32_t tag) {
     // from a restart's scan, as compaction writes one. Not waited for: were it lost,
     // the object would still read as missing.
     format::NeedleHeader h;
-    h.version = ++last_version_;
+    h.version = NextVersionLocked();
     h.cookie = RandomU64() | 1;
     h.mtime = now;
     h.kind = format::NeedleKind::kTombstone;
