@@ -2,7 +2,7 @@
 // (status, CAS, extras, key, value), quiet variants, the text protocol's limits, and
 // that both protocols see the same objects. Statuses and messages follow memcached
 // 1.6.18's proto_bin.c, checked byte for byte against Debian's memcached by
-// tests/integration/binary_protocol_test.py.
+// tests/integration/pylibmc_test.py.
 #include "frontend/binary_commands.h"
 
 #include <gtest/gtest.h>
