@@ -9,7 +9,9 @@ bench/RESULTS.md.
 
   bench/run_memcached.py [--rounds 3] [--time 10s] [--value-size 100]
                          [--durability interval] [--set-only] [--threads 2]
-                         [--bale-args "--io-uring off"] [--bale PATH]
+                         [--bale-args "--io-uring off"] [--bale PATH] [--binary]
+
+--binary drives both servers with memcached's binary protocol (memcaslap -B).
 
 Rounds run memcached then bale, and the next round bale then memcached (ABBA), so that
 a drift of the machine's speed does not favour whichever server always goes second.
@@ -31,6 +33,8 @@ def memcaslap(port, args, cfg):
            "-t", args.time, "-X", str(args.value_size), "-S", args.time]
     if cfg:
         cmd += ["-F", cfg]
+    if args.binary:
+        cmd += ["-B"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout
     tps = int(re.search(r"TPS: (\d+)", out).group(1))
     total = out[out.rfind("Total Statistics"):]
@@ -74,6 +78,8 @@ def main():
     p.add_argument("--set-only", action="store_true")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--bale-args", default="", help="more `bale serve` options")
+    p.add_argument("--binary", action="store_true",
+                   help="the binary protocol for both servers (memcaslap -B)")
     p.add_argument("--bale", default=os.path.join(ROOT, "build", "bale"),
                    help="the bale executable (default: build/bale, built if missing)")
     args = p.parse_args()
@@ -100,7 +106,8 @@ def main():
     b_tps = statistics.median(r[1][0] for r in rows)
     lat = lambda i: [r[i][1] for r in rows if r[i][1] is not None]
     mix = "set only" if args.set_only else "90% get / 10% set"
-    print(f"### memcached protocol, {mix}, {args.value_size}-byte values, "
+    protocol = "memcached binary protocol" if args.binary else "memcached protocol"
+    print(f"### {protocol}, {mix}, {args.value_size}-byte values, "
           f"bale --durability {args.durability}\n")
     print(f"`{sys.argv[0]} {' '.join(sys.argv[1:])}` on {os.cpu_count()} cores, "
           f"{time.strftime('%Y-%m-%d')}; client for both:\n")

@@ -16,7 +16,7 @@ Faces::Faces(ObjectStore* store, const MemcacheSettings& settings,
       commands_(store, &settings_, this),
       routes_(store, &http_settings_, &settings_, this),
       loops_(store),
-      memcache_(&commands_, &settings_, &loops_),
+      memcache_(store, &commands_, &settings_, &loops_),
       http_(&routes_, &http_settings_, &body_budget_, &loops_),
       started_(std::chrono::steady_clock::now()) {}
 

@@ -1,16 +1,21 @@
-// MemcacheService: the memcached text/meta face as a net::Service: one MemcacheHandler
-// per connection parses requests in place (proto/memcache_parser.h) and answers them
-// with MemcacheCommands, as far as the input goes.
+// MemcacheService: the memcached face as a net::Service: one MemcacheHandler per
+// connection parses requests in place and answers them, as far as the input goes. The
+// protocol is chosen per connection by its first byte, as memcached does: 0x80 (the
+// binary request magic) means the binary protocol (proto/memcache_binary.h, answered by
+// BinaryCommands), anything else the text and meta protocols (proto/memcache_parser.h,
+// answered by MemcacheCommands).
 //
-// Contract: calls proto's parser, MemcacheCommands and net's service.h/conn.h; knows
-// nothing of sockets. Per request: no allocation, one Execute call; requests parsed
-// from one read are timed together (memcached_latency). In kSync durability a write's
-// reply is held for the loop's group commit (face_loop.h).
+// Contract: calls proto's parsers, MemcacheCommands, BinaryCommands and net's
+// service.h/conn.h; knows nothing of sockets. Per request: no allocation, one Execute
+// call; requests parsed from one read are timed together (memcached_latency). In kSync
+// durability a write's reply is held for the loop's group commit (face_loop.h), in
+// either protocol.
 #pragma once
 
 #include <memory>
 #include <string_view>
 
+#include "frontend/binary_commands.h"
 #include "frontend/face_loop.h"
 #include "frontend/memcache_commands.h"
 #include "net/service.h"
@@ -20,8 +25,9 @@ namespace bale {
 
 class MemcacheService final : public net::Service {
  public:
-  MemcacheService(MemcacheCommands* commands, const MemcacheSettings* settings, FaceLoops* loops)
-      : commands_(commands), loops_(loops) {
+  MemcacheService(ObjectStore* store, MemcacheCommands* commands, const MemcacheSettings* settings,
+                  FaceLoops* loops)
+      : commands_(commands), binary_(store, commands, settings), loops_(loops) {
     limits_.max_item_size = settings->max_item_size;
   }
 
@@ -34,6 +40,7 @@ class MemcacheService final : public net::Service {
  private:
   friend class MemcacheHandler;
   MemcacheCommands* commands_;
+  BinaryCommands binary_;
   FaceLoops* loops_;
   proto::ParserLimits limits_;
 };

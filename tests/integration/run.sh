@@ -32,7 +32,7 @@ for t in "$here"/*_test.sh; do
 done
 # The loops batch socket I/O through io_uring where the kernel allows it; these suites
 # run again on the plain system-call path that other kernels (and --io-uring off) get.
-for name in memccapable_test pymemcache_test bad_input_test http_test; do
+for name in memccapable_test pymemcache_test pylibmc_test bad_input_test http_test; do
   run_suite "$name" "--io-uring off"
 done
 skips_ok=1
