@@ -35,6 +35,9 @@ done
 for name in memccapable_test pymemcache_test pylibmc_test bad_input_test http_test; do
   run_suite "$name" "--io-uring off"
 done
+# In --durability sync every reply that acknowledges a write is held for the round's group
+# commit (frontend/face_loop.h): the binary face too.
+run_suite pylibmc_test "--durability sync"
 skips_ok=1
 "$here/../../scripts/check_skips" --skip-log "$BALE_SKIP_LOG" || skips_ok=0
 skipped=$(grep -c '^SKIP ' "$BALE_SKIP_LOG" || true)
