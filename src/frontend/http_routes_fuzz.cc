@@ -15,20 +15,13 @@
 
 #include "frontend/http_routes.h"
 #include "proto/http_request.h"
+#include "proto/stream_fuzz.h"  // FUZZ_CHECK
 #include "store/local_object_store.h"
 #include "store/store.h"
 
 namespace {
 
 using namespace bale;
-
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
 
 class NoStats : public StatsSource {
  public:
