@@ -148,6 +148,7 @@ def main():
     }
     order = ["bale sync", "redis always", "bale none", "redis no"]
     rows = []
+    load_before = os.getloadavg()[0]
     try:
         for r in range(args.rounds):
             res = {}
@@ -171,7 +172,9 @@ def main():
     print(f"### Durable sets: bale sync against Redis appendfsync always, "
           f"{VALUE}-byte values, 64 connections\n")
     print(f"`{sys.argv[0]} {' '.join(sys.argv[1:])}` on {os.cpu_count()} cores, "
-          f"{time.strftime('%Y-%m-%d')}, {time.strftime('%H:%M')}\n")
+          f"{time.strftime('%Y-%m-%d')}, {time.strftime('%H:%M')}; 1-minute load average "
+          f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after (fdatasync's cost, and so "
+          "both durable figures, move with what else uses the disk)\n")
     sub = lambda c, k, v: [v if x == k else x for x in c]
     print("bale: `" + shlex.join(sub(sub(first['bale sync']['server'], first['bale sync']['server'][3], 'DIR'),
                                      first['bale sync']['server'][5], 'PORT')[1:]) + "`, client `" +
