@@ -171,7 +171,7 @@ def main():
     first = rows[0]
     print(f"### Durable sets: bale sync against Redis appendfsync always, "
           f"{VALUE}-byte values, 64 connections\n")
-    print(f"`{sys.argv[0]} {' '.join(sys.argv[1:])}` on {os.cpu_count()} cores, "
+    print(f"`{sys.argv[0]} {shlex.join(sys.argv[1:])}` on {os.cpu_count()} cores, "
           f"{time.strftime('%Y-%m-%d')}, {time.strftime('%H:%M')}; 1-minute load average "
           f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after (fdatasync's cost, and so "
           "both durable figures, move with what else uses the disk)\n")
