@@ -14,7 +14,9 @@ written from the caller's memory: the direct-value path), flags, absolute expiry
 HTTP content types and cookies, overwrites, deletes (tombstones), appends, counters and
 a flush_all marker with objects written before it (gone) and after it (present).
 With --kill the server is SIGKILLed at the end instead of stopped, so no closing
-checkpoint is written and a restart must scan the head's tail.
+checkpoint is written and a restart must scan the head's tail. It also writes touch records
+and stale marks (`md KEY I`), listed in expected.json ("touched", "stale"); the v1
+directories were written by an earlier version of this script, without them.
 """
 
 import hashlib
@@ -136,6 +138,22 @@ def main():
     assert c.cmd("set counter 0 0 2", b"40") == b"STORED"
     assert c.cmd("incr counter 2") == b"42"
     expected["counter"] = {"flags": 0, "value": b"42"}
+    # Touch records (needle kind 2, since issue 9): a new expiry without a copy of the
+    # value. Keys that had none, so that the expiry read back must come from the record.
+    touched = []
+    for i in range(1, 600, 3):
+        key = "small-%d" % i
+        if expected.get(key) is None or i % 5 == 0:
+            continue
+        assert c.cmd("touch %s %d" % (key, FAR_EXPIRY)) == b"TOUCHED", key
+        touched.append(key)
+    # Stale marks (meta `md KEY I`, since issue 12): the object stays, marked stale.
+    stale = []
+    for i in range(10):
+        key = "stale-%d" % i
+        put(key, 60 + i, flags=i)
+        assert c.cmd("md %s I" % key) == b"HD", key
+        stale.append(key)
     # An empty value, and a key of the longest length.
     put("empty", 0)
     put("k" * 250, 77)
@@ -153,6 +171,8 @@ def main():
 
     # Every object as the server returns it now (flags, and the cookie of the public URL).
     manifest = {"objects": {}, "missing": [], "http": {}}
+    manifest["touched"] = sorted(touched)  # each reads with an expiry (mg t), not -1
+    manifest["stale"] = sorted(stale)  # each reads with mg's X flag
     for key, e in sorted(expected.items()):
         if e is None:
             manifest["missing"].append(key)
@@ -179,6 +199,10 @@ def main():
     for name in os.listdir(out):
         if name.startswith("data.out"):
             os.remove(os.path.join(out, name))
+    # What a server makes afresh at each open: the owner's lock and the full-disk reserve.
+    for name in ("LOCK", "RESERVE"):
+        if os.path.exists(os.path.join(data, name)):
+            os.remove(os.path.join(data, name))
     with open(os.path.join(out, "expected.json"), "w") as f:
         json.dump(manifest, f, indent=0, sort_keys=True)
         f.write("\n")

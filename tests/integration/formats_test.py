@@ -2,7 +2,8 @@
 """Formats kept: every golden data directory under tests/golden/ (written by an earlier
 release, see tests/golden/make_golden.py) opens with this build, passes `bale verify`,
 and reads back every object exactly as recorded: value bytes, flags, HTTP content type;
-deleted and flushed keys stay missing. Each directory is opened twice (the second time
+deleted and flushed keys stay missing; touched objects keep their expiry and stale marks
+stay (where the manifest lists them). Each directory is opened twice (the second time
 from what this build wrote at its first close), always on a copy.
 
 Usage: formats_test.py BALE TMPDIR
@@ -42,6 +43,17 @@ def read_value(sock, buf, key):
     return int(parts[2]), value
 
 
+def meta_flags(sock, buf, key):
+    """Sends `mg key t` (no value); returns the reply's flags (HD ...)."""
+    sock.sendall(b"mg " + key + b" t\r\n")
+    while b"\r\n" not in buf[0]:
+        buf[0] += sock.recv(1 << 16)
+    line, _, buf[0] = buf[0].partition(b"\r\n")
+    parts = line.split()
+    check(parts and parts[0] == b"HD", "mg %r: %r" % (key, line))
+    return parts[1:]
+
+
 def check_store(bale, data, manifest, name):
     srv = balelib.Server(bale, data, "--threads", "1")
     check(srv.partitions == 4, "%s: %s partitions" % (name, srv.partitions))
@@ -58,6 +70,14 @@ def check_store(bale, data, manifest, name):
                   "%s: %r value differs (%d bytes, want %d)" % (name, key, len(value), want["size"]))
         for key in manifest["missing"]:
             check(read_value(s, buf, key.encode()) is None, "%s: %r came back" % (name, key))
+        # Touch records and stale marks (golden directories written since issue 12).
+        for key in manifest.get("touched", []):
+            flags = meta_flags(s, buf, key.encode())
+            check(any(f.startswith(b"t") and f != b"t-1" for f in flags),
+                  "%s: %r lost its touched expiry: %r" % (name, key, flags))
+        for key in manifest.get("stale", []):
+            flags = meta_flags(s, buf, key.encode())
+            check(b"X" in flags, "%s: %r lost its stale mark: %r" % (name, key, flags))
     for key, want in manifest["http"].items():
         r = balelib.http_request(srv.http_port, "GET", "/o/" + key, timeout=30)
         check(r.status == 200, "%s: GET /o/%s: %d" % (name, key, r.status))
