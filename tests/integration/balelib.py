@@ -176,6 +176,30 @@ class Server:
 atexit.register(Server.kill_all)
 
 
+def start_memcached(*extra):
+    """Debian's memcached, as the peer bale is compared with, on a free loopback port
+    (with `extra` options); returns (process, port) once it listens. It dies with this
+    process."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = ["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0", *extra]
+    if os.geteuid() == 0:
+        cmd += ["-u", "nobody"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            connect(port, 1).close()
+            return proc, port
+        except OSError:
+            check(proc.poll() is None, "memcached exited %s" % proc.returncode)
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("memcached did not listen within %.0f s" % WAIT_S)
+
+
 def connect(port, timeout=WAIT_S):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -16,38 +16,10 @@ Usage: meta_flags_test.py BALE TMPDIR
 import os
 import re
 import signal
-import socket
-import subprocess
 import sys
-import time
 
 import balelib
 from balelib import check, log
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def start_memcached():
-    port = free_port()
-    cmd = ["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-t", "1", "-m", "64"]
-    if os.geteuid() == 0:
-        cmd += ["-u", "nobody"]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=balelib._die_with_parent)
-    deadline = time.time() + balelib.WAIT_S
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("memcached did not start")
 
 
 class Conn:
@@ -316,7 +288,7 @@ def bale_only(srv, data):
 
 def main():
     bale, tmp = sys.argv[1], sys.argv[2]
-    mc, mc_port = start_memcached()
+    mc, mc_port = balelib.start_memcached("-t", "1", "-m", "64")
     data = os.path.join(tmp, "meta-data")
     srv = balelib.Server(bale, data)
     try:

@@ -13,36 +13,15 @@ Usage: pylibmc_test.py BALE TMPDIR
 """
 
 import os
-import socket
 import struct
-import subprocess
 import sys
 import time
 
 import pylibmc
 
-from balelib import WAIT_S, Server, check, connect, log
+from balelib import WAIT_S, Server, check, connect, log, start_memcached
 
 BIG = bytes(range(256)) * 800  # 200 KiB: sent by sendfile from its segment
-
-
-def start_memcached():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    user = ["-u", "nobody"] if os.geteuid() == 0 else []
-    proc = subprocess.Popen(["memcached", *user, "-l", "127.0.0.1", "-p", str(port), "-U", "0"],
-                            stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        try:
-            connect(port, 1).close()
-            return proc, port
-        except OSError:
-            check(proc.poll() is None, "memcached exited %s" % proc.returncode)
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("memcached did not listen within %.0f s" % WAIT_S)
 
 
 def client(port):

@@ -16,12 +16,10 @@ Usage: stats_compat_test.py BALE TMPDIR
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
 import time
 
-from balelib import WAIT_S, Server, check, connect, log
+from balelib import WAIT_S, Server, check, connect, log, start_memcached
 
 STAT_LINE = re.compile(rb"^STAT [^ \r\n]+ [^\r\n]*$")
 SINGLE_LINE = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR", b"OK", b"RESET", b"SAME", b"BADCLASS",
@@ -33,33 +31,11 @@ def eq(got, want, what):
     check(got == want, "%s: got %r, want %r" % (what, got, want))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Memcached:
     """Debian's memcached on a free loopback port."""
 
     def __init__(self, *extra):
-        self.port = free_port()
-        args = ["memcached", "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-t", "2"]
-        args += list(extra)
-        if os.getuid() == 0:
-            args += ["-u", "nobody"]
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            try:
-                connect(self.port, timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("memcached did not listen on %d" % self.port)
+        self.proc, self.port = start_memcached("-t", "2", *extra)
 
     def stop(self):
         self.proc.terminate()
