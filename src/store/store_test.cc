@@ -48,20 +48,31 @@ TEST(StoreLock, SecondOpenIsRefusedNamingTheDirectoryAndPid) {
   ASSERT_TRUE(Store::Open(SmallStore(tmp.path()), &second).ok());
 }
 
+// The child is forked before the owner opens the store: forking a process whose store
+// threads may hold a lock (malloc's, or ASan's) can leave the child stuck forever.
 TEST(StoreLock, AnotherProcessIsRefusedWhileTheOwnerLives) {
   testing::TempDir tmp;
-  std::unique_ptr<Store> owner;
-  ASSERT_TRUE(Store::Open(SmallStore(tmp.path()), &owner).ok());
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
   pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
+    ::close(go[1]);
+    char byte = 0;
+    if (::read(go[0], &byte, 1) != 1) ::_exit(2);  // the owner never opened
     std::unique_ptr<Store> other;
     Status s = Store::Open(SmallStore(tmp.path()), &other);
     std::string pid = "process " + std::to_string(::getppid());
     ::_exit(s.IsBusy() && s.message().find(pid) != std::string_view::npos ? 0 : 1);
   }
+  ::close(go[0]);
+  std::unique_ptr<Store> owner;
+  Status opened = Store::Open(SmallStore(tmp.path()), &owner);
+  if (opened.ok()) EXPECT_EQ(::write(go[1], "g", 1), 1);
+  ::close(go[1]);
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(opened.ok()) << opened.ToString();
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << "the child opened a store the parent owns";
 }
