@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "bench/bench_util.h"
+#include "cli/cluster.h"
 #include "cli/serve.h"
 #include "store/verify.h"
 
@@ -44,6 +45,15 @@ int main(int argc, char** argv) {
   bale::cli::ServeArgs serve_args;
   bale::cli::AddServeCommand(&app, &serve_args);
 
+  bale::cli::DirectoryArgs directory_args;
+  auto* directory = bale::cli::AddDirectoryCommand(&app, &directory_args);
+  bale::cli::StoreArgs store_args;
+  auto* store = bale::cli::AddStoreCommand(&app, &store_args);
+  bale::cli::RouterArgs router_args;
+  auto* router = bale::cli::AddRouterCommand(&app, &router_args);
+  bale::cli::AdminArgs admin_args;
+  auto* admin = bale::cli::AddAdminCommand(&app, &admin_args);
+
   std::string verify_dir = "./data";
   auto* verify = app.add_subcommand("verify", "check every segment's checksums under a directory");
   verify->add_option("--data", verify_dir, "data directory")->capture_default_str();
@@ -60,6 +70,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (app.got_subcommand("serve")) return bale::cli::RunServe(serve_args);
+  if (directory->parsed()) return bale::cli::RunDirectory(directory_args);
+  if (store->parsed()) return bale::cli::RunStore(store_args);
+  if (router->parsed()) return bale::cli::RunRouter(router_args);
+  if (admin->parsed()) return bale::cli::RunAdmin(admin_args);
   if (verify->parsed()) return Verify(verify_dir);
   if (engine->parsed()) {
     bale::ParseDurability(engine_dur, &engine_args.durability);

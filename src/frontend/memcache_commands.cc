@@ -163,6 +163,7 @@ void MemcacheCommands::Retrieve(const Request& req, std::string* out, ThreadStat
   thread_local ObjectView obj;
   const size_t reply_start = out->size();
   std::string_view keys = req.keys, key;
+  if (keys.find(' ') != std::string_view::npos) store_->Prefetch(session, keys, options);
   while (proto::NextToken(&keys, &key)) {
     ThreadStats::Add(st->cmd_get);
     if (touch) ThreadStats::Add(st->cmd_touch);

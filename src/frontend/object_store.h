@@ -275,6 +275,18 @@ class ObjectStore {
   virtual Status Get(ObjectSession* session, std::string_view key, const LookupOptions& options,
                      ObjectView* view) = 0;
 
+  // A lookup of several keys is coming (memcached's `get k1 k2 ...`, `keys` as sent:
+  // space-separated), each with `options`: an implementation may fetch them together (a
+  // router sends one batch to each store node at once) and answer the Gets that follow,
+  // in the same order, from what it fetched. Only a hint: the Gets decide. By default
+  // nothing happens.
+  virtual void Prefetch(ObjectSession* session, std::string_view keys,
+                        const LookupOptions& options) {
+    (void)session;
+    (void)keys;
+    (void)options;
+  }
+
   // Applies `m`; `done->Done(result)` is called exactly once (see the contract above).
   virtual void Mutate(ObjectSession* session, const Mutation& m, MutationCompletion* done) = 0;
 

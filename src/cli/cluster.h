@@ -1,0 +1,81 @@
+// The cluster's roles as subcommands: `bale directory`, `bale store`, `bale router` and
+// `bale admin` (docs/cluster.md). Each Add*Command declares its flags (and --help); each
+// Run* runs the role until SIGINT or SIGTERM and returns the exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+
+namespace bale::cli {
+
+// Flags every clustered role has.
+struct ClusterArgs {
+  std::string etcd = "http://127.0.0.1:2379";  // etcd's --endpoints form
+  std::string cluster = "bale";
+  int64_t lease_ttl = 10;  // seconds
+};
+
+struct DirectoryArgs {
+  ClusterArgs cluster;
+  uint32_t partitions = 0;  // 0: kDefaultClusterPartitions
+  uint32_t initial_nodes = 1;
+  std::string http_listen = "127.0.0.1";
+  std::string http_port = "8070";  // "0" = off, "any" = ephemeral
+};
+
+struct StoreArgs {
+  ClusterArgs cluster;
+  std::string data = "./store-data";
+  std::string listen = "127.0.0.1";
+  int port = 7070;  // 0 = ephemeral
+  std::string zone;
+  std::string durability = "interval";
+  uint32_t interval_ms = 1000;
+  int threads = 0;
+  std::string segment_size = "1g";
+  std::string max_frame = "65m";
+};
+
+struct RouterArgs {
+  ClusterArgs cluster;
+  std::string listen = "127.0.0.1";
+  int port = 11211;
+  std::string http_port = "8080";  // "0" = off, "any" = ephemeral
+  uint32_t store_timeout_ms = 1000;
+  int threads = 0;
+  std::string max_item_size = "1m";
+  uint32_t max_connections = 1024;
+  std::string http_max_body = "64m";
+  std::string http_body_budget = "256m";
+  uint32_t http_timeout = 30;
+  std::string admin_from = "loopback";
+};
+
+struct AdminArgs {
+  ClusterArgs cluster;
+  std::string what = "status";  // status | nodes | partitions
+  bool json = false;
+  uint32_t store_timeout_ms = 1000;
+};
+
+CLI::App* AddDirectoryCommand(CLI::App* app, DirectoryArgs* args);
+int RunDirectory(const DirectoryArgs& args);
+CLI::App* AddStoreCommand(CLI::App* app, StoreArgs* args);
+int RunStore(const StoreArgs& args);
+CLI::App* AddRouterCommand(CLI::App* app, RouterArgs* args);
+int RunRouter(const RouterArgs& args);
+CLI::App* AddAdminCommand(CLI::App* app, AdminArgs* args);
+int RunAdmin(const AdminArgs& args);
+
+// Shared by the roles.
+void AddClusterFlags(CLI::App* cmd, ClusterArgs* args);
+// "0" = off (false), "any" = ephemeral (port 0), else 1..65535. False with a message on
+// stderr if bad.
+bool ParsePortFlag(const char* role, const char* flag, const std::string& value, bool* enabled,
+                   uint16_t* port);
+// Blocks SIGINT and SIGTERM in every thread started after it; WaitForStopSignal takes one.
+void BlockStopSignals();
+int WaitForStopSignal();
+
+}  // namespace bale::cli

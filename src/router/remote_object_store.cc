@@ -1,0 +1,375 @@
+#include "router/remote_object_store.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "proto/memcache_parser.h"
+#include "router/store_client.h"
+
+namespace bale::router {
+namespace {
+
+constexpr size_t kTailBytes = 64 << 10;  // values from here are sent without a copy
+
+std::string NodeName(const ClusterNode& n) {
+  return n.id + " (" + n.host + ":" + std::to_string(n.port) + ")";
+}
+
+bool SameAddress(const ClusterNode* a, const ClusterNode* b) {
+  return a != nullptr && b != nullptr && a->host == b->host && a->port == b->port;
+}
+
+MutationResult Failed(MutationStatus status, Status error) {
+  MutationResult r;
+  r.status = status;
+  r.error = std::move(error);
+  return r;
+}
+
+}  // namespace
+
+class RemoteObjectStore::Session final : public ObjectSession {
+ public:
+  Session(MapHolder* maps, const RouterOptions& options) : maps_(maps), options_(options) {}
+
+  bool commit_pending() const override { return false; }
+  Status Commit() override { return Status::OK(); }
+  void TrimBuffers(size_t) override {}
+
+  StoreConnection* ConnectionTo(const ClusterNode& node) {
+    std::string name = node.host + ":" + std::to_string(node.port);
+    auto it = conns_.find(name);
+    if (it == conns_.end()) {
+      it = conns_
+               .emplace(name,
+                        std::make_unique<StoreConnection>(node.host, node.port, options_.limits))
+               .first;
+    }
+    return it->second.get();
+  }
+
+  // Sends the request `encode(epoch, &frame)` (plus `tail`) for `partition` to the node
+  // that owns it, retrying as the contract says. OK: call_.reply is the node's reply
+  // (an error frame other than WRONG_EPOCH or NOT_HELD included).
+  template <class Encode>
+  Status Call(uint32_t partition, Encode encode, std::string_view tail) {
+    DropPrefetch();
+    std::shared_ptr<const ClusterMap> map = maps_->Get();
+    if (map == nullptr) return Status::Unavailable("the router has no cluster map yet");
+    Status last;
+    for (int attempt = 0; attempt < 4; attempt++) {
+      const ClusterNode* owner = map->OwnerOf(partition);
+      if (owner == nullptr) {
+        return Status::Unavailable("partition " + std::to_string(partition) +
+                                   " has no store node yet");
+      }
+      call_.conn = ConnectionTo(*owner);
+      call_.request.clear();
+      encode(map->epoch(), &call_.request);
+      call_.tail = tail;
+      (void)RunCall(call_, options_.store_timeout_ms);
+      std::string where = "partition " + std::to_string(partition) + ", store " + NodeName(*owner);
+      if (!call_.status.ok()) {
+        last = Status::Unavailable(where + ": " + std::string(call_.status.message()));
+        std::shared_ptr<const ClusterMap> newer = maps_->Get();
+        if (newer->epoch() > map->epoch() && newer->OwnerOf(partition) != nullptr &&
+            !SameAddress(newer->OwnerOf(partition), owner)) {
+          map = std::move(newer);
+          continue;
+        }
+        return last;
+      }
+      const proto::Frame& f = call_.reply;
+      if (f.header.op != proto::FrameOp::kError) return Status::OK();
+      if (f.header.status == proto::WireStatus::kWrongEpoch) {
+        uint64_t node_epoch = f.header.epoch;
+        last = Status::Unavailable(where + " is at map epoch " + std::to_string(node_epoch) +
+                                   ", the router at " + std::to_string(map->epoch()));
+        if (node_epoch > map->epoch()) {
+          map = maps_->WaitNewer(node_epoch, std::chrono::milliseconds(options_.store_timeout_ms));
+        } else {  // the node has not seen our map yet: give it a moment
+          std::this_thread::sleep_for(
+              std::chrono::milliseconds(std::min(50, std::max(1, options_.store_timeout_ms / 8))));
+          map = maps_->Get();
+        }
+        continue;
+      }
+      if (f.header.status == proto::WireStatus::kNotHeld) {
+        last = Status::Unavailable(where + " does not hold it");
+        std::shared_ptr<const ClusterMap> newer = maps_->Get();
+        if (newer->epoch() <= map->epoch()) return last;
+        map = std::move(newer);
+        continue;
+      }
+      return Status::OK();
+    }
+    return last;
+  }
+
+  // Multi-get: one call per key, sent together (RunCalls writes each node's at once).
+  void Prefetch(std::string_view keys, const LookupOptions& options) {
+    DropPrefetch();
+    std::shared_ptr<const ClusterMap> map = maps_->Get();
+    if (map == nullptr) return;
+    std::string_view rest = keys, key;
+    while (proto::NextToken(&rest, &key)) {
+      uint32_t p = map->PartitionOf(key);
+      const ClusterNode* owner = map->OwnerOf(p);
+      if (owner == nullptr || key.size() > proto::kMaxFrameKey) break;
+      StoreCall& c = prefetch_.emplace_back();
+      c.conn = ConnectionTo(*owner);
+      proto::AppendGet(&c.request, 0, map->epoch(), p, proto::GetRequest::From(key, options));
+      prefetch_keys_.emplace_back(key);
+    }
+    if (prefetch_.size() < 2) return DropPrefetch();
+    (void)RunCalls(prefetch_, options_.store_timeout_ms);
+  }
+
+  // The prefetched reply for `key` if it is the next one and usable, else null (and
+  // the prefetch is dropped: the next call may reuse the connections' buffers).
+  const proto::Frame* Prefetched(std::string_view key) {
+    if (next_ < prefetch_.size() && prefetch_keys_[next_] == key) {
+      StoreCall& c = prefetch_[next_++];
+      bool retry = !c.status.ok() || (c.reply.header.op == proto::FrameOp::kError &&
+                                      (c.reply.header.status == proto::WireStatus::kWrongEpoch ||
+                                       c.reply.header.status == proto::WireStatus::kNotHeld));
+      if (!retry) return &c.reply;
+    }
+    DropPrefetch();
+    return nullptr;
+  }
+
+  void DropPrefetch() {
+    prefetch_.clear();
+    prefetch_keys_.clear();
+    next_ = 0;
+  }
+
+  const proto::Frame& reply() const { return call_.reply; }
+
+ private:
+  MapHolder* maps_;
+  const RouterOptions& options_;
+  std::map<std::string, std::unique_ptr<StoreConnection>> conns_;  // by host:port
+  StoreCall call_;
+  std::vector<StoreCall> prefetch_;
+  std::vector<std::string> prefetch_keys_;
+  size_t next_ = 0;
+};
+
+std::unique_ptr<ObjectSession> RemoteObjectStore::NewSession() {
+  return std::make_unique<Session>(maps_, options_);
+}
+
+uint32_t RemoteObjectStore::PartitionOf(std::string_view key) const {
+  std::shared_ptr<const ClusterMap> map = maps_->Get();
+  return map == nullptr ? 0 : map->PartitionOf(key);
+}
+
+uint32_t RemoteObjectStore::partitions() const {
+  std::shared_ptr<const ClusterMap> map = maps_->Get();
+  return map == nullptr ? 0 : map->partition_count();
+}
+
+namespace {
+
+Status ViewFromReply(const proto::Frame& f, ObjectView* view) {
+  if (f.header.op == proto::FrameOp::kGet && f.header.status == proto::WireStatus::kOk) {
+    *view = ObjectView();
+    if (!proto::DecodeValue(f, view)) return Status::IOError("a malformed reply from a store");
+    return Status::OK();
+  }
+  Status s = proto::ReplyStatus(f);
+  return s.ok() ? Status::IOError("a store answered a GET with an unexpected frame") : s;
+}
+
+}  // namespace
+
+Status RemoteObjectStore::Get(ObjectSession* session, std::string_view key,
+                              const LookupOptions& options, ObjectView* view) {
+  auto* s = static_cast<Session*>(session);
+  if (const proto::Frame* f = s->Prefetched(key)) return ViewFromReply(*f, view);
+  std::shared_ptr<const ClusterMap> map = maps_->Get();
+  if (map == nullptr) return Status::Unavailable("the router has no cluster map yet");
+  uint32_t p = map->PartitionOf(key);
+  proto::GetRequest get = proto::GetRequest::From(key, options);
+  Status st = s->Call(
+      p, [&](uint64_t epoch, std::string* out) { proto::AppendGet(out, 0, epoch, p, get); }, {});
+  if (!st.ok()) return st;
+  return ViewFromReply(s->reply(), view);
+}
+
+void RemoteObjectStore::Prefetch(ObjectSession* session, std::string_view keys,
+                                 const LookupOptions& options) {
+  static_cast<Session*>(session)->Prefetch(keys, options);
+}
+
+namespace {
+
+// A MUTATE, FLUSH_ALL or PUT_ATOMIC reply (or error frame) as a result.
+MutationResult ResultFromReply(const proto::Frame& f) {
+  MutationResult r;
+  if (f.header.op == proto::FrameOp::kError) {
+    Status s = proto::ReplyStatus(f);
+    return Failed(s.IsUnavailable() ? MutationStatus::kUnavailable : MutationStatus::kError, s);
+  }
+  if (!proto::DecodeMutationResult(f, &r)) {
+    return Failed(MutationStatus::kError, Status::IOError("a malformed reply from a store"));
+  }
+  return r;
+}
+
+}  // namespace
+
+void RemoteObjectStore::Mutate(ObjectSession* session, const Mutation& m,
+                               MutationCompletion* done) {
+  auto* s = static_cast<Session*>(session);
+  std::shared_ptr<const ClusterMap> map = maps_->Get();
+  if (map == nullptr) {
+    return done->Done(Failed(MutationStatus::kUnavailable,
+                             Status::Unavailable("the router has no cluster map yet")));
+  }
+  uint32_t p = map->PartitionOf(m.key);
+  bool tail = m.value.size() >= kTailBytes;
+  Status st = s->Call(
+      p,
+      [&](uint64_t epoch, std::string* out) {
+        if (tail) {
+          proto::AppendMutateHead(out, 0, epoch, p, m);
+        } else {
+          proto::AppendMutate(out, 0, epoch, p, m);
+        }
+      },
+      tail ? m.value : std::string_view());
+  if (!st.ok()) return done->Done(Failed(MutationStatus::kUnavailable, st));
+  done->Done(ResultFromReply(s->reply()));
+}
+
+void RemoteObjectStore::FlushAll(uint32_t when, ObjectSession* session, MutationCompletion* done) {
+  auto* s = static_cast<Session*>(session);
+  s->DropPrefetch();
+  std::shared_ptr<const ClusterMap> map = maps_->Get();
+  if (map == nullptr) {
+    return done->Done(Failed(MutationStatus::kUnavailable,
+                             Status::Unavailable("the router has no cluster map yet")));
+  }
+  std::vector<StoreCall> calls(map->nodes().size());
+  for (int attempt = 0; attempt < 3; attempt++) {
+    for (size_t i = 0; i < calls.size(); i++) {
+      calls[i].conn = s->ConnectionTo(map->nodes()[i]);
+      calls[i].request.clear();
+      proto::AppendFlushAll(&calls[i].request, 0, map->epoch(), when);
+    }
+    (void)RunCalls(calls, options_.store_timeout_ms);
+    uint64_t newest = 0;
+    for (const StoreCall& c : calls) {
+      if (c.status.ok() && c.reply.header.op == proto::FrameOp::kError &&
+          c.reply.header.status == proto::WireStatus::kWrongEpoch) {
+        newest = std::max(newest, c.reply.header.epoch);
+      }
+    }
+    if (newest == 0) break;
+    map = maps_->WaitNewer(newest, std::chrono::milliseconds(options_.store_timeout_ms));
+    calls.assign(map->nodes().size(), StoreCall());
+  }
+  for (size_t i = 0; i < calls.size(); i++) {
+    std::string where = "flush_all on store " + NodeName(map->nodes()[i]) + ": ";
+    if (!calls[i].status.ok()) {
+      return done->Done(
+          Failed(MutationStatus::kUnavailable,
+                 Status::Unavailable(where + std::string(calls[i].status.message()))));
+    }
+    MutationResult r = ResultFromReply(calls[i].reply);
+    if (r.status != MutationStatus::kOk) {
+      r.error = Status::IOError(where + r.error.ToString());
+      return done->Done(r);
+    }
+  }
+  done->Done(MutationResult());
+}
+
+void RemoteObjectStore::PutAtomic(std::span<BatchPut> items, ObjectSession* session,
+                                  MutationCompletion* done) {
+  auto* s = static_cast<Session*>(session);
+  std::shared_ptr<const ClusterMap> map = maps_->Get();
+  if (map == nullptr || items.empty()) {
+    return done->Done(Failed(MutationStatus::kUnavailable,
+                             Status::Unavailable("the router has no cluster map yet")));
+  }
+  uint32_t first = map->PartitionOf(items[0].key);
+  const ClusterNode* owner = map->OwnerOf(first);
+  for (const BatchPut& item : items) {
+    const ClusterNode* o = map->OwnerOf(map->PartitionOf(item.key));
+    if (o != owner) {
+      return done->Done(
+          Failed(MutationStatus::kInvalid,
+                 Status::InvalidArgument("an atomic batch must keep to one store node's partitions "
+                                         "in a cluster; these keys are on several nodes")));
+    }
+  }
+  Status st = s->Call(
+      first,
+      [&](uint64_t epoch, std::string* out) { proto::AppendPutAtomic(out, 0, epoch, items); }, {});
+  if (!st.ok()) return done->Done(Failed(MutationStatus::kUnavailable, st));
+  const proto::Frame& f = s->reply();
+  if (f.header.op == proto::FrameOp::kError) return done->Done(ResultFromReply(f));
+  MutationResult r;
+  if (!proto::DecodePutAtomicResult(f, &r, items)) {
+    return done->Done(
+        Failed(MutationStatus::kError, Status::IOError("a malformed reply from a store")));
+  }
+  done->Done(r);
+}
+
+ObjectStats RemoteObjectStore::Stats() const {
+  ObjectStats total;
+  std::shared_ptr<const ClusterMap> map = maps_->Get();
+  if (map == nullptr) return total;
+  total.partitions = map->partition_count();
+  std::vector<std::unique_ptr<StoreConnection>> conns;
+  std::vector<StoreCall> calls(map->nodes().size());
+  for (size_t i = 0; i < calls.size(); i++) {
+    const ClusterNode& n = map->nodes()[i];
+    conns.push_back(std::make_unique<StoreConnection>(n.host, n.port, options_.limits));
+    calls[i].conn = conns.back().get();
+    proto::AppendStats(&calls[i].request, 0, map->epoch());
+  }
+  (void)RunCalls(calls, options_.store_timeout_ms);
+  for (const StoreCall& c : calls) {
+    ObjectStats s;
+    if (!c.status.ok() || !proto::DecodeStatsReply(c.reply, &s)) continue;
+    total.objects += s.objects;
+    total.live_objects += s.live_objects;
+    total.live_bytes += s.live_bytes;
+    total.expired_reads += s.expired_reads;
+    total.flushed_reads += s.flushed_reads;
+    if (s.oldest_mtime != 0 && (total.oldest_mtime == 0 || s.oldest_mtime < total.oldest_mtime)) {
+      total.oldest_mtime = s.oldest_mtime;
+    }
+    total.index_bytes += s.index_bytes;
+    total.segments += s.segments;
+    total.disk_bytes += s.disk_bytes;
+    total.dead_bytes += s.dead_bytes;
+    total.unsynced_bytes += s.unsynced_bytes;
+    total.compactions += s.compactions;
+    total.corrupt_records += s.corrupt_records;
+    total.damaged_partitions += s.damaged_partitions;
+    total.unavailable_partitions += s.unavailable_partitions;
+    total.disk_full = total.disk_full || s.disk_full;
+  }
+  return total;
+}
+
+std::vector<PartitionHealth> RemoteObjectStore::Health() const {
+  std::shared_ptr<const ClusterMap> map = maps_->Get();
+  std::vector<PartitionHealth> health(map == nullptr ? 0 : map->partition_count());
+  for (uint32_t p = 0; p < health.size(); p++) {
+    const ClusterNode* owner = map->OwnerOf(p);
+    health[p].unavailable = owner == nullptr || !owner->up;
+  }
+  return health;
+}
+
+}  // namespace bale::router

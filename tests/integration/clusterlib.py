@@ -1,0 +1,263 @@
+"""Start a real bale cluster on loopback for the integration tests: etcd (Debian's
+etcd-server, its data on tmpfs), `bale directory`, `bale store` nodes and `bale router`,
+every one on ephemeral ports, each dying with the test (PR_SET_PDEATHSIG) and killed
+at exit.
+
+Each role prints a start-up line naming its ports; Proc waits (bounded) for it.
+Lease TTLs are 5 s or more and etcd's data lives in /dev/shm, so a busy disk on a
+2-core machine shared with another test run cannot expire a lease.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import balelib
+
+WAIT_S = balelib.WAIT_S
+START_TIMEOUT_S = balelib.START_TIMEOUT_S
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    """A process whose combined output goes to a file; waits for `ready` (a regex of
+    one output line, its groups returned by .ready_match)."""
+    _all = []
+
+    def __init__(self, name, cmd, out_path, ready, start_timeout=START_TIMEOUT_S):
+        self.name, self.cmd, self.out_path = name, list(cmd), out_path
+        self.ready_re = re.compile(ready) if ready else None
+        self._start(start_timeout)
+        Proc._all.append(self)
+
+    def _start(self, start_timeout):
+        self._out = open(self.out_path, "ab")
+        self._offset = os.path.getsize(self.out_path)
+        self.proc = subprocess.Popen(self.cmd, stdout=self._out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL,
+                                     preexec_fn=balelib._die_with_parent)
+        self.ready_match = self.wait_for(self.ready_re, start_timeout) if self.ready_re else None
+
+    def wait_for(self, regex, timeout=WAIT_S):
+        regex = re.compile(regex) if isinstance(regex, str) else regex
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(self.out_path, "rb") as f:
+                f.seek(self._offset)
+                for line in f.read().decode("utf-8", "replace").splitlines():
+                    m = regex.search(line)
+                    if m:
+                        return m
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited %d before printing %r: %s"
+                                   % (self.name, self.proc.returncode, regex.pattern,
+                                      self.output()[-3000:]))
+            time.sleep(0.05)
+        raise RuntimeError("%s did not print %r within %.0f s: %s"
+                           % (self.name, regex.pattern, timeout, self.output()[-3000:]))
+
+    def output(self):
+        with open(self.out_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def restart(self, start_timeout=START_TIMEOUT_S):
+        if self.alive():
+            raise RuntimeError("%s is still running" % self.name)
+        self._out.close()
+        self._start(start_timeout)
+
+    def stop(self, timeout=WAIT_S):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise RuntimeError("%s did not stop within %.0f s of SIGTERM" % (self.name, timeout))
+        self._out.close()
+        return rc
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        self._out.close()
+
+    def pause(self):
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    @classmethod
+    def kill_all(cls):
+        for p in cls._all:
+            try:
+                if p.proc.poll() is None:
+                    os.kill(p.proc.pid, signal.SIGCONT)
+                p.kill()
+            except Exception:
+                pass
+
+
+import atexit  # noqa: E402
+
+atexit.register(Proc.kill_all)
+
+
+class Etcd(Proc):
+    """A one-member etcd on loopback, its data on tmpfs (/dev/shm when present)."""
+
+    def __init__(self, tmp):
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") else tmp
+        self.data_dir = tempfile.mkdtemp(prefix="bale-etcd-", dir=shm)
+        self.client_port, self.peer_port = free_port(), free_port()
+        self.url = "http://127.0.0.1:%d" % self.client_port
+        peer = "http://127.0.0.1:%d" % self.peer_port
+        cmd = ["etcd", "--name", "bale-test", "--data-dir", self.data_dir,
+               "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+               "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+               "--initial-cluster", "bale-test=" + peer, "--log-level", "warn"]
+        Proc.__init__(self, "etcd", cmd, os.path.join(tmp, "etcd.out"), None)
+        self.wait_healthy()
+
+    def wait_healthy(self, timeout=START_TIMEOUT_S):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = subprocess.run(["etcdctl", "--endpoints", self.url, "endpoint", "health"],
+                               env=dict(os.environ, ETCDCTL_API="3"), capture_output=True,
+                               timeout=WAIT_S)
+            if r.returncode == 0:
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError("etcd exited %d: %s" % (self.proc.returncode,
+                                                            self.output()[-3000:]))
+            time.sleep(0.2)
+        raise RuntimeError("etcd did not become healthy: %s" % self.output()[-3000:])
+
+    def restart(self, start_timeout=START_TIMEOUT_S):
+        Proc.restart(self, start_timeout)
+        self.wait_healthy(start_timeout)
+
+    def etcdctl(self, *args):
+        r = subprocess.run(["etcdctl", "--endpoints", self.url] + list(args),
+                           env=dict(os.environ, ETCDCTL_API="3"), capture_output=True,
+                           timeout=WAIT_S)
+        if r.returncode != 0:
+            raise RuntimeError("etcdctl %s: %s" % (" ".join(args), r.stderr.decode()))
+        return r.stdout.decode()
+
+    def cleanup(self):
+        self.kill()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class Cluster:
+    """etcd, directories, stores and a router, named and started on demand."""
+
+    def __init__(self, bale, tmp, name="test", partitions=32, initial_nodes=3, lease_ttl=5,
+                 store_args=(), router_args=()):
+        self.bale, self.tmp, self.name = bale, tmp, name
+        self.partitions, self.initial_nodes, self.lease_ttl = partitions, initial_nodes, lease_ttl
+        self.store_args, self.router_args = list(store_args), list(router_args)
+        self.etcd = Etcd(tmp)
+        self.directories, self.stores, self.routers = [], {}, []
+
+    def common(self):
+        return ["--etcd", self.etcd.url, "--cluster", self.name]
+
+    def start_directory(self):
+        i = len(self.directories)
+        cmd = [self.bale, "directory"] + self.common() + [
+            "--partitions", str(self.partitions), "--initial-nodes", str(self.initial_nodes),
+            "--lease-ttl", str(self.lease_ttl), "--http-listen", "127.0.0.1", "--http-port", "any"]
+        d = Proc("directory%d" % i, cmd, os.path.join(self.tmp, "directory%d.out" % i),
+                 r"^bale directory: HTTP on 127\.0\.0\.1:(\d+)")
+        d.http_port = int(d.ready_match.group(1))
+        self.directories.append(d)
+        return d
+
+    def start_store(self, name, zone=None, extra=()):
+        data = os.path.join(self.tmp, "store-" + name)
+        cmd = [self.bale, "store"] + self.common() + [
+            "--data", data, "--listen", "127.0.0.1", "--port", "0",
+            "--lease-ttl", str(self.lease_ttl)] + self.store_args + list(extra)
+        if zone:
+            cmd += ["--zone", zone]
+        s = Proc("store-" + name, cmd, os.path.join(self.tmp, "store-%s.out" % name),
+                 r"^bale store: node (\S+) serves the internal protocol on 127\.0\.0\.1:(\d+)")
+        s.node_id, s.port, s.data = s.ready_match.group(1), int(s.ready_match.group(2)), data
+        self.stores[name] = s
+        return s
+
+    def start_router(self, extra=()):
+        i = len(self.routers)
+        cmd = [self.bale, "router"] + self.common() + [
+            "--listen", "127.0.0.1", "--port", "0", "--http-port", "any"] + \
+            self.router_args + list(extra)
+        r = Proc("router%d" % i, cmd, os.path.join(self.tmp, "router%d.out" % i),
+                 r"^bale router: memcached protocol on 127\.0\.0\.1:(\d+), HTTP on "
+                 r"127\.0\.0\.1:(\d+)")
+        r.port, r.http_port = int(r.ready_match.group(1)), int(r.ready_match.group(2))
+        self.routers.append(r)
+        return r
+
+    def admin(self, *args):
+        r = subprocess.run([self.bale, "admin"] + self.common() + list(args),
+                           capture_output=True, timeout=WAIT_S)
+        if r.returncode != 0:
+            raise RuntimeError("bale admin %s exited %d: %s"
+                               % (" ".join(args), r.returncode, r.stderr.decode()))
+        return r.stdout.decode()
+
+    def map(self):
+        """The cluster map as etcd holds it (JSON), or None."""
+        out = self.etcd.etcdctl("get", "--print-value-only", "/bale/%s/map" % self.name)
+        return json.loads(out) if out.strip() else None
+
+    def wait_placed(self, stores=None, timeout=WAIT_S):
+        """Waits until every partition has an owner (and `stores` nodes are up)."""
+        deadline = time.monotonic() + timeout
+        m = None
+        while time.monotonic() < deadline:
+            m = self.map()
+            if m and all(o >= 0 for o in m["owners"]):
+                up = sum(1 for n in m["nodes"] if n["up"])
+                if stores is None or up >= stores:
+                    return m
+            time.sleep(0.1)
+        raise RuntimeError("partitions were not placed within %.0f s: %r" % (timeout, m))
+
+    def wait_map(self, pred, timeout=WAIT_S, what="a map"):
+        deadline = time.monotonic() + timeout
+        m = None
+        while time.monotonic() < deadline:
+            m = self.map()
+            if m and pred(m):
+                return m
+            time.sleep(0.1)
+        raise RuntimeError("no %s within %.0f s: %r" % (what, timeout, m))
+
+    def owner_of(self, m, partition):
+        return m["nodes"][m["owners"][partition]]["id"]
+
+    def cleanup(self):
+        Proc.kill_all()
+        self.etcd.cleanup()
