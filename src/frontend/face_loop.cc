@@ -12,9 +12,7 @@ void FaceLoop::OnRoundEnd(net::Loop& loop) {
     stats.group_commit_latency.Observe(MonotonicNs() - start);
   }
   // Not durable: the writers are not told STORED; their connections close.
-  for (const net::Ticket& t : held_) ok ? loop.Release(t) : loop.Fail(t);
-  held_.clear();
-  round_++;
+  held_.Settle(loop, ok);
 }
 
 FaceLoop& FaceLoops::Attach(net::Loop& loop) {

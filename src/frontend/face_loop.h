@@ -22,6 +22,7 @@
 #include "frontend/memcache_commands.h"
 #include "frontend/server_stats.h"
 #include "net/conn.h"
+#include "net/held_round.h"
 #include "net/service.h"
 #include "proto/memcache_request.h"
 
@@ -44,9 +45,7 @@ class FaceLoop final : public net::RoundHook {
   // commit if the round has volumes to sync. `conn_round` is the connection's own
   // record of the round it last held in (one hold per connection per round).
   void HoldIfDirty(net::Conn& conn, size_t from, uint64_t* conn_round) {
-    if (!session_->commit_pending() || *conn_round == round_) return;
-    *conn_round = round_;
-    held_.push_back(conn.Hold(from));
+    if (session_->commit_pending()) held_.Hold(conn, from, conn_round);
   }
 
   void OnRoundEnd(net::Loop& loop) override;
@@ -59,8 +58,7 @@ class FaceLoop final : public net::RoundHook {
 
  private:
   std::unique_ptr<ObjectSession> session_;
-  std::vector<net::Ticket> held_;
-  uint64_t round_ = 1;
+  net::HeldRound held_;
 };
 
 // Every loop's FaceLoop, made when the server attaches its loops.

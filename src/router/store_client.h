@@ -1,0 +1,84 @@
+// StoreConnection, RunCalls: the router's side of the internal protocol
+// (proto/internal_frame.h): persistent TCP connections to store nodes, requests
+// pipelined on them and their replies matched by request id.
+//
+// Usage (one event-loop thread of a router):
+//   StoreConnection conn("10.0.0.7", 7001);          // connects on first use
+//   std::vector<StoreCall> calls(n);
+//   proto::AppendGet(&calls[i].request, 0, epoch, partition, get);  // id 0: set by Run
+//   calls[i].conn = &conn;
+//   RunCalls(calls, /*timeout_ms=*/1000);
+//   for (StoreCall& c : calls) c.status ... c.reply (proto::Frame) ...
+//
+// Contract:
+// - A StoreConnection belongs to one thread. It connects lazily (Connect), and after an
+//   error or a timeout it is closed, so the next call reconnects.
+// - RunCalls is blocking with a deadline: it writes every call's frame (each
+//   connection's frames in one writev), then polls all the connections until every reply
+//   arrived or the deadline passed. A connection that fails or times out fails only its
+//   own calls: status Unavailable "store 127.0.0.1:7001 did not answer within 1000 ms",
+//   "store ...: connection refused", ...; the others' calls are answered.
+// - A call's status is OK when the node answered; the reply may still be an error
+//   frame (WRONG_EPOCH, NOT_HELD: see proto::ReplyStatus). The reply's views point into
+//   its connection's read buffer and stay valid until that connection's next RunCalls.
+// - Request ids: RunCalls numbers each call's frame itself (proto::SetRequestId).
+// - A call's `tail` is sent right after its frame without being copied (a large value
+//   encoded with AppendMutateHead); it must stay valid during RunCalls.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "proto/internal_frame.h"
+
+namespace bale::router {
+
+class StoreConnection {
+ public:
+  StoreConnection(std::string host, uint16_t port, proto::FrameLimits limits = {});
+  ~StoreConnection();
+  StoreConnection(const StoreConnection&) = delete;
+  StoreConnection& operator=(const StoreConnection&) = delete;
+
+  // Connects if not connected (TCP_NODELAY, non-blocking); Unavailable on failure.
+  [[nodiscard]] Status Connect(int timeout_ms);
+  void Close();
+  bool connected() const { return fd_ >= 0; }
+  const std::string& name() const { return name_; }  // "host:port"
+
+ private:
+  friend class CallBatch;
+  std::string host_;
+  uint16_t port_;
+  std::string name_;
+  proto::FrameLimits limits_;
+  int fd_ = -1;
+  uint64_t next_id_ = 1;
+  std::string in_;  // replies of the last batch (views into it are handed out)
+};
+
+struct StoreCall {
+  // In: the connection and the request frame (any request id), plus an optional tail.
+  StoreConnection* conn = nullptr;
+  std::string request;
+  std::string_view tail;
+  // Out.
+  Status status;       // OK: `reply` is the node's answer
+  proto::Frame reply;  // views into conn's buffer, valid until its next RunCalls
+};
+
+// Runs every call (see the contract above); returns OK, or the first call's error when
+// every call failed.
+Status RunCalls(std::span<StoreCall> calls, int timeout_ms);
+
+// One call on one connection.
+inline Status RunCall(StoreCall& call, int timeout_ms) {
+  return RunCalls(std::span<StoreCall>(&call, 1), timeout_ms);
+}
+
+}  // namespace bale::router
