@@ -4,7 +4,8 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all bootstrap build test unit-test integration-test test-asan fuzz run bench format clean
+.PHONY: all bootstrap build test unit-test integration-test test-asan fuzz run bench format clean \
+        cluster cluster-stop
 
 all: build
 
@@ -37,6 +38,14 @@ test-asan: bootstrap $(ASAN_BUILD)/build.ninja
 
 run: build
 	$(BUILD)/bale serve
+
+# A local cluster on the default ports (etcd, a directory, three stores, a router), data
+# under ./cluster-data; docs/cluster.md. cluster-stop stops it.
+cluster: build
+	scripts/cluster start $(BUILD)/bale
+
+cluster-stop:
+	scripts/cluster stop
 
 fuzz: bootstrap
 	scripts/fuzz $(or $(FUZZ_SECONDS),60)

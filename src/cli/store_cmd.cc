@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -212,12 +213,20 @@ int RunStore(const StoreArgs& a) {
   co.etcd.endpoints = a.cluster.etcd;
   co.ttl_seconds = a.cluster.lease_ttl;
   co.watch_key = MapKey(a.cluster.cluster);
+  // The service takes a new map at once (routers fence on it); a first assignment of
+  // partitions is left to the main thread, which reopens the listener with them.
+  std::mutex serve_mu;  // guards node.service's replacement against SetMap
   co.on_change = [&](const std::string& value, int64_t) {
     if (value.empty()) return;
     ClusterMap m;
     Status d = DecodeMap(value, id, &m);
     if (!d.ok()) return Log("ignoring the map: " + d.ToString());
-    maps.Set(std::make_shared<const ClusterMap>(std::move(m)));
+    auto map = std::make_shared<const ClusterMap>(std::move(m));
+    maps.Set(map);
+    {
+      std::lock_guard<std::mutex> l(serve_mu);
+      if (node.service && (node.store || map->held().empty())) node.service->SetMap(map);
+    }
     map_moved.store(true);
   };
   coord::CoordSession session(co);
@@ -225,7 +234,10 @@ int RunStore(const StoreArgs& a) {
   std::shared_ptr<const ClusterMap> first = maps.WaitNewer(1, std::chrono::seconds(5));
   if (first == nullptr) first = EmptyMap();
 
-  s = node.Serve(first, static_cast<uint16_t>(a.port));
+  {
+    std::lock_guard<std::mutex> l(serve_mu);
+    s = node.Serve(first, static_cast<uint16_t>(a.port));
+  }
   if (!s.ok()) {
     std::fprintf(stderr, "bale store: %s\n", s.ToString().c_str());
     session.Stop();
@@ -253,8 +265,11 @@ int RunStore(const StoreArgs& a) {
     if (!opened && !map->held().empty()) {
       // The first partitions for this node: serve them, on the same port.
       uint16_t port = node.port;
-      (void)node.Shut();
-      s = node.Serve(map, port);
+      {
+        std::lock_guard<std::mutex> l(serve_mu);
+        (void)node.Shut();
+        s = node.Serve(maps.Get(), port);
+      }
       if (!s.ok()) {
         std::fprintf(stderr, "bale store: opening %zu partitions: %s\n", map->held().size(),
                      s.ToString().c_str());
@@ -268,7 +283,6 @@ int RunStore(const StoreArgs& a) {
       std::fflush(stdout);
       continue;
     }
-    node.service->SetMap(map);
     if (opened && map->held().size() != warned_held) {
       warned_held = map->held().size();
       Log("the map now gives this node " + std::to_string(map->held().size()) +

@@ -72,8 +72,14 @@ void Directory::Run() {
 }
 
 void Directory::Session(coord::EtcdClient* etcd) {
-  int64_t lease = 0, ttl = 0;
-  if (!etcd->GrantLease(options_.lease_ttl_s, &lease, &ttl).ok()) return;
+  // The lease of the last session if it still lives (etcd came back before it expired):
+  // its election key is then still ours, and leadership resumes at once.
+  int64_t ttl = 0;
+  if (lease_ == 0 || !etcd->KeepAliveOnce(lease_, &ttl).ok()) {
+    lease_ = 0;
+    if (!etcd->GrantLease(options_.lease_ttl_s, &lease_, &ttl).ok()) return;
+  }
+  const int64_t lease = lease_;
   milliseconds period(std::max<int64_t>(1000, ttl * 1000 / 3));
   while (!stopping()) {
     coord::LeaderKey key;
@@ -86,7 +92,7 @@ void Directory::Session(coord::EtcdClient* etcd) {
     // The campaign's deadline passed (another directory leads): renew the lease, note the
     // leader, and campaign again.
     int64_t left = 0;
-    if (!etcd->KeepAliveOnce(lease, &left).ok()) return;  // a new session, a new lease
+    if (!etcd->KeepAliveOnce(lease, &left).ok()) return;  // a new session
     std::string leader;
     if (etcd->Leader(ElectionName(options_.cluster), &leader).ok()) {
       std::lock_guard<std::mutex> l(mu_);

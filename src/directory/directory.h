@@ -88,6 +88,7 @@ class Directory {
   std::mutex wait_mu_;
   std::condition_variable wait_cv_;
   bool said_partitions_ = false;  // the thread's: --partitions differs, logged once
+  int64_t lease_ = 0;             // the thread's: the lease leadership rests on (0: none)
 
   mutable std::mutex mu_;
   DirectorySnapshot snap_;               // guarded by mu_

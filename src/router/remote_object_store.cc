@@ -59,7 +59,11 @@ class RemoteObjectStore::Session final : public ObjectSession {
     std::shared_ptr<const ClusterMap> map = maps_->Get();
     if (map == nullptr) return Status::Unavailable("the router has no cluster map yet");
     Status last;
-    for (int attempt = 0; attempt < 4; attempt++) {
+    // A node whose map differs is waited for until the store timeout passes; other
+    // failures are retried only on another node.
+    auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.store_timeout_ms);
+    for (int attempt = 0; attempt < 64 && std::chrono::steady_clock::now() < deadline; attempt++) {
       const ClusterNode* owner = map->OwnerOf(partition);
       if (owner == nullptr) {
         return Status::Unavailable("partition " + std::to_string(partition) +
@@ -87,11 +91,13 @@ class RemoteObjectStore::Session final : public ObjectSession {
         uint64_t node_epoch = f.header.epoch;
         last = Status::Unavailable(where + " is at map epoch " + std::to_string(node_epoch) +
                                    ", the router at " + std::to_string(map->epoch()));
+        auto left = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 deadline - std::chrono::steady_clock::now()),
+                             std::chrono::milliseconds(0));
         if (node_epoch > map->epoch()) {
-          map = maps_->WaitNewer(node_epoch, std::chrono::milliseconds(options_.store_timeout_ms));
+          map = maps_->WaitNewer(node_epoch, left);
         } else {  // the node has not seen our map yet: give it a moment
-          std::this_thread::sleep_for(
-              std::chrono::milliseconds(std::min(50, std::max(1, options_.store_timeout_ms / 8))));
+          std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(20)));
           map = maps_->Get();
         }
         continue;

@@ -254,7 +254,15 @@ def run(c):
     step("etcd killed and restarted: %d acknowledged keys read back" % len(acked))
 
     # 5b. The leading directory killed: the standby leads.
-    leader = [d for d in (d0, d1) if http_json(d.http_port, "/status")["leading"]][0]
+    deadline = time.monotonic() + WAIT_S
+    leaders = []
+    while time.monotonic() < deadline:
+        leaders = [d for d in (d0, d1) if http_json(d.http_port, "/status")["leading"]]
+        if len(leaders) == 1:
+            break
+        time.sleep(0.2)
+    check(len(leaders) == 1, "one leading directory after etcd restarted, got %d" % len(leaders))
+    leader = leaders[0]
     standby = d1 if leader is d0 else d0
     leader.kill()
     deadline = time.monotonic() + WAIT_S
@@ -300,15 +308,20 @@ def run(c):
         s.sendall(frame(0x06, 0xFFFFFFFF, 9, epoch))  # STATS: not fenced
         f = read_frame(s)
         check(f and f["op"] == 0x06 and f["status"] == 0, "STATS: %r" % f)
-        old = frame(0x02, held[0], 10, max(0, epoch - 1), key=b"x", extras=b"\x00" * 64)
+        old = frame(0x02, held[0], 10, max(0, epoch - 1), key=b"x", extras=b"\x00" * 32)
         s.sendall(old)
         f = read_frame(s)
         check(f and f["op"] == 0x7F and f["status"] == 5 and f["epoch"] == epoch,
               "an old epoch: %r (node epoch %d)" % (f, epoch))
+        s.sendall(frame(0x02, not_held[0], 11, epoch, key=b"x", extras=b"\x00" * 32))
+        f = read_frame(s)
+        check(f and f["op"] == 0x7F and f["status"] == 6, "a partition not held: %r" % f)
+        s.sendall(frame(0x06, 0xFFFFFFFF, 12, epoch))
+        f = read_frame(s)
+        check(f and f["op"] == 0x06 and f["status"] == 0, "STATS after refusals: %r" % f)
     step("bad input on a store's port: error frames and closed connections")
     for k, v in list(acked.items())[:50]:
         check(client.get(k) == v, "get %s after bad input" % k)
-    del not_held
 
     # 7. etcd's load does not follow client load.
     time.sleep(1)
