@@ -31,8 +31,9 @@ std::shared_ptr<grpc::Channel> MakeChannel(const EtcdOptions& options,
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   // Reconnect within a second of etcd coming back (gRPC's default backoff reaches 120 s).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // Our own subchannels, so that a channel made afresh (ResetChannel) connects afresh.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   return grpc::CreateCustomChannel(endpoint, MakeCredentials(options), args);
 }
 
@@ -45,6 +46,7 @@ struct EtcdClient::Stubs {
         lease(pb::Lease::NewStub(channel)),
         maintenance(pb::Maintenance::NewStub(channel)),
         election(epb::Election::NewStub(channel)) {}
+  std::chrono::steady_clock::time_point created = std::chrono::steady_clock::now();
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<pb::KV::Stub> kv;
   std::unique_ptr<pb::Lease::Stub> lease;
@@ -105,7 +107,7 @@ std::string PrefixEnd(std::string_view prefix) {
 }
 
 EtcdClient::EtcdClient(const EtcdOptions& options, std::vector<std::string> endpoints)
-    : options_(options), endpoints_(std::move(endpoints)) {
+    : options_(options), deadline_(options.deadline), endpoints_(std::move(endpoints)) {
   for (const std::string& e : endpoints_) {
     stubs_.push_back(std::make_unique<Stubs>(MakeChannel(options_, e)));
   }
@@ -113,10 +115,16 @@ EtcdClient::EtcdClient(const EtcdOptions& options, std::vector<std::string> endp
 
 EtcdClient::~EtcdClient() = default;
 
-Status EtcdClient::Connect(const EtcdOptions& options, std::unique_ptr<EtcdClient>* out) {
+Status EtcdClient::Create(const EtcdOptions& options, std::unique_ptr<EtcdClient>* out) {
   std::vector<std::string> endpoints;
   BALE_RETURN_IF_ERROR(ParseEndpoints(options.endpoints, &endpoints));
-  std::unique_ptr<EtcdClient> client(new EtcdClient(options, std::move(endpoints)));
+  out->reset(new EtcdClient(options, std::move(endpoints)));
+  return Status::OK();
+}
+
+Status EtcdClient::Connect(const EtcdOptions& options, std::unique_ptr<EtcdClient>* out) {
+  std::unique_ptr<EtcdClient> client;
+  BALE_RETURN_IF_ERROR(Create(options, &client));
   // Call moves on to the next endpoint on UNAVAILABLE: the first that answers is kept.
   pb::StatusRequest req;
   pb::StatusResponse resp;
@@ -147,6 +155,19 @@ void EtcdClient::Unregister() {
   inflight_ = nullptr;
 }
 
+void EtcdClient::ResetChannel(size_t i) {
+  // gRPC 1.51's channel may stay in TRANSIENT_FAILURE after etcd comes back (seen when etcd
+  // is restarted on the same port): a channel unused for a second is made afresh.
+  auto now = std::chrono::steady_clock::now();
+  if (now - stubs_[i]->created < std::chrono::seconds(1)) return;
+  stubs_[i] = std::make_unique<Stubs>(MakeChannel(options_, endpoints_[i]));
+}
+
+void EtcdClient::ClearAbort() {
+  std::lock_guard lock(inflight_mu_);
+  aborted_ = false;
+}
+
 void EtcdClient::Abort() {
   std::lock_guard lock(inflight_mu_);
   aborted_ = true;
@@ -158,12 +179,13 @@ Status EtcdClient::Call(EtcdRequest kind, std::string_view what, Rpc&& rpc) {
   grpc::Status last;
   for (size_t attempt = 0; attempt < endpoints_.size(); ++attempt) {
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + options_.deadline);
+    ctx.set_deadline(std::chrono::system_clock::now() + deadline_);
     if (!Register(&ctx)) return Status::Unavailable("etcd client aborted");
     Count(kind);
     last = rpc(&ctx, *stubs_[current_]);
     Unregister();
     if (last.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+    ResetChannel(current_);
     current_ = (current_ + 1) % endpoints_.size();
   }
   return FromGrpc(last, what);
@@ -299,17 +321,16 @@ Status EtcdClient::RevokeLease(int64_t id) {
 
 Status EtcdClient::Watch(std::string_view key, bool prefix, int64_t start_revision,
                          std::unique_ptr<EtcdWatch>* out) {
-  {
-    std::lock_guard lock(inflight_mu_);
-    if (aborted_) return Status::Unavailable("etcd client aborted");
-  }
-  Count(EtcdRequest::kWatch);
   auto stream = std::make_unique<EtcdWatch::Stream>(stubs_[current_]->channel);
+  // Abort cancels the stream while it is being set up (not after: Next is the owner's).
+  if (!Register(&stream->ctx)) return Status::Unavailable("etcd client aborted");
+  Count(EtcdRequest::kWatch);
   std::unique_ptr<EtcdWatch> watch(new EtcdWatch(std::move(stream)));
-  BALE_RETURN_IF_ERROR(watch->Start(std::string(key), prefix ? PrefixEnd(key) : std::string(),
-                                    start_revision, options_.deadline));
-  *out = std::move(watch);
-  return Status::OK();
+  Status s = watch->Start(std::string(key), prefix ? PrefixEnd(key) : std::string(), start_revision,
+                          deadline_);
+  Unregister();
+  if (s.ok()) *out = std::move(watch);
+  return s;
 }
 
 Status EtcdClient::Campaign(std::string_view name, std::string_view value, int64_t lease_id,

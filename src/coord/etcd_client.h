@@ -14,8 +14,8 @@
 //   thus report "not succeeded" for a put the first attempt made: callers re-read.
 // - Every RPC sent (including a keep-alive and a watch's creation) is counted in
 //   requests(), so tests can show that etcd's load does not grow with client requests.
-// - Abort() makes the call in flight and every later call fail with Unavailable at once:
-//   a session stopping does not wait out a deadline on a hung etcd.
+// - Abort() makes the call in flight and every later call fail with Unavailable at once
+//   (until ClearAbort): a session stopping does not wait out a deadline on a hung etcd.
 #pragma once
 
 #include <array>
@@ -90,6 +90,9 @@ class EtcdClient {
   // Connects to the first endpoint of `options` that answers a status request.
   // InvalidArgument on a malformed endpoint list; Unavailable when none answers.
   static Status Connect(const EtcdOptions& options, std::unique_ptr<EtcdClient>* out);
+  // A client that has not spoken to etcd yet (its first call connects). InvalidArgument on
+  // a malformed endpoint list.
+  static Status Create(const EtcdOptions& options, std::unique_ptr<EtcdClient>* out);
   ~EtcdClient();
   EtcdClient(const EtcdClient&) = delete;
   EtcdClient& operator=(const EtcdClient&) = delete;
@@ -137,8 +140,12 @@ class EtcdClient {
   uint64_t requests(EtcdRequest kind) const {
     return requests_[static_cast<int>(kind)].load(std::memory_order_relaxed);
   }
-  // Thread-safe. Cancels the call in flight; later calls fail with Unavailable.
+  // Thread-safe. Cancels the call in flight; later calls fail with Unavailable until
+  // ClearAbort (owner thread only).
   void Abort();
+  void ClearAbort();
+  // The deadline of later calls (Campaign's excepted).
+  void set_deadline(std::chrono::milliseconds d) { deadline_ = d; }
   const std::string& endpoint() const;  // the one in use, host:port
 
   struct Stubs;  // the channels and generated stubs (etcd_client.cc)
@@ -151,12 +158,15 @@ class EtcdClient {
   Status Call(EtcdRequest kind, std::string_view what, Rpc&& rpc);
   // Registers `ctx` as the call in flight (false when aborted); Unregister clears it.
   bool Register(grpc::ClientContext* ctx);
+  // After UNAVAILABLE: makes endpoint i's channel afresh (at most once a second).
+  void ResetChannel(size_t i);
   void Unregister();
   void Count(EtcdRequest kind) {
     requests_[static_cast<int>(kind)].fetch_add(1, std::memory_order_relaxed);
   }
 
   const EtcdOptions options_;
+  std::chrono::milliseconds deadline_;
   const std::vector<std::string> endpoints_;  // host:port
   size_t current_ = 0;                        // index into endpoints_ and stubs_
   std::vector<std::unique_ptr<Stubs>> stubs_;

@@ -316,5 +316,25 @@ TEST_F(EtcdClientTest, AbortEndsACallInFlight) {
   EXPECT_TRUE(other->Put("k", "v").IsUnavailable());
 }
 
+TEST_F(EtcdClientTest, CallsWorkAgainAfterEtcdRestarts) {
+  int64_t lease = 0, ttl = 0;
+  ASSERT_TRUE(client_->GrantLease(30, &lease, &ttl).ok());
+  etcd_.Kill();
+  // Calls fail while etcd is away (for long enough that gRPC backs off reconnecting) ...
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(client_->KeepAliveOnce(lease, &ttl).IsUnavailable());
+    std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(etcd_.Restart()) << etcd_.error();
+  // ... and work again once it is back: its leases were kept.
+  Status s;
+  auto until = Clock::now() + 10s;
+  do {
+    s = client_->KeepAliveOnce(lease, &ttl);
+  } while (s.IsUnavailable() && Clock::now() < until && (std::this_thread::sleep_for(200ms), true));
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_TRUE(client_->Put("k", "v").ok());
+}
+
 }  // namespace
 }  // namespace bale::coord
