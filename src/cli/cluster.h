@@ -49,6 +49,7 @@ struct RouterArgs {
   std::string http_max_body = "64m";
   std::string http_body_budget = "256m";
   uint32_t http_timeout = 30;
+  bool http_public_only = false;
   std::string admin_from = "loopback";
 };
 

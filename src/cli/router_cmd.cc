@@ -42,6 +42,8 @@ CLI::App* AddRouterCommand(CLI::App* app, RouterArgs* a) {
       ->capture_default_str();
   cmd->add_option("--http-timeout", a->http_timeout, "seconds to receive an HTTP request")
       ->capture_default_str();
+  cmd->add_flag("--http-public-only", a->http_public_only,
+                "serve only public URLs (/PARTITION/KEY/COOKIE), /status and /metrics over HTTP");
   cmd->add_option("--admin-from", a->admin_from, "who may call /admin/: loopback or any")
       ->check(CLI::IsMember({"loopback", "any"}))
       ->capture_default_str();
@@ -109,6 +111,7 @@ int RunRouter(const RouterArgs& a) {
   http.body_budget_bytes = http_body_budget;
   http.timeout_s = a.http_timeout;
   http.admin_from_any = a.admin_from == "any";
+  http.public_only = a.http_public_only;
   Faces faces(&objects, settings, http);
   net::Server server(
       config, faces.Listeners(a.listen, static_cast<uint16_t>(a.port), http_enabled, http_port));

@@ -4,9 +4,9 @@
 //
 // A node that holds nothing yet (new, or joined after the partitions were placed) serves
 // the internal protocol from an object store with no partition: every request is
-// refused (NOT_HELD). The first map that gives it partitions opens them: the listener
-// is restarted on the same port with the store behind it. Partitions given later (moves)
-// need a restart for now; the node says so.
+// refused (NOT_HELD). The first map that gives it partitions opens them behind the same
+// listener (store/swappable_object_store.h), so routers' connections stay. Partitions
+// given later (moves) need a restart for now; the node says so.
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,6 +28,7 @@
 #include "store/local_object_store.h"
 #include "store/store.h"
 #include "store/store_service.h"
+#include "store/swappable_object_store.h"
 
 namespace bale::cli {
 
@@ -134,36 +135,41 @@ struct StoreNode {
   const StoreArgs& args;
   StoreOptions store_options;
   uint64_t max_frame = 0;
+  NoPartitions nothing;
+  SwappableObjectStore objects{&nothing};
   std::unique_ptr<Store> store;
-  std::unique_ptr<ObjectStore> objects;
+  std::unique_ptr<LocalObjectStore> local;
   std::unique_ptr<StoreService> service;
   std::unique_ptr<net::Server> server;
   uint16_t port = 0;
 
-  // Opens the held partitions of `map` (none: a node holding nothing) and serves them.
-  Status Serve(std::shared_ptr<const ClusterMap> map, uint16_t on_port) {
-    if (!map->held().empty()) {
-      StoreOptions so = store_options;
-      so.cluster_map = *map;
-      Status s = Store::Open(so, &store);
-      if (!s.ok()) return s;
-      objects = std::make_unique<LocalObjectStore>(store.get(), so.volume.durability);
-    } else {
-      objects = std::make_unique<NoPartitions>();
-    }
+  // Serves the internal protocol (from an object store with no partition until Open).
+  Status Listen(std::shared_ptr<const ClusterMap> map) {
     proto::FrameLimits limits;
     limits.max_frame = max_frame;
-    service = std::make_unique<StoreService>(objects.get(), map, limits);
+    service = std::make_unique<StoreService>(&objects, map, limits);
     net::ServerConfig config;
     config.threads = args.threads > 0
                          ? args.threads
                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     config.max_connections = 4096;
     server = std::make_unique<net::Server>(
-        config, std::vector<net::Listener>{net::Listener{args.listen, on_port, service.get()}});
+        config, std::vector<net::Listener>{
+                    net::Listener{args.listen, static_cast<uint16_t>(args.port), service.get()}});
     Status s = server->Start();
     if (!s.ok()) return s;
     port = server->port(0);
+    return Status::OK();
+  }
+
+  // Opens the partitions `map` gives this node and serves them from now on.
+  Status Open(const ClusterMap& map) {
+    StoreOptions so = store_options;
+    so.cluster_map = map;
+    Status s = Store::Open(so, &store);
+    if (!s.ok()) return s;
+    local = std::make_unique<LocalObjectStore>(store.get(), so.volume.durability);
+    objects.Set(local.get());
     return Status::OK();
   }
 
@@ -171,10 +177,8 @@ struct StoreNode {
     if (server) server->Stop();
     server.reset();
     service.reset();
-    objects.reset();
     Status s;
     if (store) s = store->Close();
-    store.reset();
     return s;
   }
 };
@@ -213,9 +217,10 @@ int RunStore(const StoreArgs& a) {
   co.etcd.endpoints = a.cluster.etcd;
   co.ttl_seconds = a.cluster.lease_ttl;
   co.watch_key = MapKey(a.cluster.cluster);
-  // The service takes a new map at once (routers fence on it); a first assignment of
-  // partitions is left to the main thread, which reopens the listener with them.
-  std::mutex serve_mu;  // guards node.service's replacement against SetMap
+  // The service takes a new map at once (routers fence on it), unless the map gives this
+  // node its first partitions: the main thread opens them, then sets the map.
+  std::mutex serve_mu;  // guards node.service and opened
+  bool opened = false;
   co.on_change = [&](const std::string& value, int64_t) {
     if (value.empty()) return;
     ClusterMap m;
@@ -225,7 +230,7 @@ int RunStore(const StoreArgs& a) {
     maps.Set(map);
     {
       std::lock_guard<std::mutex> l(serve_mu);
-      if (node.service && (node.store || map->held().empty())) node.service->SetMap(map);
+      if (node.service && (opened || map->held().empty())) node.service->SetMap(map);
     }
     map_moved.store(true);
   };
@@ -234,13 +239,16 @@ int RunStore(const StoreArgs& a) {
   std::shared_ptr<const ClusterMap> first = maps.WaitNewer(1, std::chrono::seconds(5));
   if (first == nullptr) first = EmptyMap();
 
-  {
+  if (!first->held().empty()) s = node.Open(*first);
+  if (s.ok()) {
     std::lock_guard<std::mutex> l(serve_mu);
-    s = node.Serve(first, static_cast<uint16_t>(a.port));
+    s = node.Listen(first);
+    opened = !first->held().empty();
   }
   if (!s.ok()) {
     std::fprintf(stderr, "bale store: %s\n", s.ToString().c_str());
     session.Stop();
+    (void)node.Shut();
     return 1;
   }
   ClusterNode self{id, a.listen, node.port, a.zone, true};
@@ -251,32 +259,31 @@ int RunStore(const StoreArgs& a) {
       id.c_str(), a.listen.c_str(), node.port, a.data.c_str(), first->held().size());
   std::fflush(stdout);
 
-  bool opened = !first->held().empty();
   size_t warned_held = first->held().size();
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
-  timespec tick{0, 200 * 1000 * 1000};
+  timespec tick{0, 100 * 1000 * 1000};
   int sig = -1;
   while ((sig = sigtimedwait(&stop, nullptr, &tick)) < 0) {
     if (!map_moved.exchange(false)) continue;
     std::shared_ptr<const ClusterMap> map = maps.Get();
     if (!opened && !map->held().empty()) {
-      // The first partitions for this node: serve them, on the same port.
-      uint16_t port = node.port;
-      {
-        std::lock_guard<std::mutex> l(serve_mu);
-        (void)node.Shut();
-        s = node.Serve(maps.Get(), port);
-      }
+      // The first partitions for this node: open them, then serve them.
+      s = node.Open(*map);
       if (!s.ok()) {
         std::fprintf(stderr, "bale store: opening %zu partitions: %s\n", map->held().size(),
                      s.ToString().c_str());
         session.Stop();
+        (void)node.Shut();
         return 1;
       }
-      opened = true;
+      {
+        std::lock_guard<std::mutex> l(serve_mu);
+        opened = true;
+        node.service->SetMap(maps.Get());
+      }
       warned_held = map->held().size();
       std::printf("bale store: node %s holds %zu partitions (map epoch %llu)\n", id.c_str(),
                   map->held().size(), static_cast<unsigned long long>(map->epoch()));

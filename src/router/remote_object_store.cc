@@ -59,6 +59,7 @@ class RemoteObjectStore::Session final : public ObjectSession {
     std::shared_ptr<const ClusterMap> map = maps_->Get();
     if (map == nullptr) return Status::Unavailable("the router has no cluster map yet");
     Status last;
+    bool resent = false;
     // A node whose map differs is waited for until the store timeout passes; other
     // failures are retried only on another node.
     auto deadline =
@@ -77,6 +78,10 @@ class RemoteObjectStore::Session final : public ObjectSession {
       std::string where = "partition " + std::to_string(partition) + ", store " + NodeName(*owner);
       if (!call_.status.ok()) {
         last = Status::Unavailable(where + ": " + std::string(call_.status.message()));
+        if (call_.peer_closed && !resent) {  // a pooled connection the node had closed
+          resent = true;
+          continue;
+        }
         std::shared_ptr<const ClusterMap> newer = maps_->Get();
         if (newer->epoch() > map->epoch() && newer->OwnerOf(partition) != nullptr &&
             !SameAddress(newer->OwnerOf(partition), owner)) {
@@ -261,27 +266,38 @@ void RemoteObjectStore::FlushAll(uint32_t when, ObjectSession* session, Mutation
     return done->Done(Failed(MutationStatus::kUnavailable,
                              Status::Unavailable("the router has no cluster map yet")));
   }
-  std::vector<StoreCall> calls(map->nodes().size());
+  // Every node that owns a partition (one that owns none has nothing to hide).
+  std::vector<const ClusterNode*> owners;
+  std::vector<StoreCall> calls;
   for (int attempt = 0; attempt < 3; attempt++) {
+    owners.clear();
+    for (uint32_t o : map->owners()) {
+      if (o == ClusterMap::kNoOwner) continue;
+      const ClusterNode* n = &map->nodes()[o];
+      if (std::find(owners.begin(), owners.end(), n) == owners.end()) owners.push_back(n);
+    }
+    calls.assign(owners.size(), StoreCall());
     for (size_t i = 0; i < calls.size(); i++) {
-      calls[i].conn = s->ConnectionTo(map->nodes()[i]);
-      calls[i].request.clear();
+      calls[i].conn = s->ConnectionTo(*owners[i]);
       proto::AppendFlushAll(&calls[i].request, 0, map->epoch(), when);
     }
     (void)RunCalls(calls, options_.store_timeout_ms);
     uint64_t newest = 0;
+    bool resend = false;
     for (const StoreCall& c : calls) {
       if (c.status.ok() && c.reply.header.op == proto::FrameOp::kError &&
           c.reply.header.status == proto::WireStatus::kWrongEpoch) {
         newest = std::max(newest, c.reply.header.epoch);
       }
+      resend = resend || (!c.status.ok() && c.peer_closed);
     }
-    if (newest == 0) break;
-    map = maps_->WaitNewer(newest, std::chrono::milliseconds(options_.store_timeout_ms));
-    calls.assign(map->nodes().size(), StoreCall());
+    if (newest == 0 && !resend) break;
+    if (newest != 0) {
+      map = maps_->WaitNewer(newest, std::chrono::milliseconds(options_.store_timeout_ms));
+    }
   }
   for (size_t i = 0; i < calls.size(); i++) {
-    std::string where = "flush_all on store " + NodeName(map->nodes()[i]) + ": ";
+    std::string where = "flush_all on store " + NodeName(*owners[i]) + ": ";
     if (!calls[i].status.ok()) {
       return done->Done(
           Failed(MutationStatus::kUnavailable,

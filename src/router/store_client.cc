@@ -109,7 +109,7 @@ class CallBatch {
   // After poll said the socket is ready: writes and reads what it can.
   void OnReady(short revents);
   // Fails every unanswered call with `why` and closes the connection.
-  void Fail(const std::string& why);
+  void Fail(const std::string& why, bool peer_closed = false);
   // Fills each answered call's reply from the (now stable) read buffer.
   void Finish();
 
@@ -131,6 +131,7 @@ class CallBatch {
 
 bool CallBatch::Start(Clock::time_point deadline) {
   conn_->in_.clear();
+  for (StoreCall* c : calls_) c->peer_closed = false;
   Status s = conn_->Connect(std::max(RemainingMs(deadline), 1));
   if (!s.ok()) {
     for (StoreCall* c : calls_) c->status = s;
@@ -165,7 +166,9 @@ void CallBatch::Write() {
     ssize_t n = ::sendmsg(conn_->fd_, &msg, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) Fail(std::string(": ") + std::strerror(errno));
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        Fail(std::string(": ") + std::strerror(errno), errno == EPIPE || errno == ECONNRESET);
+      }
       return;
     }
     auto left = static_cast<size_t>(n);
@@ -197,7 +200,8 @@ void CallBatch::Read() {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     Parse();  // what came before the end still counts
-    Fail(n == 0 ? " closed the connection" : std::string(": ") + std::strerror(errno));
+    Fail(n == 0 ? " closed the connection" : std::string(": ") + std::strerror(errno),
+         n == 0 || errno == ECONNRESET);
     return;
   }
   Parse();
@@ -228,10 +232,11 @@ void CallBatch::Parse() {
   }
 }
 
-void CallBatch::Fail(const std::string& why) {
+void CallBatch::Fail(const std::string& why, bool peer_closed) {
   for (size_t i = 0; i < calls_.size(); i++) {
     if (i < at_.size() && at_[i] != std::string::npos) continue;
     calls_[i]->status = Status::Unavailable("store " + conn_->name() + why);
+    calls_[i]->peer_closed = peer_closed;
   }
   failed_ = true;
   std::string keep = std::move(conn_->in_);  // replies already parsed stay readable

@@ -68,7 +68,11 @@ struct StoreCall {
   std::string request;
   std::string_view tail;
   // Out.
-  Status status;       // OK: `reply` is the node's answer
+  Status status;  // OK: `reply` is the node's answer
+  // The node closed (or reset) the connection without answering: a node stopping
+  // gracefully answers what it read first, so the request was not carried out and may
+  // be sent again on a new connection.
+  bool peer_closed = false;
   proto::Frame reply;  // views into conn's buffer, valid until its next RunCalls
 };
 

@@ -57,8 +57,18 @@ def _on_sigterm(signum, frame):
 signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+# BALE_CLUSTER=1 (run.sh): Server is a router in front of three stores (clusterlib.py).
+CLUSTER = os.environ.get("BALE_CLUSTER") == "1"
+
+
 class Server:
     _all = []
+
+    def __new__(cls, bale, data, *args, **kwargs):
+        if CLUSTER:
+            import clusterlib
+            return clusterlib.ClusterServer(bale, data, *args)
+        return super().__new__(cls)
 
     def __init__(self, bale, data, *args, start_timeout=START_TIMEOUT_S):
         self.bale = bale

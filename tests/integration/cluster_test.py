@@ -328,7 +328,7 @@ def run(c):
     e0, t0 = etcd_grpc_requests(c.etcd), time.monotonic()
     for i in range(2000):
         k = "load%d" % (i % 200)
-        client.set(k, b"v")
+        client.set(k, b"v", noreply=False)
         client.get(k)
     e1, t1 = etcd_grpc_requests(c.etcd), time.monotonic()
     procs = 1 + 3 + 1  # a directory, three stores, a router: keep-alives every TTL/3

@@ -261,3 +261,131 @@ class Cluster:
     def cleanup(self):
         Proc.kill_all()
         self.etcd.cleanup()
+
+
+class ClusterServer:
+    """`bale serve` played by a cluster (BALE_CLUSTER=1, balelib.Server): a router in
+    front of three stores, with etcd and a directory, so that a suite written for `bale
+    serve` runs unchanged through a router. The cluster belongs to the data directory:
+    a second ClusterServer on the same `data` (a restart) restarts the same stores on
+    their data. Serve flags go to the role that has them; a flag neither has is refused
+    (a suite must not pass by ignoring it)."""
+    _clusters = {}
+    STORE_FLAGS = {"--durability", "--interval-ms", "--segment-size"}
+    ROUTER_FLAGS = {"--threads", "--max-item-size", "--max-connections", "--http-max-body",
+                    "--http-body-budget", "--http-timeout", "--admin-from", "--http-port"}
+    ROUTER_SWITCHES = {"--http-public-only"}
+
+    def __init__(self, bale, data, *args):
+        store_args, router_args = [], []
+        args = list(args)
+        i = 0
+        while i < len(args):
+            a = args[i]
+            if a in self.ROUTER_SWITCHES:
+                router_args.append(a)
+                i += 1
+                continue
+            name, value = (a.split("=", 1) + [None])[:2] if a.startswith("--") and "=" in a \
+                else (a, args[i + 1] if i + 1 < len(args) else None)
+            step = 1 if "=" in a else 2
+            if name in self.STORE_FLAGS:
+                store_args += [name, value]
+            elif name in self.ROUTER_FLAGS:
+                router_args += [name, value]
+            else:
+                raise RuntimeError("BALE_CLUSTER: %s is not a flag of bale store or bale "
+                                   "router" % a)
+            i += step
+        if "--http-port" not in router_args:
+            router_args += ["--http-port", "any"]
+        self.data = data
+        c = ClusterServer._clusters.get(data)
+        if c is None:
+            os.makedirs(data, exist_ok=True)
+            c = Cluster(bale, data, partitions=16, initial_nodes=3, lease_ttl=5,
+                        store_args=store_args)
+            c.start_directory()
+            for name in ("a", "b", "c"):
+                c.start_store(name)
+            ClusterServer._clusters[data] = c
+        else:
+            for s in c.stores.values():
+                if not s.alive():
+                    s.restart()
+        self.cluster = c
+        c.wait_map(lambda m: all(o >= 0 for o in m["owners"]) and
+                   all(n["up"] for n in m["nodes"]), what="every store up")
+        i = len(c.routers)
+        cmd = [bale, "router"] + c.common() + ["--listen", "127.0.0.1", "--port", "0"] + router_args
+        self.router = Proc("router%d" % i, cmd, os.path.join(data, "router%d.out" % i),
+                           r"^bale router: memcached protocol on 127\.0\.0\.1:(\d+), "
+                           r"(?:HTTP on 127\.0\.0\.1:(\d+)|HTTP off)")
+        c.routers.append(self.router)
+        m = self.router.ready_match
+        self.port = int(m.group(1))
+        self.http_port = int(m.group(2)) if m.group(2) else None
+        self.http_line = m.group(0)
+        self.partitions = c.map()["partitions"]
+        nodes = json.loads(c.admin("nodes", "--json"))["nodes"]
+        self.objects_at_start = sum(n.get("objects", 0) for n in nodes)
+        # The router answers once it has the map (and the stores theirs).
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+                    s.sendall(b"get cluster-warmup\r\n")
+                    if s.recv(100).startswith(b"END"):
+                        break
+            except OSError:
+                pass
+            time.sleep(0.1)
+
+    @property
+    def pid(self):
+        return self.router.proc.pid
+
+    def output(self):
+        return self.router.output()
+
+    def alive(self):
+        return self.router.alive()
+
+    def stop(self, timeout=WAIT_S):
+        rc = self.router.stop(timeout)
+        for s in self.cluster.stores.values():
+            src = s.stop(timeout)
+            if src != 0:
+                raise RuntimeError("%s exited %d: %s" % (s.name, src, s.output()[-2000:]))
+        return rc
+
+    def kill(self):
+        self.router.kill()
+        for s in self.cluster.stores.values():
+            s.kill()
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def cpu_seconds(self):
+        with open("/proc/%d/stat" % self.pid) as f:
+            fields = f.read().rsplit(") ", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def connect(self, timeout=WAIT_S):
+        return balelib.connect(self.port, timeout)
+
+    @classmethod
+    def cleanup_all(cls):
+        for c in cls._clusters.values():
+            try:
+                c.cleanup()
+            except Exception:
+                pass
+
+
+atexit.register(ClusterServer.cleanup_all)
