@@ -89,6 +89,7 @@ class RemoteObjectStore::Session final : public ObjectSession {
                                    ", the router at " + std::to_string(map->epoch()));
         if (node_epoch > map->epoch()) {
           map = maps_->WaitNewer(node_epoch, std::chrono::milliseconds(options_.store_timeout_ms));
+          if (map->epoch() < node_epoch) return last;  // not caught up within the timeout
         } else {  // the node has not seen our map yet: give it a moment
           std::this_thread::sleep_for(
               std::chrono::milliseconds(std::min(50, std::max(1, options_.store_timeout_ms / 8))));
@@ -270,8 +271,11 @@ void RemoteObjectStore::FlushAll(uint32_t when, ObjectSession* session, Mutation
         newest = std::max(newest, c.reply.header.epoch);
       }
     }
-    if (newest == 0) break;
-    map = maps_->WaitNewer(newest, std::chrono::milliseconds(options_.store_timeout_ms));
+    if (newest == 0 || attempt == 2) break;
+    std::shared_ptr<const ClusterMap> newer =
+        maps_->WaitNewer(newest, std::chrono::milliseconds(options_.store_timeout_ms));
+    if (newer->epoch() < newest) break;  // not caught up: the WRONG_EPOCH replies answer
+    map = std::move(newer);
     calls.assign(map->nodes().size(), StoreCall());
   }
   for (size_t i = 0; i < calls.size(); i++) {
