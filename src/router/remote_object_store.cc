@@ -101,6 +101,7 @@ class RemoteObjectStore::Session final : public ObjectSession {
                              std::chrono::milliseconds(0));
         if (node_epoch > map->epoch()) {
           map = maps_->WaitNewer(node_epoch, left);
+          if (map->epoch() < node_epoch) return last;  // not caught up within the timeout
         } else {  // the node has not seen our map yet: give it a moment
           std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(20)));
           map = maps_->Get();
@@ -292,8 +293,14 @@ void RemoteObjectStore::FlushAll(uint32_t when, ObjectSession* session, Mutation
       resend = resend || (!c.status.ok() && c.peer_closed);
     }
     if (newest == 0 && !resend) break;
-    if (newest != 0) {
-      map = maps_->WaitNewer(newest, std::chrono::milliseconds(options_.store_timeout_ms));
+    if (attempt == 2) break;                      // the replies as they are answer
+    if (newest != 0 && newest <= map->epoch()) {  // a node behind: give it a moment
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    } else if (newest != 0) {
+      std::shared_ptr<const ClusterMap> newer =
+          maps_->WaitNewer(newest, std::chrono::milliseconds(options_.store_timeout_ms));
+      if (newer->epoch() < newest) break;  // not caught up: the WRONG_EPOCH replies answer
+      map = std::move(newer);
     }
   }
   for (size_t i = 0; i < calls.size(); i++) {

@@ -18,7 +18,9 @@
 
 #include "net/server.h"
 #include "router/store_client.h"
+#include "silent_listener.h"
 #include "store/local_object_store.h"
+#include "store_node.h"
 #include "test_util.h"
 
 namespace bale {
@@ -36,40 +38,15 @@ constexpr uint32_t kPartitions = 4;
 constexpr int kTimeoutMs = 2000;
 
 // One store node: a store holding `held`, its service and a server on an ephemeral port.
-struct Node {
-  Node(const std::string& dir, std::vector<uint32_t> held, Durability d, FaultEnv* env) {
-    ClusterMap map;
-    EXPECT_TRUE(ClusterMap::Holding(kPartitions, held, kEpoch, &map).ok());
-    StoreOptions o;
-    o.dir = dir;
-    o.partitions = kPartitions;
-    o.cluster_map = map;
-    o.volume.durability = d;
-    o.volume.env = env;
-    EXPECT_TRUE(Store::Open(o, &store).ok());
-    objects = std::make_unique<LocalObjectStore>(store.get(), d);
-    service =
-        std::make_unique<StoreService>(objects.get(), std::make_shared<const ClusterMap>(map));
-    net::ServerConfig config;
-    config.threads = 1;
-    config.io_uring = false;
-    server = std::make_unique<net::Server>(
-        config, std::vector<net::Listener>{{"127.0.0.1", 0, service.get()}});
-    EXPECT_TRUE(server->Start().ok());
-  }
-  ~Node() {
-    server->Stop();
-    server.reset();
-    service.reset();
-    objects.reset();
-    EXPECT_TRUE(store->Close().ok());
-  }
-  uint16_t port() const { return server->port(0); }
+ClusterMap HeldMap(std::vector<uint32_t> held) {
+  ClusterMap map;
+  EXPECT_TRUE(ClusterMap::Holding(kPartitions, std::move(held), kEpoch, &map).ok());
+  return map;
+}
 
-  std::unique_ptr<Store> store;
-  std::unique_ptr<LocalObjectStore> objects;
-  std::unique_ptr<StoreService> service;
-  std::unique_ptr<net::Server> server;
+struct Node : testing::StoreNode {
+  Node(const std::string& dir, std::vector<uint32_t> held, Durability d, FaultEnv* env)
+      : StoreNode(dir, HeldMap(std::move(held)), d, env) {}
 };
 
 class StoreServiceTest : public ::testing::Test {
@@ -378,22 +355,14 @@ TEST_F(StoreServiceTest, DeadNodeFailsWithinTheTimeout) {
       << call.status.ToString();
 
   // A node that accepts but never answers (a listener nobody accepts from).
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  ASSERT_EQ(::listen(fd, 8), 0);
+  testing::SilentListener silent(port, 8);
+  ASSERT_TRUE(silent.ok());
   start = std::chrono::steady_clock::now();
   EXPECT_FALSE(RunCall(call, 300).ok());
   auto elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_LT(elapsed, std::chrono::milliseconds(600));
   EXPECT_EQ(call.status.message(),
             "store 127.0.0.1:" + std::to_string(port) + " did not answer within 300 ms");
-  ::close(fd);
 }
 
 TEST_F(StoreServiceTest, LargeValueRoundTrip) {
