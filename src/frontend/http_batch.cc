@@ -27,8 +27,17 @@ void HttpRoutes::Batch(const proto::HttpRequest& req, Reply* r) {
   // Everything is checked before anything is written: a bad batch stores nothing.
   std::vector<std::string> keys(parts.size());
   std::vector<BatchPut> items(parts.size());
+  // A generated id is drawn again until it is kept with the first part's (in a cluster,
+  // on one node: ObjectStore::Colocated), so that the batch can be all or nothing.
+  auto draw = [&](size_t i) {
+    std::string id = NewId();
+    for (int tries = 0; i > 0 && tries < 256 && !store_->Colocated(keys[0], id); tries++) {
+      id = NewId();
+    }
+    return id;
+  };
   for (size_t i = 0; i < parts.size(); i++) {
-    keys[i] = named ? parts[i].name : NewId();
+    keys[i] = named ? parts[i].name : draw(i);
     if (!IsValidKey(keys[i])) return r->Error(400, "invalid key in part " + std::to_string(i));
     if (!IsValidContentType(parts[i].content_type)) {
       return r->Error(
@@ -52,7 +61,7 @@ void HttpRoutes::Batch(const proto::HttpRequest& req, Reply* r) {
     if (attempt == 7) return r->StoreError(Status::IOError("could not draw free object ids"));
     for (size_t i = 0; i < items.size(); i++) {
       if (!items[i].taken) continue;
-      keys[i] = NewId();
+      keys[i] = draw(i);
       items[i].key = keys[i];
       items[i].cookie = 0;
     }

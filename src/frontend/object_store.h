@@ -300,6 +300,15 @@ class ObjectStore {
   virtual void PutAtomic(std::span<BatchPut> items, ObjectSession* session,
                          MutationCompletion* done) = 0;
 
+  // Whether objects of these two keys are kept together, so that a PutAtomic of both can
+  // be all or nothing (locally always; in a cluster, when one node owns both). The batch
+  // route draws generated ids that are.
+  virtual bool Colocated(std::string_view a, std::string_view b) const {
+    (void)a;
+    (void)b;
+    return true;
+  }
+
   // The partition a key belongs to (public URLs name it), and how many there are.
   virtual uint32_t PartitionOf(std::string_view key) const = 0;
   virtual uint32_t partitions() const = 0;

@@ -175,6 +175,11 @@ std::unique_ptr<ObjectSession> RemoteObjectStore::NewSession() {
   return std::make_unique<Session>(maps_, options_);
 }
 
+bool RemoteObjectStore::Colocated(std::string_view a, std::string_view b) const {
+  std::shared_ptr<const ClusterMap> map = maps_->Get();
+  return map != nullptr && map->OwnerOf(map->PartitionOf(a)) == map->OwnerOf(map->PartitionOf(b));
+}
+
 uint32_t RemoteObjectStore::PartitionOf(std::string_view key) const {
   std::shared_ptr<const ClusterMap> map = maps_->Get();
   return map == nullptr ? 0 : map->PartitionOf(key);

@@ -21,7 +21,8 @@
 // - FlushAll goes to every node of the map; it succeeds when all of them did (a node that
 //   failed leaves its objects visible and the reply says which node). PutAtomic is
 //   atomic when its items are in one node's partitions; items spread over several nodes
-//   are refused (kInvalid) rather than stored half.
+//   are refused (kInvalid) rather than stored half. Colocated tells the batch route
+//   which generated ids keep a batch on one node.
 #pragma once
 
 #include <memory>
@@ -53,6 +54,7 @@ class RemoteObjectStore final : public ObjectStore {
   void PutAtomic(std::span<BatchPut> items, ObjectSession* session,
                  MutationCompletion* done) override;
 
+  bool Colocated(std::string_view a, std::string_view b) const override;
   uint32_t PartitionOf(std::string_view key) const override;
   uint32_t partitions() const override;
   bool durability_sync() const override { return false; }

@@ -45,6 +45,9 @@ class SwappableObjectStore final : public ObjectStore {
     auto* session = Follow(s);
     session->store->PutAtomic(items, session->inner.get(), done);
   }
+  bool Colocated(std::string_view a, std::string_view b) const override {
+    return current()->Colocated(a, b);
+  }
   uint32_t PartitionOf(std::string_view key) const override { return current()->PartitionOf(key); }
   uint32_t partitions() const override { return current()->partitions(); }
   bool durability_sync() const override { return current()->durability_sync(); }

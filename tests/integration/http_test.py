@@ -23,6 +23,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+import balelib
 from balelib import (WAIT_S, HttpConn, Server, build_request, check, http_request,
                      listening_ports, log, roundtrip)
 
@@ -226,11 +227,16 @@ def same_404(r, miss, what):
 
 def startup(srv):
     check(srv.http_port is not None, "no HTTP port reported: %r" % srv.output())
-    check(re.match(r"^bale serve: HTTP on 127\.0\.0\.1:\d+$", srv.http_line or ""),
-          "HTTP line %r, want 'bale serve: HTTP on 127.0.0.1:PORT'" % srv.http_line)
     lines = srv.output().splitlines()
-    check(len(lines) >= 2 and lines[1] == srv.http_line,
-          "the HTTP line is not the second line of the output: %r" % lines[:3])
+    if balelib.CLUSTER:  # a router names both ports on its first line
+        check(re.match(r"^bale router: memcached protocol on 127\.0\.0\.1:\d+, HTTP on "
+                       r"127\.0\.0\.1:%d," % srv.http_port, lines[0] if lines else ""),
+              "router's first line %r" % lines[:2])
+    else:
+        check(re.match(r"^bale serve: HTTP on 127\.0\.0\.1:\d+$", srv.http_line or ""),
+              "HTTP line %r, want 'bale serve: HTTP on 127.0.0.1:PORT'" % srv.http_line)
+        check(len(lines) >= 2 and lines[1] == srv.http_line,
+              "the HTTP line is not the second line of the output: %r" % lines[:3])
     check(srv.http_port != 8080, "--http-port any picked 8080")
     eq(listening_ports(srv.pid), sorted([srv.port, srv.http_port]),
        "TCP ports bale listens on (memcached, HTTP)")
@@ -770,13 +776,33 @@ def batch(h, ctx):
     named = [("batch-a", "a.gif", "image/gif", os.urandom(500)),
              ("batch-b.txt", None, "text/plain", b"bee"),
              ("dir/batch-c", "c.bin", "application/x-c", b"\r\n")]
-    r = status(h("POST", "/batch?keys=names", multipart(named, B),
-                 {"Content-Type": "multipart/form-data; boundary=" + B}), 201,
-               "POST /batch?keys=names")
+    if balelib.CLUSTER:
+        # Named keys on several store nodes cannot be written all or nothing yet: the
+        # router refuses such a batch whole (docs/cluster.md). 30 names span the nodes.
+        spread = [("spread-%d" % i, None, "text/plain", b"s") for i in range(30)]
+        r = status(h("POST", "/batch?keys=names", multipart(spread, B),
+                     {"Content-Type": "multipart/form-data; boundary=" + B}), 400,
+                   "POST /batch?keys=names over several store nodes")
+        check(b"several nodes" in r.body, "refusal names the reason: %r" % r.body)
+        for name, _, _, _ in spread:
+            status(h("GET", "/o/" + name), 404, "GET /o/%s after the refused batch" % name)
+    r = h("POST", "/batch?keys=names", multipart(named, B),
+          {"Content-Type": "multipart/form-data; boundary=" + B})
+    if balelib.CLUSTER and r.status == 400 and b"several nodes" in r.body:
+        for target in ("/o/batch-a", "/o/batch-b.txt", "/o/dir%2Fbatch-c"):
+            status(h("GET", target), 404, "GET %s after the refused batch" % target)
+        named = []  # these names happen to span nodes in this cluster
+        r = status(h("POST", "/batch?keys=names", multipart([("batch-one", None, "text/plain",
+                                                               b"one")], B),
+                     {"Content-Type": "multipart/form-data; boundary=" + B}), 201,
+                   "POST /batch?keys=names, one part")
+        named = [("batch-one", None, "text/plain", b"one")]
+    status(r, 201, "POST /batch?keys=names")
     objs = r.json()["objects"]
     eq([str(o["key"]) for o in objs], [n for n, _, _, _ in named], "keys from ?keys=names")
-    for (name, _, ctype, data), target in zip(named, ("/o/batch-a", "/o/batch-b.txt",
-                                                      "/o/dir%2Fbatch-c")):
+    targets = ("/o/batch-a", "/o/batch-b.txt", "/o/dir%2Fbatch-c") if len(named) == 3 else \
+        ("/o/batch-one",)
+    for (name, _, ctype, data), target in zip(named, targets):
         r = status(h("GET", target), 200, "GET %s after ?keys=names" % target)
         eq(r.body, data, "bytes of %s" % target)
         eq(r.header("content-type"), ctype, "Content-Type of %s" % target)
@@ -1104,12 +1130,17 @@ def public_only(bale, data, objs, miss):
 
 def http_off(bale, data):
     srv = Server(bale, data, "--http-port", "0")
-    deadline = time.monotonic() + WAIT_S
-    while "bale serve: HTTP off" not in srv.output().splitlines() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    lines = srv.output().splitlines()
-    check(len(lines) >= 2 and lines[1] == "bale serve: HTTP off",
-          "--http-port 0: second line %r, want 'bale serve: HTTP off'" % lines[:3])
+    if balelib.CLUSTER:
+        lines = srv.output().splitlines()
+        check(lines and ", HTTP off," in lines[0], "--http-port 0: router's line %r" % lines[:2])
+    else:
+        deadline = time.monotonic() + WAIT_S
+        while ("bale serve: HTTP off" not in srv.output().splitlines() and
+               time.monotonic() < deadline):
+            time.sleep(0.05)
+        lines = srv.output().splitlines()
+        check(len(lines) >= 2 and lines[1] == "bale serve: HTTP off",
+              "--http-port 0: second line %r, want 'bale serve: HTTP off'" % lines[:3])
     eq(srv.http_port, None, "--http-port 0: HTTP port")
     eq(listening_ports(srv.pid), [srv.port], "--http-port 0: TCP ports bale listens on")
     roundtrip(srv.port, key=b"http-off")

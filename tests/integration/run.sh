@@ -15,9 +15,11 @@ export BALE_SKIP_LOG
 trap 'rm -f "$BALE_SKIP_LOG"' EXIT
 
 # run_suite NAME [SERVE OPTIONS]: runs NAME.sh, its servers started with those options too.
+# With BALE_CLUSTER=1 in the environment, its `bale serve` is a cluster (clusterlib.py).
 run_suite() {
   local name=$1 options=${2:-} label=$1 t0=$SECONDS
   [ -n "$options" ] && label="$name ($options)"
+  [ "${BALE_CLUSTER:-}" = 1 ] && label="$label (through a router, 3 stores)"
   if BALE_SERVE_ARGS="$options" timeout 300 bash "$here/$name.sh" "$bale"; then
     echo "PASS $label ($((SECONDS - t0)) s)"
     passed=$((passed + 1))
@@ -38,6 +40,11 @@ done
 # In --durability sync every reply that acknowledges a write is held for the round's group
 # commit (frontend/face_loop.h): the binary face too.
 run_suite pylibmc_test "--durability sync"
+# The same clients through `bale router` in front of three `bale store` nodes (with etcd
+# and a directory): a cluster serves them unchanged (cluster_test.sh runs memccapable).
+for name in pymemcache_test http_test; do
+  BALE_CLUSTER=1 run_suite "$name"
+done
 skips_ok=1
 "$here/../../scripts/check_skips" --skip-log "$BALE_SKIP_LOG" || skips_ok=0
 skipped=$(grep -c '^SKIP ' "$BALE_SKIP_LOG" || true)
