@@ -10,6 +10,10 @@ bench/RESULTS.md.
   bench/run_memcached.py [--rounds 3] [--time 10s] [--value-size 100]
                          [--durability interval] [--set-only] [--threads 2]
                          [--bale-args "--io-uring off"] [--bale PATH] [--binary]
+                         [--cluster]
+
+--cluster measures `bale router` in front of three `bale store` nodes (with etcd and a
+directory) on this machine instead of `bale serve`.
 
 --binary drives both servers with memcached's binary protocol (memcaslap -B).
 
@@ -69,6 +73,35 @@ def run_bale(args, cfg):
         shutil.rmtree(data, ignore_errors=True)
 
 
+def run_cluster(args, cfg):
+    """`bale router` in front of three `bale store` nodes (etcd and a directory beside
+    them, tests/integration/clusterlib.py), all on this machine's loopback."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    import clusterlib
+    tmp = tempfile.mkdtemp(prefix="bale-bench-cluster-", dir=os.path.join(ROOT, "build"))
+    c = clusterlib.Cluster(args.bale, tmp, partitions=256, initial_nodes=3,
+                           store_args=["--durability", args.durability, "--threads", "1"])
+    try:
+        c.start_directory()
+        for name in ("a", "b", "c"):
+            c.start_store(name)
+        c.wait_placed(stores=3)
+        r = c.start_router(["--threads", str(args.threads)])
+        cmd = [args.bale, "router", "--etcd", "URL", "--cluster", "NAME", "--port", "PORT",
+               "--threads", str(args.threads)]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the router and stores have the map
+            with socket.create_connection(("127.0.0.1", r.port), timeout=5) as s:
+                s.sendall(b"get warmup\r\n")
+                if s.recv(100).startswith(b"END"):
+                    break
+            time.sleep(0.1)
+        return memcaslap(r.port, args, cfg) + (cmd,)
+    finally:
+        c.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--rounds", type=int, default=3)
@@ -82,7 +115,11 @@ def main():
                    help="the binary protocol for both servers (memcaslap -B)")
     p.add_argument("--bale", default=os.path.join(ROOT, "build", "bale"),
                    help="the bale executable (default: build/bale, built if missing)")
+    p.add_argument("--cluster", action="store_true",
+                   help="measure `bale router` in front of three `bale store` nodes instead "
+                        "of `bale serve` (etcd and a directory beside them)")
     args = p.parse_args()
+    bale_run = run_cluster if args.cluster else run_bale
     args.bale = os.path.abspath(args.bale)
     if not os.path.exists(args.bale):
         subprocess.run(["make", "-C", ROOT, "build"], check=True)
@@ -96,9 +133,9 @@ def main():
     for r in range(args.rounds):
         if r % 2 == 0:
             m = run_memcached(args, cfg)
-            b = run_bale(args, cfg)
+            b = bale_run(args, cfg)
         else:
-            b = run_bale(args, cfg)
+            b = bale_run(args, cfg)
             m = run_memcached(args, cfg)
         rows.append((m, b))
         print(f"round {r + 1}: memcached {m[0]} TPS, bale {b[0]} TPS", file=sys.stderr)
@@ -107,12 +144,16 @@ def main():
     lat = lambda i: [r[i][1] for r in rows if r[i][1] is not None]
     mix = "set only" if args.set_only else "90% get / 10% set"
     protocol = "memcached binary protocol" if args.binary else "memcached protocol"
+    what = "bale router in front of 3 stores" if args.cluster else "bale"
     print(f"### {protocol}, {mix}, {args.value_size}-byte values, "
-          f"bale --durability {args.durability}\n")
+          f"{what} --durability {args.durability}\n")
     print(f"`{sys.argv[0]} {' '.join(sys.argv[1:])}` on {os.cpu_count()} cores, "
           f"{time.strftime('%Y-%m-%d')}; client for both:\n")
     print(f"    {shlex.join(rows[0][0][2][:1] + ['-s', '127.0.0.1:PORT'] + rows[0][0][2][3:])}\n")
-    print(f"bale: `{shlex.join(rows[0][1][3][:2] + ['--data', 'DIR', '--port', 'PORT'] + rows[0][1][3][6:])}`; "
+    bale_cmd = shlex.join(rows[0][1][3]) + " (stores: --threads 1, 256 partitions)" \
+        if args.cluster else \
+        shlex.join(rows[0][1][3][:2] + ['--data', 'DIR', '--port', 'PORT'] + rows[0][1][3][6:])
+    print(f"bale: `{bale_cmd}`; "
           f"memcached: `memcached -t {args.threads} -m 4096 -U 0`\n")
     print("| round | memcached TPS | bale TPS | bale/memcached | memcached avg µs | bale avg µs |")
     print("|---|---|---|---|---|---|")

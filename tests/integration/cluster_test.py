@@ -237,6 +237,25 @@ def run(c):
         check(client.get(k) == acked[k], "get %s after store b restarted" % k)
     step("store b restarted: its %d keys are back" % len(b_keys))
 
+    # A hung store (SIGSTOP): its keys fail after --store-timeout (1 s), the others answer.
+    cs = c.stores["c"]
+    c_keys = [k for k, n in where.items() if n == cs.node_id]
+    cs.pause()
+    try:
+        t = time.monotonic()
+        reply = raw(r.port, b"get %s\r\n" % c_keys[0].encode())
+        took = time.monotonic() - t
+        check(reply.startswith(b"SERVER_ERROR") and b"did not answer within 1000 ms" in reply
+              and cs.node_id.encode() in reply, "get on a hung store: %r" % reply)
+        check(0.9 <= took < 5.0, "a hung store's key answered after %.2f s (timeout 1 s)" % took)
+        for k in [k for k, n in where.items() if n != cs.node_id][:50]:
+            check(client.get(k) == acked[k], "get %s while store c hangs" % k)
+    finally:
+        cs.resume()
+    for k in c_keys:
+        check(client.get(k) == acked[k], "get %s after store c resumed" % k)
+    step("store c hung: its key failed after %.2f s naming it; others answered; resumed" % took)
+
     # 5a. etcd killed: the cluster serves on its last map; restarted, it carries on.
     before_epoch = c.map()["epoch"]
     c.etcd.kill()
