@@ -86,9 +86,10 @@ def run_cluster(args, cfg):
         for name in ("a", "b", "c"):
             c.start_store(name)
         c.wait_placed(stores=3)
-        r = c.start_router(["--threads", str(args.threads)])
+        threads = str(args.router_threads or args.threads)
+        r = c.start_router(["--threads", threads])
         cmd = [args.bale, "router", "--etcd", "URL", "--cluster", "NAME", "--port", "PORT",
-               "--threads", str(args.threads)]
+               "--threads", threads]
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # the router and stores have the map
             with socket.create_connection(("127.0.0.1", r.port), timeout=5) as s:
@@ -118,6 +119,8 @@ def main():
     p.add_argument("--cluster", action="store_true",
                    help="measure `bale router` in front of three `bale store` nodes instead "
                         "of `bale serve` (etcd and a directory beside them)")
+    p.add_argument("--router-threads", type=int, default=0,
+                   help="with --cluster: the router's loop threads (default: --threads)")
     args = p.parse_args()
     bale_run = run_cluster if args.cluster else run_bale
     args.bale = os.path.abspath(args.bale)

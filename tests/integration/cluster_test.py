@@ -151,6 +151,13 @@ def run(c):
         time.sleep(0.1)
     leaders = [d for d in (d0, d1) if http_json(d.http_port, "/status")["leading"]]
     check(len(leaders) == 1, "one leading directory, got %d" % len(leaders))
+    for d in (d0, d1):
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % d.http_port,
+                                    timeout=WAIT_S) as resp:
+            metrics = resp.read().decode()
+        want = "bale_directory_leading %d" % (1 if d is leaders[0] else 0)
+        check(want in metrics.splitlines(), "directory /metrics lacks %r: %s" % (want, metrics))
+        check("bale_directory_nodes_up 3" in metrics.splitlines(), "/metrics nodes_up: %s" % metrics)
     step("etcd, 2 directories, 3 stores, router; 32 partitions placed %r" % sorted(counts.values()))
 
     # 1. memccapable through the router.
