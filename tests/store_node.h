@@ -1,7 +1,7 @@
 // StoreNode: a store node for tests over real sockets: a Store in `dir` opened with the
 // partitions `map` holds, a LocalObjectStore over it, a StoreService answering from it
 // (with `map` until SetMap) and a net::Server (one loop, no io_uring) on 127.0.0.1, on
-// an ephemeral port.
+// an ephemeral port; `auth` is the service's cluster handshake (none by default).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -22,7 +22,7 @@ namespace bale::testing {
 
 struct StoreNode {
   StoreNode(const std::string& dir, const ClusterMap& map, Durability d = Durability::kNone,
-            Env* env = Env::Default()) {
+            Env* env = Env::Default(), StoreAuth auth = {}) {
     StoreOptions o;
     o.dir = dir;
     o.partitions = map.partition_count();
@@ -31,8 +31,8 @@ struct StoreNode {
     o.volume.env = env;
     EXPECT_TRUE(Store::Open(o, &store).ok());
     objects = std::make_unique<LocalObjectStore>(store.get(), d);
-    service =
-        std::make_unique<StoreService>(objects.get(), std::make_shared<const ClusterMap>(map));
+    service = std::make_unique<StoreService>(objects.get(), std::make_shared<const ClusterMap>(map),
+                                             proto::FrameLimits(), auth);
     net::ServerConfig config;
     config.threads = 1;
     config.io_uring = false;

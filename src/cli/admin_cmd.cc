@@ -22,6 +22,7 @@ CLI::App* AddAdminCommand(CLI::App* app, AdminArgs* a) {
   cmd->add_flag("--json", a->json, "print JSON instead of a table");
   cmd->add_option("--store-timeout", a->store_timeout_ms, "milliseconds to wait for each node")
       ->capture_default_str();
+  AddSecretFlags(cmd, &a->auth, /*listens=*/false);
   return cmd;
 }
 
@@ -32,12 +33,14 @@ struct NodeFigures {
   ObjectStats stats;
 };
 
-std::vector<NodeFigures> AskNodes(const ClusterMap& map, int timeout_ms) {
+std::vector<NodeFigures> AskNodes(const ClusterMap& map, int timeout_ms,
+                                  const std::string& secret) {
   std::vector<std::unique_ptr<router::StoreConnection>> conns;
   std::vector<router::StoreCall> calls(map.nodes().size());
   for (size_t i = 0; i < calls.size(); i++) {
     const ClusterNode& n = map.nodes()[i];
-    conns.push_back(std::make_unique<router::StoreConnection>(n.host, n.port));
+    conns.push_back(
+        std::make_unique<router::StoreConnection>(n.host, n.port, proto::FrameLimits(), secret));
     calls[i].conn = conns.back().get();
     proto::AppendStats(&calls[i].request, 0, map.epoch());
   }
@@ -55,6 +58,8 @@ std::string Dash(bool known, uint64_t v) { return known ? std::to_string(v) : "-
 }  // namespace
 
 int RunAdmin(const AdminArgs& a) {
+  std::string secret;
+  if (!LoadClusterSecret("admin", a.auth, "", &secret)) return 2;
   coord::EtcdOptions eo;
   eo.endpoints = a.cluster.etcd;
   std::unique_ptr<coord::EtcdClient> etcd;
@@ -81,7 +86,7 @@ int RunAdmin(const AdminArgs& a) {
   }
   std::string leader;
   if (!etcd->Leader(ElectionName(a.cluster.cluster), &leader).ok()) leader = "";
-  std::vector<NodeFigures> figures = AskNodes(map, static_cast<int>(a.store_timeout_ms));
+  std::vector<NodeFigures> figures = AskNodes(map, static_cast<int>(a.store_timeout_ms), secret);
   std::vector<uint32_t> held(map.nodes().size(), 0);
   for (uint32_t o : map.owners()) {
     if (o != ClusterMap::kNoOwner) held[o]++;

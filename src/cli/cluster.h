@@ -16,6 +16,13 @@ struct ClusterArgs {
   int64_t lease_ttl = 10;  // seconds
 };
 
+// The cluster secret's flags (docs/cluster.md, "Security"): never the secret itself on
+// the command line or in the environment, only a file holding it.
+struct SecretArgs {
+  std::string secret_file;  // --cluster-secret-file
+  bool insecure = false;    // --insecure (store, router): listen beyond loopback without
+};
+
 struct DirectoryArgs {
   ClusterArgs cluster;
   uint32_t partitions = 0;  // 0: kDefaultClusterPartitions
@@ -35,6 +42,8 @@ struct StoreArgs {
   int threads = 0;
   std::string segment_size = "1g";
   std::string max_frame = "65m";
+  std::string http_port = "0";  // /metrics and /status; "0" = off, "any" = ephemeral
+  SecretArgs auth;
 };
 
 struct RouterArgs {
@@ -51,6 +60,7 @@ struct RouterArgs {
   uint32_t http_timeout = 30;
   bool http_public_only = false;
   std::string admin_from = "loopback";
+  SecretArgs auth;
 };
 
 struct AdminArgs {
@@ -58,6 +68,7 @@ struct AdminArgs {
   std::string what = "status";  // status | nodes | partitions
   bool json = false;
   uint32_t store_timeout_ms = 1000;
+  SecretArgs auth;
 };
 
 CLI::App* AddDirectoryCommand(CLI::App* app, DirectoryArgs* args);
@@ -75,6 +86,16 @@ void AddClusterFlags(CLI::App* cmd, ClusterArgs* args);
 // stderr if bad.
 bool ParsePortFlag(const char* role, const char* flag, const std::string& value, bool* enabled,
                    uint16_t* port);
+// --cluster-secret-file, and --insecure when `listens` (a role with a port of its own).
+void AddSecretFlags(CLI::App* cmd, SecretArgs* args, bool listens);
+// 127.0.0.0/8, ::1 or localhost.
+bool IsLoopbackHost(const std::string& host);
+// The secret from --cluster-secret-file (read once, trailing newlines trimmed) into
+// *secret, or empty without one. The safe default: a role listening on a non-loopback
+// `listen` address (empty: none) without a secret refuses to start unless --insecure,
+// which is then logged. False (with why on stderr, never the secret) to refuse.
+bool LoadClusterSecret(const char* role, const SecretArgs& args, const std::string& listen,
+                       std::string* secret);
 // Blocks SIGINT and SIGTERM in every thread started after it; WaitForStopSignal takes one.
 void BlockStopSignals();
 int WaitForStopSignal();

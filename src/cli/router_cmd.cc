@@ -47,6 +47,7 @@ CLI::App* AddRouterCommand(CLI::App* app, RouterArgs* a) {
   cmd->add_option("--admin-from", a->admin_from, "who may call /admin/: loopback or any")
       ->check(CLI::IsMember({"loopback", "any"}))
       ->capture_default_str();
+  AddSecretFlags(cmd, &a->auth, /*listens=*/true);
   return cmd;
 }
 
@@ -71,6 +72,8 @@ int RunRouter(const RouterArgs& a) {
   bool http_enabled = true;
   uint16_t http_port = 0;
   if (!ParsePortFlag("router", "--http-port", a.http_port, &http_enabled, &http_port)) return 2;
+  router::RouterOptions ro;
+  if (!LoadClusterSecret("router", a.auth, a.listen, &ro.cluster_secret)) return 2;
   BlockStopSignals();
 
   MapHolder maps;
@@ -91,7 +94,6 @@ int RunRouter(const RouterArgs& a) {
   coord::CoordSession session(co);
   session.Start();
 
-  router::RouterOptions ro;
   ro.store_timeout_ms = static_cast<int>(a.store_timeout_ms);
   ro.limits.max_frame = max_item + (64 << 10);
   ro.limits.max_frame = std::max<uint64_t>(ro.limits.max_frame, http_max_body + (64 << 10));

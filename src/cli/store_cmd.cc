@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
@@ -24,6 +25,7 @@
 #include "cluster/map_holder.h"
 #include "coord/coord_session.h"
 #include "directory/directory.h"
+#include "frontend/status_http.h"
 #include "net/server.h"
 #include "store/local_object_store.h"
 #include "store/store.h"
@@ -54,6 +56,10 @@ CLI::App* AddStoreCommand(CLI::App* app, StoreArgs* a) {
       ->capture_default_str();
   cmd->add_option("--max-frame", a->max_frame, "largest internal frame accepted")
       ->capture_default_str();
+  cmd->add_option("--http-port", a->http_port,
+                  "port of /metrics and /status, on --listen (0 = off, any = ephemeral)")
+      ->capture_default_str();
+  AddSecretFlags(cmd, &a->auth, /*listens=*/true);
   return cmd;
 }
 
@@ -128,6 +134,43 @@ std::shared_ptr<const ClusterMap> EmptyMap() {
 
 void Log(const std::string& line) { std::fprintf(stderr, "bale store: %s\n", line.c_str()); }
 
+// /metrics (Prometheus text) and /status (JSON) of a store node.
+StatusPage StorePage(const std::string& id, const StoreService& service, const ObjectStore& objects,
+                     std::string_view path) {
+  std::vector<StoreServiceCounters::Named> counters = service.counters().List();
+  std::shared_ptr<const ClusterMap> map = service.map();
+  ObjectStats stats = objects.Stats();
+  if (path == "/status") {
+    nlohmann::json c = nlohmann::json::object();
+    for (const auto& n : counters) c[n.name] = n.value;
+    nlohmann::json j{{"role", "store"},
+                     {"node", id},
+                     {"epoch", map->epoch()},
+                     {"partitions_held", map->held().size()},
+                     {"objects", stats.live_objects},
+                     {"bytes", stats.live_bytes},
+                     {"counters", c}};
+    return StatusPage{200, "application/json", j.dump(2) + "\n"};
+  }
+  if (path == "/metrics") {
+    std::string m;
+    auto sample = [&](const std::string& name, const char* help, uint64_t v, const char* type) {
+      m += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(v) + "\n";
+    };
+    for (const auto& n : counters) {
+      sample(std::string("bale_store_") + n.name + "_total", n.help, n.value, "counter");
+    }
+    sample("bale_store_epoch", "the node's map epoch", map->epoch(), "gauge");
+    sample("bale_store_partitions_held", "partitions the map gives this node", map->held().size(),
+           "gauge");
+    sample("bale_store_objects", "live objects", stats.live_objects, "gauge");
+    sample("bale_store_bytes", "live bytes", stats.live_bytes, "gauge");
+    return StatusPage{200, "text/plain; version=0.0.4", m};
+  }
+  return StatusPage{404, "text/plain", "not found: /status and /metrics are served here\n"};
+}
+
 }  // namespace
 
 // What serves: the store (when opened), its ObjectStore face, the service and server.
@@ -140,25 +183,35 @@ struct StoreNode {
   std::unique_ptr<Store> store;
   std::unique_ptr<LocalObjectStore> local;
   std::unique_ptr<StoreService> service;
+  std::unique_ptr<StatusHttpService> http;
   std::unique_ptr<net::Server> server;
   uint16_t port = 0;
+  uint16_t http_port = 0;  // 0: off
 
-  // Serves the internal protocol (from an object store with no partition until Open).
-  Status Listen(std::shared_ptr<const ClusterMap> map) {
+  // Serves the internal protocol (from an object store with no partition until Open),
+  // and /metrics and /status on `http_port_flag` when on.
+  Status Listen(std::shared_ptr<const ClusterMap> map, const std::string& id, StoreAuth auth,
+                bool http_on, uint16_t http_port_flag) {
     proto::FrameLimits limits;
     limits.max_frame = max_frame;
-    service = std::make_unique<StoreService>(&objects, map, limits);
+    service = std::make_unique<StoreService>(&objects, map, limits, std::move(auth));
     net::ServerConfig config;
     config.threads = args.threads > 0
                          ? args.threads
                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     config.max_connections = 4096;
-    server = std::make_unique<net::Server>(
-        config, std::vector<net::Listener>{
-                    net::Listener{args.listen, static_cast<uint16_t>(args.port), service.get()}});
+    std::vector<net::Listener> listeners{
+        net::Listener{args.listen, static_cast<uint16_t>(args.port), service.get()}};
+    if (http_on) {
+      http = std::make_unique<StatusHttpService>(
+          [this, id](std::string_view path) { return StorePage(id, *service, objects, path); });
+      listeners.push_back(net::Listener{args.listen, http_port_flag, http.get()});
+    }
+    server = std::make_unique<net::Server>(config, std::move(listeners));
     Status s = server->Start();
     if (!s.ok()) return s;
     port = server->port(0);
+    if (http_on) http_port = server->port(1);
     return Status::OK();
   }
 
@@ -177,6 +230,7 @@ struct StoreNode {
     if (server) server->Stop();
     server.reset();
     service.reset();
+    http.reset();
     Status s;
     if (store) s = store->Close();
     return s;
@@ -194,6 +248,12 @@ int RunStore(const StoreArgs& a) {
     std::fprintf(stderr, "bale store: --max-frame must be 1m..2g, got '%s'\n", a.max_frame.c_str());
     return 2;
   }
+  bool http_on = false;
+  uint16_t http_port = 0;
+  if (!ParsePortFlag("store", "--http-port", a.http_port, &http_on, &http_port)) return 2;
+  StoreAuth auth;
+  if (!LoadClusterSecret("store", a.auth, a.listen, &auth.secret)) return 2;
+  bool auth_on = !auth.secret.empty();
   BlockStopSignals();
   std::string id;
   Status s = NodeId(a.data, &id);
@@ -242,7 +302,7 @@ int RunStore(const StoreArgs& a) {
   if (!first->held().empty()) s = node.Open(*first);
   if (s.ok()) {
     std::lock_guard<std::mutex> l(serve_mu);
-    s = node.Listen(first);
+    s = node.Listen(first, id, std::move(auth), http_on, http_port);
     opened = !first->held().empty();
   }
   if (!s.ok()) {
@@ -253,10 +313,15 @@ int RunStore(const StoreArgs& a) {
   }
   ClusterNode self{id, a.listen, node.port, a.zone, true};
   session.UpdateKey(NodesPrefix(a.cluster.cluster) + id, EncodeNode(self));
+  std::string http_line;
+  if (node.http_port != 0) {
+    http_line = ", HTTP on " + a.listen + ":" + std::to_string(node.http_port);
+  }
   std::printf(
       "bale store: node %s serves the internal protocol on %s:%u, data in %s (%zu partitions "
-      "held)\n",
-      id.c_str(), a.listen.c_str(), node.port, a.data.c_str(), first->held().size());
+      "held), %s%s\n",
+      id.c_str(), a.listen.c_str(), node.port, a.data.c_str(), first->held().size(),
+      auth_on ? "cluster handshake required" : "no cluster secret", http_line.c_str());
   std::fflush(stdout);
 
   size_t warned_held = first->held().size();

@@ -40,6 +40,9 @@ class Conn {
 
   bool open() const { return fd_ >= 0; }
   bool peer_loopback() const { return peer_loopback_; }
+  // The peer's address as net/socket.h's SocketAddress gives it ("tcp:1.2.3.4:5"), asked
+  // of the socket at each call (for a log line; empty once closed).
+  std::string PeerAddress() const;
   bool peer_closed() const { return peer_closed_; }  // read() said end of stream
   bool closing() const { return close_after_flush_; }
   time_t last_active() const { return last_active_; }

@@ -39,6 +39,10 @@ size_t SendEnd(const std::string& bytes, size_t held_from) {
 Loop& Conn::loop() { return *loop_; }
 void Conn::Close() { loop_->Close(this); }
 
+std::string Conn::PeerAddress() const {
+  return fd_ >= 0 ? SocketAddress(fd_, true) : std::string();
+}
+
 void Conn::KickIdle() {
   if (fd_ < 0) return;
   NetCounters::Add(counters_->idle_kicks);

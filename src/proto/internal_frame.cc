@@ -280,14 +280,16 @@ static_assert(kFrameHeaderSize == 1 + 1 + 1 + 1 + 4 + 8 + 8 + 2 + 2 + 4 + 8);
 
 void SetRequestId(char* frame, uint64_t id) { std::memcpy(frame + 8, &id, 8); }
 
-void AppendHello(std::string* out, uint64_t id, const Hello& hello, bool reply) {
+void AppendHello(std::string* out, uint64_t id, const Hello& hello, bool reply,
+                 std::string_view body) {
   FrameHeader h = ReplyHeader(FrameOp::kHello, id, 0, WireStatus::kOk);
   h.flags = reply ? kFlagReply : 0;
-  AppendHeader(out, h, 0, kHelloExtras, 0);
+  AppendHeader(out, h, 0, kHelloExtras, body.size());
   Put<uint8_t>(out, hello.min_version);
   Put<uint8_t>(out, hello.max_version);
   Put<uint16_t>(out, 0);
   Put<uint32_t>(out, hello.features);
+  out->append(body);
 }
 
 bool DecodeHello(const Frame& f, Hello* hello) {

@@ -23,7 +23,7 @@
 //
 //   op          request (extras / key / body)                reply
 //   HELLO  0x01 Hello (min, max version, features) / - /     Hello (chosen version);
-//               reserved (auth token)                         kUnsupportedVersion if none
+//               the cluster handshake (proto/handshake.h)     kUnsupportedVersion if none
 //   GET    0x02 GetExtras (LookupOptions) / key / -          kOk: MetaExtras / key /
 //                                                             content type + value;
 //                                                             kNotFound, kCorruption, ...
@@ -136,9 +136,11 @@ void SetRequestId(char* frame, uint64_t id);
 struct Hello {
   uint8_t min_version = kFrameVersion;
   uint8_t max_version = kFrameVersion;
-  uint32_t features = 0;
+  uint32_t features = 0;  // proto/handshake.h's kHelloAuth bits
 };
-void AppendHello(std::string* out, uint64_t id, const Hello& hello, bool reply);
+// `body`: the cluster handshake's nonce and proofs (proto/handshake.h), else empty.
+void AppendHello(std::string* out, uint64_t id, const Hello& hello, bool reply,
+                 std::string_view body = {});
 [[nodiscard]] bool DecodeHello(const Frame& f, Hello* hello);
 
 // A GET's lookup options as values (LookupOptions points at them: options()).

@@ -43,8 +43,8 @@ class RemoteObjectStore::Session final : public ObjectSession {
     auto it = conns_.find(name);
     if (it == conns_.end()) {
       it = conns_
-               .emplace(name,
-                        std::make_unique<StoreConnection>(node.host, node.port, options_.limits))
+               .emplace(name, std::make_unique<StoreConnection>(
+                                  node.host, node.port, options_.limits, options_.cluster_secret))
                .first;
     }
     return it->second.get();
@@ -366,7 +366,8 @@ ObjectStats RemoteObjectStore::Stats() const {
   std::vector<StoreCall> calls(map->nodes().size());
   for (size_t i = 0; i < calls.size(); i++) {
     const ClusterNode& n = map->nodes()[i];
-    conns.push_back(std::make_unique<StoreConnection>(n.host, n.port, options_.limits));
+    conns.push_back(std::make_unique<StoreConnection>(n.host, n.port, options_.limits,
+                                                      options_.cluster_secret));
     calls[i].conn = conns.back().get();
     proto::AppendStats(&calls[i].request, 0, map->epoch());
   }

@@ -37,6 +37,9 @@ namespace bale::router {
 struct RouterOptions {
   int store_timeout_ms = 1000;
   proto::FrameLimits limits;
+  // The cluster's secret: every connection to a node runs the handshake
+  // (proto/handshake.h) first. Empty: none (the nodes must be insecure too).
+  std::string cluster_secret;
 };
 
 class RemoteObjectStore final : public ObjectStore {

@@ -16,6 +16,8 @@
 #include <cstring>
 #include <utility>
 
+#include "proto/handshake.h"
+
 namespace bale::router {
 namespace {
 
@@ -37,10 +39,58 @@ int WaitFor(int fd, short events, Clock::time_point deadline) {
 
 constexpr size_t kReadChunk = 64 << 10;
 
+// Writes all of `data` to the non-blocking fd by the deadline; false with *why if not.
+bool WriteAll(int fd, std::string_view data, Clock::time_point deadline, std::string* why) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      *why = std::strerror(errno);
+      return false;
+    }
+    if (WaitFor(fd, POLLOUT, deadline) <= 0) {
+      *why = "could not send";
+      return false;
+    }
+  }
+  return true;
+}
+
+// Reads until `in` holds a whole frame (of at most `limits`) by the deadline; its size,
+// or 0 with *why.
+size_t ReadFrame(int fd, std::string* in, const proto::FrameLimits& limits,
+                 Clock::time_point deadline, proto::Frame* f, std::string* why) {
+  for (;;) {
+    proto::DecodeResult r = proto::DecodeFrame(*in, limits, f);
+    if (r.status == proto::DecodeStatus::kFrame) return f->size;
+    if (r.status == proto::DecodeStatus::kBad) {
+      *why = "a bad frame (" + std::string(r.message) + ")";
+      return 0;
+    }
+    if (WaitFor(fd, POLLIN, deadline) <= 0) {
+      *why = "no answer in time";
+      return 0;
+    }
+    char buf[512];
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (n <= 0) {
+      *why = n == 0 ? "it closed the connection" : std::strerror(errno);
+      return 0;
+    }
+    in->append(buf, static_cast<size_t>(n));
+  }
+}
+
 }  // namespace
 
-StoreConnection::StoreConnection(std::string host, uint16_t port, proto::FrameLimits limits)
-    : host_(std::move(host)), port_(port), limits_(limits) {
+StoreConnection::StoreConnection(std::string host, uint16_t port, proto::FrameLimits limits,
+                                 std::string secret)
+    : host_(std::move(host)), port_(port), limits_(limits), secret_(std::move(secret)) {
   name_ = host_ + ":" + std::to_string(port_);
 }
 
@@ -92,7 +142,36 @@ Status StoreConnection::Connect(int timeout_ms) {
   ::freeaddrinfo(res);
   if (!error.empty()) error[0] = static_cast<char>(std::tolower(error[0]));
   if (fd_ < 0) return Status::Unavailable("store " + name_ + ": " + error);
-  return Status::OK();
+  if (secret_.empty()) return Status::OK();
+  Status s = Handshake(deadline);
+  if (!s.ok()) Close();
+  return s;
+}
+
+Status StoreConnection::Handshake(Clock::time_point deadline) {
+  proto::Nonce nonce;
+  Status s = proto::NewNonce(&nonce);
+  if (!s.ok()) return Status::Unavailable("store " + name_ + ": " + s.ToString());
+  proto::ClientHandshake handshake(secret_, nonce);
+  std::string out, in, why;
+  handshake.Start(&out);
+  proto::FrameLimits limits{proto::kMaxHandshakeFrame};
+  for (;;) {
+    proto::Frame f;
+    size_t size = 0;
+    if (WriteAll(fd_, out, deadline, &why)) size = ReadFrame(fd_, &in, limits, deadline, &f, &why);
+    if (size == 0) break;
+    out.clear();
+    std::string_view failure;
+    proto::HandshakeResult r = handshake.OnFrame(f, &out, &failure);
+    if (r == proto::HandshakeResult::kDone) return Status::OK();
+    if (r == proto::HandshakeResult::kFailed) {
+      why = failure;
+      break;
+    }
+    in.erase(0, size);
+  }
+  return Status::Unavailable("store " + name_ + " failed the cluster handshake: " + why);
 }
 
 // The calls of one RunCalls on one connection, as they are written and answered.

@@ -24,8 +24,13 @@
 // - Request ids: RunCalls numbers each call's frame itself (proto::SetRequestId).
 // - A call's `tail` is sent right after its frame without being copied (a large value
 //   encoded with AppendMutateHead); it must stay valid during RunCalls.
+// - With a cluster secret, Connect runs the cluster handshake (proto/handshake.h)
+//   before any frame is sent, within the same deadline: a node that does not prove the
+//   secret (another secret, none, no answer) fails the calls with Unavailable "store
+//   H:P failed the cluster handshake: why" and the connection is closed.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -40,12 +45,15 @@ namespace bale::router {
 
 class StoreConnection {
  public:
-  StoreConnection(std::string host, uint16_t port, proto::FrameLimits limits = {});
+  // `secret`: the cluster's (empty: no handshake).
+  StoreConnection(std::string host, uint16_t port, proto::FrameLimits limits = {},
+                  std::string secret = {});
   ~StoreConnection();
   StoreConnection(const StoreConnection&) = delete;
   StoreConnection& operator=(const StoreConnection&) = delete;
 
-  // Connects if not connected (TCP_NODELAY, non-blocking); Unavailable on failure.
+  // Connects if not connected (TCP_NODELAY, non-blocking), then runs the handshake when
+  // there is a secret; Unavailable on failure.
   [[nodiscard]] Status Connect(int timeout_ms);
   void Close();
   bool connected() const { return fd_ >= 0; }
@@ -53,10 +61,14 @@ class StoreConnection {
 
  private:
   friend class CallBatch;
+  // The cluster handshake on the new connection fd_, by the deadline.
+  Status Handshake(std::chrono::steady_clock::time_point deadline);
+
   std::string host_;
   uint16_t port_;
   std::string name_;
   proto::FrameLimits limits_;
+  std::string secret_;
   int fd_ = -1;
   uint64_t next_id_ = 1;
   std::string in_;  // replies of the last batch (views into it are handed out)

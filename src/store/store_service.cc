@@ -1,9 +1,12 @@
 #include "store/store_service.h"
 
+#include <cstdio>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "net/conn.h"
+#include "proto/handshake.h"
 
 namespace bale {
 
@@ -13,10 +16,17 @@ using proto::WireStatus;
 
 class StoreService::Handler final : public net::Handler {
  public:
-  Handler(StoreService* service, LoopState* loop) : service_(service), loop_(loop) {}
+  Handler(StoreService* service, LoopState* loop, net::Conn& conn);
   size_t OnInput(std::string_view input, net::Conn& conn) override;
+  void OnTick(time_t now, net::Conn& conn) override;
 
  private:
+  using Clock = std::chrono::steady_clock;
+  enum class Auth : uint8_t { kServing, kHandshake, kRefused };
+  // The handshake's frames at the front of input; returns the bytes used.
+  size_t Handshake(std::string_view input, net::Conn& conn);
+  // The failure path: logged, counted, closed on a tick after the delay.
+  void Refuse(net::Conn& conn, std::string_view why);
   // Answers one well-formed frame; false if the connection must close after it.
   bool Serve(const Frame& f, const ClusterMap& map, net::Conn& conn);
   // The epoch and partition checks; false (and the error frame written) if refused.
@@ -32,11 +42,33 @@ class StoreService::Handler final : public net::Handler {
   StoreService* service_;
   LoopState* loop_;
   uint64_t commit_round_ = 0;  // the group commit round this connection last held in
+  Auth auth_ = Auth::kServing;
+  std::optional<proto::ServerHandshake> handshake_;
+  Clock::time_point since_;  // accepted (kHandshake), refused (kRefused)
 };
 
+std::vector<StoreServiceCounters::Named> StoreServiceCounters::List() const {
+  auto v = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+  return {
+      {"frames", "well-formed request frames", v(frames)},
+      {"gets", "GET frames", v(gets)},
+      {"mutations", "MUTATE, FLUSH_ALL and PUT_ATOMIC frames", v(mutations)},
+      {"wrong_epoch", "requests refused for another map epoch", v(wrong_epoch)},
+      {"not_held", "requests for a partition not held here", v(not_held)},
+      {"bad_frame", "malformed frames and unsupported versions", v(bad_frame)},
+      {"too_large", "frames past --max-frame", v(too_large)},
+      {"bad_request", "well-formed requests refused (key in another partition)", v(bad_request)},
+      {"unavailable", "answers that a partition is unavailable", v(unavailable)},
+      {"commit_failures", "group commits that failed", v(commit_failures)},
+      {"auth_ok", "connections that passed the cluster handshake", v(auth_ok)},
+      {"auth_failures", "connections refused by the cluster handshake or timed out",
+       v(auth_failures)},
+  };
+}
+
 StoreService::StoreService(ObjectStore* store, std::shared_ptr<const ClusterMap> map,
-                           proto::FrameLimits limits)
-    : store_(store), map_(std::move(map)), limits_(limits) {}
+                           proto::FrameLimits limits, StoreAuth auth)
+    : store_(store), map_(std::move(map)), limits_(limits), auth_(std::move(auth)) {}
 
 StoreService::~StoreService() = default;
 
@@ -47,8 +79,13 @@ void StoreService::AttachLoop(net::Loop& loop) {
   loop.AddRoundHook(loops_[index].get());
 }
 
-std::unique_ptr<net::Handler> StoreService::NewHandler(net::Loop& loop, net::Conn&) {
-  return std::make_unique<Handler>(this, loops_[static_cast<size_t>(loop.index())].get());
+std::unique_ptr<net::Handler> StoreService::NewHandler(net::Loop& loop, net::Conn& conn) {
+  return std::make_unique<Handler>(this, loops_[static_cast<size_t>(loop.index())].get(), conn);
+}
+
+void StoreService::Log(const std::string& line) const {
+  if (auth_.log) return auth_.log(line);
+  std::fprintf(stderr, "bale store: %s\n", line.c_str());
 }
 
 void StoreService::LoopState::OnRoundEnd(net::Loop& loop) {
@@ -59,9 +96,74 @@ void StoreService::LoopState::OnRoundEnd(net::Loop& loop) {
   held.Settle(loop, ok);
 }
 
-size_t StoreService::Handler::OnInput(std::string_view input, net::Conn& conn) {
-  std::shared_ptr<const ClusterMap> map = service_->map();  // one map per input batch
+StoreService::Handler::Handler(StoreService* service, LoopState* loop, net::Conn& conn)
+    : service_(service), loop_(loop), since_(Clock::now()) {
+  if (service_->auth_.secret.empty()) return;
+  auth_ = Auth::kHandshake;
+  proto::Nonce nonce;
+  Status s = proto::NewNonce(&nonce);
+  if (s.ok()) {
+    handshake_.emplace(service_->auth_.secret, nonce);
+  } else {
+    Refuse(conn, s.ToString());
+  }
+}
+
+size_t StoreService::Handler::Handshake(std::string_view input, net::Conn& conn) {
+  // Tight limits: an unauthenticated peer makes the node buffer nothing large.
+  proto::FrameLimits limits{proto::kMaxHandshakeFrame};
   size_t used = 0;
+  while (auth_ == Auth::kHandshake && used < input.size()) {
+    Frame f;
+    proto::DecodeResult r = proto::DecodeFrame(input.substr(used), limits, &f);
+    if (r.status == proto::DecodeStatus::kNeedMore) break;
+    if (r.status == proto::DecodeStatus::kBad) {
+      Refuse(conn, "a bad frame before the cluster handshake (" + std::string(r.message) + ")");
+      break;
+    }
+    used += f.size;
+    std::string_view why;
+    switch (handshake_->OnFrame(f, &conn.out(), &why)) {
+      case proto::HandshakeResult::kContinue:
+        break;
+      case proto::HandshakeResult::kDone:
+        auth_ = Auth::kServing;
+        handshake_.reset();
+        StoreServiceCounters::Add(service_->counters_.auth_ok);
+        break;
+      case proto::HandshakeResult::kFailed:
+        Refuse(conn, why);
+        break;
+    }
+  }
+  return auth_ == Auth::kRefused ? input.size() : used;
+}
+
+void StoreService::Handler::Refuse(net::Conn& conn, std::string_view why) {
+  auth_ = Auth::kRefused;
+  handshake_.reset();
+  since_ = Clock::now();
+  StoreServiceCounters::Add(service_->counters_.auth_failures);
+  service_->Log("refused " + conn.PeerAddress() + ": " + std::string(why) +
+                "; closing it without an answer");
+}
+
+void StoreService::Handler::OnTick(time_t, net::Conn& conn) {
+  if (auth_ == Auth::kServing) return;
+  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since_);
+  const StoreAuth& a = service_->auth_;
+  if (auth_ == Auth::kRefused && elapsed.count() >= a.failure_delay_ms) return conn.Close();
+  if (auth_ == Auth::kHandshake && elapsed.count() >= a.handshake_timeout_ms) {
+    Refuse(conn, "no cluster handshake within " + std::to_string(a.handshake_timeout_ms) + " ms");
+    conn.Close();  // it waited long enough
+  }
+}
+
+size_t StoreService::Handler::OnInput(std::string_view input, net::Conn& conn) {
+  if (auth_ == Auth::kRefused) return input.size();  // discarded until the close
+  size_t used = auth_ == Auth::kHandshake ? Handshake(input, conn) : 0;
+  if (auth_ != Auth::kServing) return used;
+  std::shared_ptr<const ClusterMap> map = service_->map();  // one map per input batch
   while (conn.open() && !conn.closing() && !conn.OutputFull() && used < input.size()) {
     Frame f;
     proto::DecodeResult r = proto::DecodeFrame(input.substr(used), service_->limits_, &f);

@@ -24,12 +24,25 @@
 //   failed commit closes those connections unanswered.
 // - The store's completions must come before Mutate/FlushAll/PutAtomic return
 //   (LocalObjectStore's do): the reply is written by the completion.
+// - The cluster handshake (proto/handshake.h), when StoreAuth has a secret: a connection
+//   is served nothing before it proved the secret. A failure (a frame before the
+//   handshake, a plain or malformed HELLO, a proof that does not verify) is logged with
+//   the peer's address, counted (auth_failures) and answered by closing the connection
+//   after failure_delay_ms (on the loop's ticks, so up to a second more), its input
+//   discarded meanwhile; a connection that has not finished the handshake within
+//   handshake_timeout_ms is closed too (and counted). Frames before the handshake are
+//   limited to proto::kMaxHandshakeFrame bytes. Without a secret every connection is served
+//   as it comes (a HELLO is answered with a plain HELLO: "this node does not
+//   authenticate").
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "cluster/cluster_map.h"
@@ -56,8 +69,28 @@ struct StoreServiceCounters {
   std::atomic<uint64_t> bad_request{0};
   std::atomic<uint64_t> unavailable{0};  // partition unavailable answers
   std::atomic<uint64_t> commit_failures{0};
+  // The cluster handshake: connections that passed it, and those refused or timed out.
+  std::atomic<uint64_t> auth_ok{0};
+  std::atomic<uint64_t> auth_failures{0};
 
   static void Add(std::atomic<uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
+
+  // Every counter with its name and meaning (a node's /metrics and /status).
+  struct Named {
+    const char* name;
+    const char* help;
+    uint64_t value;
+  };
+  std::vector<Named> List() const;
+};
+
+// The cluster handshake a node asks of every connection (see the contract).
+struct StoreAuth {
+  std::string secret;  // empty: none (insecure)
+  int handshake_timeout_ms = 5000;
+  int failure_delay_ms = 1000;
+  // One line per refused connection (never the secret); null: stderr, "bale store: ".
+  std::function<void(const std::string&)> log;
 };
 
 class StoreService final : public net::Service {
@@ -65,7 +98,7 @@ class StoreService final : public net::Service {
   // `store` outlives this; `map` is the node's view of the cluster (a valid map:
   // partition_count() > 0, the store's partition count).
   StoreService(ObjectStore* store, std::shared_ptr<const ClusterMap> map,
-               proto::FrameLimits limits = {});
+               proto::FrameLimits limits = {}, StoreAuth auth = {});
   ~StoreService() override;
 
   // Any thread: the map later batches are judged against.
@@ -91,9 +124,12 @@ class StoreService final : public net::Service {
     StoreServiceCounters* counters_;
   };
 
+  void Log(const std::string& line) const;
+
   ObjectStore* store_;
   std::atomic<std::shared_ptr<const ClusterMap>> map_;
   proto::FrameLimits limits_;
+  const StoreAuth auth_;
   StoreServiceCounters counters_;
   std::vector<std::unique_ptr<LoopState>> loops_;
 };

@@ -8,6 +8,7 @@ Lease TTLs are 5 s or more and etcd's data lives in /dev/shm, so a busy disk on 
 2-core machine shared with another test run cannot expire a lease.
 """
 
+import base64
 import json
 import os
 import re
@@ -169,14 +170,28 @@ class Etcd(Proc):
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+def write_secret(path):
+    """A cluster secret file as `make cluster` makes one: 32 random bytes in base64, 0600."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
 class Cluster:
-    """etcd, directories, stores and a router, named and started on demand."""
+    """etcd, directories, stores and a router, named and started on demand. With
+    secret=True a secret file is written under tmp and every store, router and admin
+    call is given it (--cluster-secret-file): the cluster handshake on every link."""
 
     def __init__(self, bale, tmp, name="test", partitions=32, initial_nodes=3, lease_ttl=5,
-                 store_args=(), router_args=()):
+                 store_args=(), router_args=(), secret=False):
         self.bale, self.tmp, self.name = bale, tmp, name
         self.partitions, self.initial_nodes, self.lease_ttl = partitions, initial_nodes, lease_ttl
-        self.store_args, self.router_args = list(store_args), list(router_args)
+        self.secret_file = write_secret(os.path.join(tmp, "cluster.secret")) if secret else None
+        self.auth = ["--cluster-secret-file", self.secret_file] if secret else []
+        self.store_args = self.auth + list(store_args)
+        self.router_args = self.auth + list(router_args)
         self.etcd = Etcd(tmp)
         self.directories, self.stores, self.routers = [], {}, []
 
@@ -220,7 +235,7 @@ class Cluster:
         return r
 
     def admin(self, *args):
-        r = subprocess.run([self.bale, "admin"] + self.common() + list(args),
+        r = subprocess.run([self.bale, "admin"] + self.common() + self.auth + list(args),
                            capture_output=True, timeout=WAIT_S)
         if r.returncode != 0:
             raise RuntimeError("bale admin %s exited %d: %s"

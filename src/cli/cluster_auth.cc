@@ -1,0 +1,119 @@
+// The cluster secret's flags and the safe default (cli/cluster.h): a role that listens
+// beyond loopback without a secret refuses to start unless --insecure.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "cli/cluster.h"
+
+namespace bale::cli {
+namespace {
+
+constexpr size_t kMaxSecret = 4096;
+
+// The file's bytes into *text; false with *why.
+bool ReadSecretFile(const std::string& path, std::string* text, mode_t* mode, std::string* why) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *why = std::strerror(errno);
+    return false;
+  }
+  struct stat st {};
+  bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  if (!ok) *why = "not a regular file";
+  char buf[1024];
+  while (ok) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n < 0) *why = std::strerror(errno);
+      ok = n == 0;
+      break;
+    }
+    text->append(buf, static_cast<size_t>(n));
+    if (text->size() > kMaxSecret) {
+      *why = "longer than " + std::to_string(kMaxSecret) + " bytes";
+      ok = false;
+    }
+  }
+  ::close(fd);
+  *mode = st.st_mode;
+  return ok;
+}
+
+}  // namespace
+
+void AddSecretFlags(CLI::App* cmd, SecretArgs* a, bool listens) {
+  cmd->add_option("--cluster-secret-file", a->secret_file,
+                  "file holding the cluster's secret: every internal connection proves it "
+                  "(the same file on every store, router and admin)");
+  if (!listens) return;
+  cmd->add_flag("--insecure", a->insecure,
+                "listen beyond loopback without a cluster secret (anyone reaching the "
+                "stores' ports can read and write every partition)");
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost" || host == "::1") return true;
+  in_addr v4{};
+  return ::inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
+bool LoadClusterSecret(const char* role, const SecretArgs& a, const std::string& listen,
+                       std::string* secret) {
+  secret->clear();
+  if (!a.secret_file.empty()) {
+    if (a.insecure) {
+      std::fprintf(stderr, "bale %s: --insecure and --cluster-secret-file: give one of them\n",
+                   role);
+      return false;
+    }
+    mode_t mode = 0;
+    std::string why;
+    if (!ReadSecretFile(a.secret_file, secret, &mode, &why)) {
+      std::fprintf(stderr, "bale %s: --cluster-secret-file %s: %s\n", role, a.secret_file.c_str(),
+                   why.c_str());
+      secret->clear();
+      return false;
+    }
+    while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r')) {
+      secret->pop_back();
+    }
+    if (secret->empty()) {
+      std::fprintf(stderr, "bale %s: --cluster-secret-file %s is empty: refusing an empty secret\n",
+                   role, a.secret_file.c_str());
+      return false;
+    }
+    if ((mode & (S_IRGRP | S_IROTH)) != 0) {
+      std::fprintf(stderr,
+                   "bale %s: warning: --cluster-secret-file %s is readable by group or others "
+                   "(mode %03o); chmod 600 it\n",
+                   role, a.secret_file.c_str(), static_cast<unsigned>(mode & 0777));
+    }
+    return true;
+  }
+  if (listen.empty()) return true;
+  if (!a.insecure && !IsLoopbackHost(listen)) {
+    std::fprintf(stderr,
+                 "bale %s: refusing to listen on %s without a cluster secret: anyone who reaches "
+                 "the stores' ports could read and write every partition. Give "
+                 "--cluster-secret-file PATH (the same secret on every store, router and admin), "
+                 "or --insecure to run without one on a trusted network\n",
+                 role, listen.c_str());
+    return false;
+  }
+  if (a.insecure) {
+    std::fprintf(stderr,
+                 "bale %s: --insecure: listening on %s without a cluster secret; connections "
+                 "between routers and stores are not authenticated\n",
+                 role, listen.c_str());
+  }
+  return true;
+}
+
+}  // namespace bale::cli
