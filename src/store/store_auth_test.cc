@@ -109,6 +109,8 @@ class RawPeer {
   bool closed_ = false;
 };
 
+// The frame's views point into `bytes`: a temporary would leave them dangling.
+proto::Frame Decode(std::string&& bytes) = delete;
 proto::Frame Decode(const std::string& bytes) {
   proto::Frame f;
   EXPECT_EQ(proto::DecodeFrame(bytes, {}, &f).status, proto::DecodeStatus::kFrame);
@@ -267,7 +269,8 @@ TEST_F(StoreAuthTest, ProofOfAnotherSecretIsRefused) {
   std::string hello;
   proto::ClientHandshake("another secret", mine).Start(&hello);
   peer.Send(hello);
-  proto::Frame challenge = Decode(peer.ReadFrame());
+  std::string challenge_bytes = peer.ReadFrame();  // the frame's views point into it
+  proto::Frame challenge = Decode(challenge_bytes);
   ASSERT_EQ(challenge.body.size(), proto::kNonceSize + proto::kMacSize);
   proto::Nonce theirs;
   std::memcpy(theirs.data(), challenge.body.data(), proto::kNonceSize);
@@ -291,8 +294,8 @@ TEST_F(StoreAuthTest, ReplayedProofIsRefused) {
     client.Start(&hello);
     peer.Send(hello);
     std::string_view why;
-    ASSERT_EQ(client.OnFrame(Decode(peer.ReadFrame()), &proof, &why),
-              proto::HandshakeResult::kContinue)
+    std::string challenge = peer.ReadFrame();  // the frame's views point into it
+    ASSERT_EQ(client.OnFrame(Decode(challenge), &proof, &why), proto::HandshakeResult::kContinue)
         << why;
     peer.Send(proof);
     std::string accepted = peer.ReadFrame();

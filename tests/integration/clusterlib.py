@@ -102,7 +102,23 @@ class Proc:
         self._out.close()
 
     def pause(self):
+        """SIGSTOP, and waits until every thread has stopped (the stop is delivered
+        asynchronously: a busy machine may let a thread run on a moment)."""
         os.kill(self.proc.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + WAIT_S
+        task_dir = "/proc/%d/task" % self.proc.pid
+        while time.monotonic() < deadline:
+            states = []
+            for tid in os.listdir(task_dir):
+                try:
+                    with open("%s/%s/stat" % (task_dir, tid)) as f:
+                        states.append(f.read().rsplit(") ", 1)[1].split()[0])
+                except OSError:
+                    pass
+            if states and all(st in ("T", "t") for st in states):
+                return
+            time.sleep(0.01)
+        raise RuntimeError("%s did not stop within %.0f s of SIGSTOP" % (self.name, WAIT_S))
 
     def resume(self):
         os.kill(self.proc.pid, signal.SIGCONT)
