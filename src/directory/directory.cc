@@ -85,10 +85,24 @@ void Directory::Session(coord::EtcdClient* etcd) {
     coord::LeaderKey key;
     Status s = etcd->Campaign(ElectionName(options_.cluster), options_.name, lease, period, &key);
     if (s.ok()) {
+      // etcd names the campaign's key after the lease, and removes the key of a campaign
+      // that ended at its deadline a moment after that call returned: a campaign on the
+      // same lease right after may have its key removed under it. Lead only when etcd
+      // names this directory as the leader.
+      std::string leader;
+      if (!etcd->Leader(ElectionName(options_.cluster), &leader).ok() || leader != options_.name) {
+        std::unique_lock<std::mutex> l(wait_mu_);
+        wait_cv_.wait_for(l, milliseconds(200), [this] { return stopping(); });
+        continue;
+      }
       Lead(etcd, lease);  // until stopped, or the lease or etcd is lost: a new session
       break;
     }
     if (stopping() || !s.IsUnavailable()) break;
+    {  // let etcd remove the cancelled campaign's key before campaigning again
+      std::unique_lock<std::mutex> l(wait_mu_);
+      wait_cv_.wait_for(l, milliseconds(200), [this] { return stopping(); });
+    }
     // The campaign's deadline passed (another directory leads): renew the lease, note the
     // leader, and campaign again.
     int64_t left = 0;
