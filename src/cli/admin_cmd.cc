@@ -9,7 +9,7 @@
 #include "cluster/map_codec.h"
 #include "coord/etcd_client.h"
 #include "directory/directory.h"
-#include "router/store_client.h"
+#include "router/remote_object_store.h"
 
 namespace bale::cli {
 
@@ -28,32 +28,10 @@ CLI::App* AddAdminCommand(CLI::App* app, AdminArgs* a) {
 
 namespace {
 
-struct NodeFigures {
-  bool answered = false;
-  ObjectStats stats;
-};
-
-std::vector<NodeFigures> AskNodes(const ClusterMap& map, int timeout_ms,
-                                  const std::string& secret) {
-  std::vector<std::unique_ptr<router::StoreConnection>> conns;
-  std::vector<router::StoreCall> calls(map.nodes().size());
-  for (size_t i = 0; i < calls.size(); i++) {
-    const ClusterNode& n = map.nodes()[i];
-    conns.push_back(
-        std::make_unique<router::StoreConnection>(n.host, n.port, proto::FrameLimits(), secret));
-    calls[i].conn = conns.back().get();
-    proto::AppendStats(&calls[i].request, 0, map.epoch());
-  }
-  (void)router::RunCalls(calls, timeout_ms);
-  std::vector<NodeFigures> out(calls.size());
-  for (size_t i = 0; i < calls.size(); i++) {
-    out[i].answered =
-        calls[i].status.ok() && proto::DecodeStatsReply(calls[i].reply, &out[i].stats);
-  }
-  return out;
+// A node's figure, or "-" when it did not answer.
+std::string Dash(const std::optional<ObjectStats>& node, uint64_t ObjectStats::*field) {
+  return node ? std::to_string((*node).*field) : "-";
 }
-
-std::string Dash(bool known, uint64_t v) { return known ? std::to_string(v) : "-"; }
 
 }  // namespace
 
@@ -86,7 +64,8 @@ int RunAdmin(const AdminArgs& a) {
   }
   std::string leader;
   if (!etcd->Leader(ElectionName(a.cluster.cluster), &leader).ok()) leader = "";
-  std::vector<NodeFigures> figures = AskNodes(map, static_cast<int>(a.store_timeout_ms), secret);
+  std::vector<std::optional<ObjectStats>> figures =
+      router::AskNodeStats(map, static_cast<int>(a.store_timeout_ms), secret);
   std::vector<uint32_t> held(map.nodes().size(), 0);
   for (uint32_t o : map.owners()) {
     if (o != ClusterMap::kNoOwner) held[o]++;
@@ -103,10 +82,10 @@ int RunAdmin(const AdminArgs& a) {
                      {"zone", n.zone},
                      {"state", n.up ? "up" : "down"},
                      {"partitions", held[i]},
-                     {"answered", figures[i].answered}};
-    if (figures[i].answered) {
-      j["objects"] = figures[i].stats.live_objects;
-      j["bytes"] = figures[i].stats.live_bytes;
+                     {"answered", figures[i].has_value()}};
+    if (figures[i]) {
+      j["objects"] = figures[i]->live_objects;
+      j["bytes"] = figures[i]->live_bytes;
     }
     nodes.push_back(std::move(j));
   }
@@ -144,8 +123,8 @@ int RunAdmin(const AdminArgs& a) {
       std::printf("%-12s %-22s %-8s %-5s %10u %12s %14s\n", n.id.c_str(),
                   (n.host + ":" + std::to_string(n.port)).c_str(),
                   n.zone.empty() ? "-" : n.zone.c_str(), n.up ? "up" : "down", held[i],
-                  Dash(figures[i].answered, figures[i].stats.live_objects).c_str(),
-                  Dash(figures[i].answered, figures[i].stats.live_bytes).c_str());
+                  Dash(figures[i], &ObjectStats::live_objects).c_str(),
+                  Dash(figures[i], &ObjectStats::live_bytes).c_str());
     }
     return 0;
   }

@@ -82,10 +82,6 @@ int RunAdmin(const AdminArgs& args);
 
 // Shared by the roles.
 void AddClusterFlags(CLI::App* cmd, ClusterArgs* args);
-// "0" = off (false), "any" = ephemeral (port 0), else 1..65535. False with a message on
-// stderr if bad.
-bool ParsePortFlag(const char* role, const char* flag, const std::string& value, bool* enabled,
-                   uint16_t* port);
 // --cluster-secret-file, and --insecure when `listens` (a role with a port of its own).
 void AddSecretFlags(CLI::App* cmd, SecretArgs* args, bool listens);
 // 127.0.0.0/8, ::1 or localhost.
@@ -96,8 +92,5 @@ bool IsLoopbackHost(const std::string& host);
 // which is then logged. False (with why on stderr, never the secret) to refuse.
 bool LoadClusterSecret(const char* role, const SecretArgs& args, const std::string& listen,
                        std::string* secret);
-// Blocks SIGINT and SIGTERM in every thread started after it; WaitForStopSignal takes one.
-void BlockStopSignals();
-int WaitForStopSignal();
 
 }  // namespace bale::cli

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cli/cluster.h"
+#include "cli/serve.h"
 #include "directory/directory.h"
 #include "frontend/status_http.h"
 #include "net/server.h"
@@ -21,41 +22,6 @@ void AddClusterFlags(CLI::App* cmd, ClusterArgs* a) {
   cmd->add_option("--lease-ttl", a->lease_ttl, "seconds an etcd lease outlives its holder")
       ->check(CLI::Range(5, 600))
       ->capture_default_str();
-}
-
-bool ParsePortFlag(const char* role, const char* flag, const std::string& value, bool* enabled,
-                   uint16_t* port) {
-  *enabled = true;
-  *port = 0;
-  if (value == "any") return true;
-  if (value.empty() || value.size() > 5 ||
-      value.find_first_not_of("0123456789") != std::string::npos || std::stoul(value) > 65535) {
-    std::fprintf(stderr, "bale %s: %s must be 0..65535 or 'any', got '%s'\n", role, flag,
-                 value.c_str());
-    return false;
-  }
-  *port = static_cast<uint16_t>(std::stoul(value));
-  *enabled = *port != 0;
-  return true;
-}
-
-void BlockStopSignals() {
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-}
-
-int WaitForStopSignal() {
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  int sig = 0;
-  sigwait(&stop, &sig);
-  return sig;
 }
 
 CLI::App* AddDirectoryCommand(CLI::App* app, DirectoryArgs* a) {

@@ -46,6 +46,43 @@ bool ParseSize(const std::string& s, uint64_t* out) {
   return true;
 }
 
+bool ParsePortFlag(const char* role, const char* flag, const std::string& value, bool* enabled,
+                   uint16_t* port) {
+  *enabled = true;
+  *port = 0;
+  if (value == "any") return true;
+  if (value.empty() || value.size() > 5 ||
+      value.find_first_not_of("0123456789") != std::string::npos || std::stoul(value) > 65535) {
+    std::fprintf(stderr, "bale %s: %s must be 0..65535 or 'any', got '%s'\n", role, flag,
+                 value.c_str());
+    return false;
+  }
+  *port = static_cast<uint16_t>(std::stoul(value));
+  *enabled = *port != 0;
+  return true;
+}
+
+sigset_t StopSignals() {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  return stop;
+}
+
+void BlockStopSignals() {
+  sigset_t stop = StopSignals();
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+int WaitForStopSignal() {
+  sigset_t stop = StopSignals();
+  int sig = 0;
+  sigwait(&stop, &sig);
+  return sig;
+}
+
 void AddServeCommand(CLI::App* app, ServeArgs* a) {
   auto* cmd =
       app->add_subcommand("serve", "run bale on this machine: store, memcached protocol and HTTP");
@@ -176,25 +213,8 @@ int RunServe(const ServeArgs& a) {
   }
   bool http_enabled = true;
   uint16_t http_port = 0;
-  if (a.http_port != "any") {
-    uint64_t p = 0;
-    if (a.http_port.empty() || a.http_port.size() > 5 ||
-        a.http_port.find_first_not_of("0123456789") != std::string::npos ||
-        (p = std::stoull(a.http_port)) > 65535) {
-      std::fprintf(stderr, "bale serve: --http-port must be 0..65535 or 'any', got '%s'\n",
-                   a.http_port.c_str());
-      return 2;
-    }
-    http_enabled = p != 0;
-    http_port = static_cast<uint16_t>(p);
-  }
-  // Signals are taken by sigwait below, never by the worker threads.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  if (!ParsePortFlag("serve", "--http-port", a.http_port, &http_enabled, &http_port)) return 2;
+  BlockStopSignals();
 
   StoreOptions so;
   so.dir = a.data;
@@ -277,8 +297,7 @@ int RunServe(const ServeArgs& a) {
                  st.damaged_partitions, st.partitions, st.unavailable_partitions);
   }
 
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
+  int sig = WaitForStopSignal();
   std::printf("bale serve: signal %d, shutting down\n", sig);
   std::fflush(stdout);
   server.Stop();

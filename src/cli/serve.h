@@ -2,6 +2,8 @@
 // HTTP face).
 #pragma once
 
+#include <signal.h>
+
 #include <CLI/CLI.hpp>
 #include <string>
 
@@ -36,6 +38,18 @@ struct ServeArgs {
 
 void AddServeCommand(CLI::App* app, ServeArgs* args);
 int RunServe(const ServeArgs& args);
+
+// Shared by every role (serve, store, router, directory):
+// "0" = off (false), "any" = ephemeral (port 0), else 1..65535. False with a message on
+// stderr ("bale ROLE: FLAG must be ...") if bad.
+bool ParsePortFlag(const char* role, const char* flag, const std::string& value, bool* enabled,
+                   uint16_t* port);
+// SIGINT and SIGTERM: how a role is asked to stop.
+sigset_t StopSignals();
+// Blocks the stop signals in every thread started after it (they are taken by sigwait,
+// never by a worker thread) and ignores SIGPIPE; WaitForStopSignal takes one.
+void BlockStopSignals();
+int WaitForStopSignal();
 
 // Parses memcached's size forms: "1000", "512k", "2m", "1g" (any case). False if bad.
 bool ParseSize(const std::string& s, uint64_t* out);

@@ -325,10 +325,7 @@ int RunStore(const StoreArgs& a) {
   std::fflush(stdout);
 
   size_t warned_held = first->held().size();
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
+  sigset_t stop = StopSignals();
   timespec tick{0, 100 * 1000 * 1000};
   int sig = -1;
   while ((sig = sigtimedwait(&stop, nullptr, &tick)) < 0) {

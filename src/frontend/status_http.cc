@@ -1,33 +1,17 @@
 #include "frontend/status_http.h"
 
 #include "net/conn.h"
+#include "proto/http_fields.h"
 #include "proto/http_request.h"
 
 namespace bale {
 namespace {
 
-const char* Reason(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 413:
-      return "Payload Too Large";
-    case 431:
-      return "Request Header Fields Too Large";
-    default:
-      return "Service Unavailable";
-  }
-}
-
 void Reply(net::Conn& conn, const StatusPage& page, bool head, bool keep_alive) {
   std::string& out = conn.out();
-  out += "HTTP/1.1 " + std::to_string(page.status) + " " + Reason(page.status) + "\r\n";
+  out += "HTTP/1.1 " + std::to_string(page.status) + " ";
+  out += proto::StatusText(page.status);
+  out += "\r\n";
   out += "Content-Type: " + page.content_type + "\r\n";
   out += "Content-Length: " + std::to_string(page.body.size()) + "\r\n";
   out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";

@@ -357,24 +357,35 @@ void RemoteObjectStore::PutAtomic(std::span<BatchPut> items, ObjectSession* sess
   done->Done(r);
 }
 
+std::vector<std::optional<ObjectStats>> AskNodeStats(const ClusterMap& map, int timeout_ms,
+                                                     const std::string& cluster_secret,
+                                                     const proto::FrameLimits& limits) {
+  std::vector<std::unique_ptr<StoreConnection>> conns;
+  std::vector<StoreCall> calls(map.nodes().size());
+  for (size_t i = 0; i < calls.size(); i++) {
+    const ClusterNode& n = map.nodes()[i];
+    conns.push_back(std::make_unique<StoreConnection>(n.host, n.port, limits, cluster_secret));
+    calls[i].conn = conns.back().get();
+    proto::AppendStats(&calls[i].request, 0, map.epoch());
+  }
+  (void)RunCalls(calls, timeout_ms);
+  std::vector<std::optional<ObjectStats>> out(calls.size());
+  for (size_t i = 0; i < calls.size(); i++) {
+    ObjectStats s;
+    if (calls[i].status.ok() && proto::DecodeStatsReply(calls[i].reply, &s)) out[i] = s;
+  }
+  return out;
+}
+
 ObjectStats RemoteObjectStore::Stats() const {
   ObjectStats total;
   std::shared_ptr<const ClusterMap> map = maps_->Get();
   if (map == nullptr) return total;
   total.partitions = map->partition_count();
-  std::vector<std::unique_ptr<StoreConnection>> conns;
-  std::vector<StoreCall> calls(map->nodes().size());
-  for (size_t i = 0; i < calls.size(); i++) {
-    const ClusterNode& n = map->nodes()[i];
-    conns.push_back(std::make_unique<StoreConnection>(n.host, n.port, options_.limits,
-                                                      options_.cluster_secret));
-    calls[i].conn = conns.back().get();
-    proto::AppendStats(&calls[i].request, 0, map->epoch());
-  }
-  (void)RunCalls(calls, options_.store_timeout_ms);
-  for (const StoreCall& c : calls) {
-    ObjectStats s;
-    if (!c.status.ok() || !proto::DecodeStatsReply(c.reply, &s)) continue;
+  for (const std::optional<ObjectStats>& node :
+       AskNodeStats(*map, options_.store_timeout_ms, options_.cluster_secret, options_.limits)) {
+    if (!node) continue;
+    const ObjectStats& s = *node;
     total.objects += s.objects;
     total.live_objects += s.live_objects;
     total.live_bytes += s.live_bytes;

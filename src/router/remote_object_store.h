@@ -26,7 +26,9 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "cluster/map_holder.h"
 #include "frontend/object_store.h"
@@ -41,6 +43,12 @@ struct RouterOptions {
   // (proto/handshake.h) first. Empty: none (the nodes must be insecure too).
   std::string cluster_secret;
 };
+
+// Each node's figures (a STATS frame to every node of `map` at once, on connections of
+// its own), by node; nullopt for a node that did not answer within timeout_ms.
+std::vector<std::optional<ObjectStats>> AskNodeStats(const ClusterMap& map, int timeout_ms,
+                                                     const std::string& cluster_secret,
+                                                     const proto::FrameLimits& limits = {});
 
 class RemoteObjectStore final : public ObjectStore {
  public:

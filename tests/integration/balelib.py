@@ -57,6 +57,45 @@ def _on_sigterm(signum, frame):
 signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+def stop_process(proc, out, name, timeout=WAIT_S):
+    """SIGTERM, wait (bounded), close its output file; returns the exit code (SIGKILLs
+    and raises on timeout)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        kill_process(proc, out)
+        raise RuntimeError("%s did not stop within %.0f s after SIGTERM" % (name, timeout))
+    out.close()
+    return rc
+
+
+def kill_process(proc, out):
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
+    out.close()
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time process `pid` has used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(") ", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # BALE_CLUSTER=1 (run.sh): Server is a router in front of three stores (clusterlib.py).
 CLUSTER = os.environ.get("BALE_CLUSTER") == "1"
 
@@ -139,37 +178,17 @@ class Server:
 
     def stop(self, timeout=WAIT_S):
         """SIGTERM, wait (bounded); returns the exit code (SIGKILLs and raises on timeout)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise RuntimeError("bale serve did not stop within %.0f s after SIGTERM" % timeout)
-        self._out.close()
-        return rc
+        return stop_process(self.proc, self._out, "bale serve", timeout)
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
-        self._out.close()
+        kill_process(self.proc, self._out)
 
     def rss_kb(self):
-        with open("/proc/%d/status" % self.proc.pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
+        return rss_kb(self.proc.pid)
 
     def cpu_seconds(self):
         """User plus system CPU time the server has used so far."""
-        with open("/proc/%d/stat" % self.proc.pid) as f:
-            fields = f.read().rsplit(") ", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def connect(self, timeout=WAIT_S):
         return connect(self.port, timeout)

@@ -82,24 +82,10 @@ class Proc:
         self._start(start_timeout)
 
     def stop(self, timeout=WAIT_S):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise RuntimeError("%s did not stop within %.0f s of SIGTERM" % (self.name, timeout))
-        self._out.close()
-        return rc
+        return balelib.stop_process(self.proc, self._out, self.name, timeout)
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
-        self._out.close()
+        balelib.kill_process(self.proc, self._out)
 
     def pause(self):
         """SIGSTOP, and waits until every thread has stopped (the stop is delivered
@@ -396,16 +382,10 @@ class ClusterServer:
             s.kill()
 
     def rss_kb(self):
-        with open("/proc/%d/status" % self.pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
+        return balelib.rss_kb(self.pid)
 
     def cpu_seconds(self):
-        with open("/proc/%d/stat" % self.pid) as f:
-            fields = f.read().rsplit(") ", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return balelib.cpu_seconds(self.pid)
 
     def connect(self, timeout=WAIT_S):
         return balelib.connect(self.port, timeout)
