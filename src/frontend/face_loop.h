@@ -34,6 +34,39 @@ inline uint64_t MonotonicNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+class FaceLoop;
+struct DeferredRequests;
+
+// A face that replays requests it ran speculatively (round batching, object_store.h).
+class FaceReplay {
+ public:
+  // Runs `d`'s requests again, for real, their replies appended to *out.
+  virtual void Replay(const DeferredRequests& d, std::string* out, FaceLoop& loop) const = 0;
+
+ protected:
+  ~FaceReplay() = default;
+};
+
+// One connection's requests of a round that wait for the round's store calls: their
+// bytes as received, the calls their speculative run recorded, and the held reply
+// they complete.
+struct DeferredRequests {
+  net::Ticket ticket;
+  const FaceReplay* face = nullptr;
+  bool binary = false;
+  uint64_t start_ns = 0;  // when the first was read
+  std::string bytes;
+  size_t requests = 0;
+  std::vector<uint32_t> calls;
+  // A request made a call it could not record (flush_all): the later ones record none.
+  bool barrier = false;
+};
+// A connection defers at most this many requests, or bytes of them, a round; then it
+// reads no more until their replies are sent (a client that does not read its replies
+// holds that much, not all it sent).
+inline constexpr size_t kMaxDeferredRequests = 64;
+inline constexpr size_t kMaxDeferredBytes = 256 << 10;
+
 class FaceLoop final : public net::RoundHook {
  public:
   explicit FaceLoop(ObjectStore* store) : session_(store->NewSession()) {
@@ -52,13 +85,29 @@ class FaceLoop final : public net::RoundHook {
 
   ObjectSession* session() { return session_.get(); }
 
+  // Round batching: this round's number, and a new record of deferred requests whose
+  // replies are held at conn.out()[from] (its index for deferred()).
+  uint64_t round() const { return round_; }
+  size_t Defer(net::Conn& conn, size_t from, const FaceReplay* face, bool binary);
+  DeferredRequests& deferred(size_t index) { return deferred_[index]; }
+
   ThreadStats stats;
   proto::Request request;  // the memcached face's, reused
   HttpScratch http_scratch;
+  // A speculative run's reply and counters, thrown away.
+  std::string speculative_out;
+  ThreadStats speculative_stats;
 
  private:
+  // Sends the round's calls, replays each deferred connection's requests into its held
+  // reply and releases it.
+  void ReplayRound(net::Loop& loop);
+
   std::unique_ptr<ObjectSession> session_;
   net::HeldRound held_;
+  std::vector<DeferredRequests> deferred_;  // reused: deferred_used_ are this round's
+  size_t deferred_used_ = 0;
+  uint64_t round_ = 1;
 };
 
 // Every loop's FaceLoop, made when the server attaches its loops.

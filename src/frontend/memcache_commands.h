@@ -88,7 +88,7 @@ class MemcacheCommands {
   void ItemStats(const ThreadStats& t, const ObjectStats& ss, std::string* out);
   void SlabStats(const ThreadStats& t, const ObjectStats& ss, std::string* out);
   void Slabs(const proto::Request& req, std::string* out);
-  static constexpr long kSlabClasses = 64;  // memcached's MAX_NUMBER_OF_SLAB_CLASSES
+  static constexpr long kSlabClasses = 64;   // memcached's MAX_NUMBER_OF_SLAB_CLASSES
   static constexpr long kLargestClass = 39;  // memcached 1.6.18's with -I 1m, -f 1.25
   // Meta commands (meta_commands.cc).
   void MetaGet(const proto::Request& req, std::string* out, ThreadStats* st, ObjectSession* se);

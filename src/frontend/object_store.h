@@ -207,6 +207,30 @@ class ObjectSession {
   [[nodiscard]] virtual Status Commit() = 0;
   // Gives back read-buffer memory above `max_bytes` (after an unusually large object).
   virtual void TrimBuffers(size_t max_bytes) = 0;
+
+  // Round batching, for a session whose calls are round trips to other processes (a
+  // router's): instead of waiting for each call in turn, a face may run a round's
+  // requests twice. First while Speculate(true): lookups and mutations change nothing
+  // and only record the call they would send (lookups answer NotFound, mutations
+  // kUnavailable, flush_all and atomic batches too without being recorded); the calls
+  // made are counted in speculated_calls(), those recorded numbered from recorded().
+  // At the round's end SendRound() sends every recorded call at once and waits for the
+  // replies. Then the face runs the same requests again, in the same order, each after
+  // Replay(the numbers of the calls it recorded): its calls take the recorded replies
+  // in order (each call is sent once), and any other call is made then. EndRound()
+  // forgets the round. A request must make the same first calls in both runs: a face
+  // only replays requests whose calls do not depend on what an earlier call answered.
+  virtual bool batches_rounds() const { return false; }
+  virtual void Speculate(bool on) { (void)on; }
+  virtual uint64_t speculated_calls() const { return 0; }
+  virtual uint32_t recorded() const { return 0; }
+  // Forgets the calls recorded from number `from` on (the latest): not sent with the
+  // round, they are made when replayed (after a call the speculative run could not
+  // record, such as a flush_all, which is made then too: the connection's order holds).
+  virtual void DropRecorded(uint32_t from) { (void)from; }
+  virtual void SendRound() {}
+  virtual void Replay(std::span<const uint32_t> calls) { (void)calls; }
+  virtual void EndRound() {}
 };
 
 // The figures the faces report (stats, /metrics, /status).

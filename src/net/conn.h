@@ -70,6 +70,10 @@ class Conn {
     }
     return OutputFullSlow();
   }
+  // Hands no more input to the handler until every reply queued now is sent, as when
+  // the output is full: for a handler that has taken on as much as it will for now.
+  void PauseInput() { paused_ = true; }
+  bool input_paused() const { return paused_; }
   bool has_unsent() const {
     return head_.sent < head_.bytes.size() || !head_.files.empty() || !rest_.empty();
   }

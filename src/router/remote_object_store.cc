@@ -38,6 +38,48 @@ class RemoteObjectStore::Session final : public ObjectSession {
   Status Commit() override { return Status::OK(); }
   void TrimBuffers(size_t) override {}
 
+  // Round batching (frontend/object_store.h): Speculate records, SendRound sends the
+  // round's calls at once, Replay hands their replies out in order.
+  bool batches_rounds() const override { return true; }
+  void Speculate(bool on) override { mode_ = on ? Mode::kSpeculate : Mode::kDirect; }
+  uint64_t speculated_calls() const override { return speculated_; }
+  uint32_t recorded() const override { return static_cast<uint32_t>(round_used_); }
+  void DropRecorded(uint32_t from) override { round_used_ = std::min<size_t>(round_used_, from); }
+  void SendRound() override {
+    if (round_used_ > 0) {
+      (void)RunCalls(std::span<StoreCall>(round_.data(), round_used_), options_.store_timeout_ms);
+    }
+  }
+  void Replay(std::span<const uint32_t> calls) override {
+    mode_ = Mode::kReplay;
+    replay_ = calls;
+    cursor_ = 0;
+  }
+  void EndRound() override {
+    mode_ = Mode::kDirect;
+    replay_ = {};
+    round_used_ = 0;
+    retired_.clear();
+  }
+  bool speculating() const { return mode_ == Mode::kSpeculate; }
+  // Counted by a speculative FlushAll or PutAtomic, which record nothing.
+  void CountSpeculated() { speculated_++; }
+  // The call recorded for `key` by this request's speculative run, next in order; null
+  // when the request made no such call then (it is made now).
+  StoreCall* Replayed(proto::FrameOp op, std::string_view key) {
+    if (mode_ != Mode::kReplay || cursor_ >= replay_.size()) return nullptr;
+    uint32_t i = replay_[cursor_];
+    if (i >= round_used_ || round_ops_[i] != op || round_keys_[i] != key) return nullptr;
+    cursor_++;
+    return &round_[i];
+  }
+  // Before a call made now while replaying: the round's replies that views may still
+  // point at are kept aside (a call empties its connection's read buffer).
+  void KeepRoundReplies() {
+    if (mode_ != Mode::kReplay) return;
+    for (auto& [name, conn] : conns_) conn->KeepBuffer(&retired_);
+  }
+
   StoreConnection* ConnectionTo(const ClusterNode& node) {
     std::string name = node.host + ":" + std::to_string(node.port);
     auto it = conns_.find(name);
@@ -53,11 +95,17 @@ class RemoteObjectStore::Session final : public ObjectSession {
   // Sends the request `encode(epoch, &frame)` (plus `tail`) for `partition` to the node
   // that owns it, retrying as the contract says. OK: call_.reply is the node's reply
   // (an error frame other than WRONG_EPOCH or NOT_HELD included).
+  // Speculating, it records the call instead (op and key name it for Replayed) and
+  // returns OK; replaying, `replayed` (if any) is the first attempt's answer.
   template <class Encode>
-  Status Call(uint32_t partition, Encode encode, std::string_view tail) {
+  Status Call(uint32_t partition, Encode encode, std::string_view tail, proto::FrameOp op,
+              std::string_view key) {
     DropPrefetch();
+    StoreCall* replayed = Replayed(op, key);
     std::shared_ptr<const ClusterMap> map = maps_->Get();
     if (map == nullptr) return Status::Unavailable("the router has no cluster map yet");
+    if (mode_ == Mode::kSpeculate) return Record(*map, partition, encode, tail, op, key);
+    if (replayed == nullptr) KeepRoundReplies();
     Status last;
     bool resent = false;
     // A node whose map differs is waited for until the store timeout passes; other
@@ -70,11 +118,17 @@ class RemoteObjectStore::Session final : public ObjectSession {
         return Status::Unavailable("partition " + std::to_string(partition) +
                                    " has no store node yet");
       }
-      call_.conn = ConnectionTo(*owner);
-      call_.request.clear();
-      encode(map->epoch(), &call_.request);
-      call_.tail = tail;
-      (void)RunCall(call_, options_.store_timeout_ms);
+      if (replayed != nullptr) {  // the round sent it: its answer is the first attempt's
+        SwapAnswer(replayed);
+        replayed = nullptr;
+      } else {
+        call_.conn = ConnectionTo(*owner);
+        call_.request.clear();
+        encode(map->epoch(), &call_.request);
+        call_.tail = tail;
+        KeepRoundReplies();
+        (void)RunCall(call_, options_.store_timeout_ms);
+      }
       std::string where = "partition " + std::to_string(partition) + ", store " + NodeName(*owner);
       if (!call_.status.ok()) {
         last = Status::Unavailable(where + ": " + std::string(call_.status.message()));
@@ -123,6 +177,7 @@ class RemoteObjectStore::Session final : public ObjectSession {
   // Multi-get: one call per key, sent together (RunCalls writes each node's at once).
   void Prefetch(std::string_view keys, const LookupOptions& options) {
     DropPrefetch();
+    if (mode_ != Mode::kDirect) return;  // a round's calls go together anyway
     std::shared_ptr<const ClusterMap> map = maps_->Get();
     if (map == nullptr) return;
     std::string_view rest = keys, key;
@@ -162,6 +217,39 @@ class RemoteObjectStore::Session final : public ObjectSession {
   const proto::Frame& reply() const { return call_.reply; }
 
  private:
+  enum class Mode { kDirect, kSpeculate, kReplay };
+
+  template <class Encode>
+  Status Record(const ClusterMap& map, uint32_t partition, Encode encode, std::string_view tail,
+                proto::FrameOp op, std::string_view key) {
+    speculated_++;
+    const ClusterNode* owner = map.OwnerOf(partition);
+    if (owner == nullptr) return Status::OK();  // replayed as a call made then
+    if (round_used_ == round_.size()) {
+      round_.emplace_back();
+      round_ops_.emplace_back();
+      round_keys_.emplace_back();
+    }
+    StoreCall& c = round_[round_used_];
+    c.conn = ConnectionTo(*owner);
+    c.request.clear();
+    encode(map.epoch(), &c.request);
+    c.request.append(tail);  // the round outlives the request's input: no tail by view
+    c.tail = {};
+    round_ops_[round_used_] = op;
+    round_keys_[round_used_].assign(key);
+    round_used_++;
+    return Status::OK();
+  }
+
+  // The replayed call's answer as call_'s (its reply's views stay in the kept buffers).
+  void SwapAnswer(StoreCall* replayed) {
+    call_.conn = replayed->conn;
+    call_.status = replayed->status;
+    call_.peer_closed = replayed->peer_closed;
+    call_.reply = replayed->reply;
+  }
+
   MapHolder* maps_;
   const RouterOptions& options_;
   std::map<std::string, std::unique_ptr<StoreConnection>> conns_;  // by host:port
@@ -169,6 +257,17 @@ class RemoteObjectStore::Session final : public ObjectSession {
   std::vector<StoreCall> prefetch_;
   std::vector<std::string> prefetch_keys_;
   size_t next_ = 0;
+  // Round batching: the round's recorded calls (reused from round to round), what each
+  // is, the replay's order, and the read buffers kept while their replies are read.
+  Mode mode_ = Mode::kDirect;
+  uint64_t speculated_ = 0;
+  std::vector<StoreCall> round_;
+  std::vector<proto::FrameOp> round_ops_;
+  std::vector<std::string> round_keys_;
+  size_t round_used_ = 0;
+  std::span<const uint32_t> replay_;
+  size_t cursor_ = 0;
+  std::vector<std::string> retired_;
 };
 
 std::unique_ptr<ObjectSession> RemoteObjectStore::NewSession() {
@@ -213,8 +312,10 @@ Status RemoteObjectStore::Get(ObjectSession* session, std::string_view key,
   uint32_t p = map->PartitionOf(key);
   proto::GetRequest get = proto::GetRequest::From(key, options);
   Status st = s->Call(
-      p, [&](uint64_t epoch, std::string* out) { proto::AppendGet(out, 0, epoch, p, get); }, {});
+      p, [&](uint64_t epoch, std::string* out) { proto::AppendGet(out, 0, epoch, p, get); }, {},
+      proto::FrameOp::kGet, key);
   if (!st.ok()) return st;
+  if (s->speculating()) return Status::NotFound("speculating");  // a miss changes nothing
   return ViewFromReply(s->reply(), view);
 }
 
@@ -259,7 +360,8 @@ void RemoteObjectStore::Mutate(ObjectSession* session, const Mutation& m,
           proto::AppendMutate(out, 0, epoch, p, m);
         }
       },
-      tail ? m.value : std::string_view());
+      tail ? m.value : std::string_view(), proto::FrameOp::kMutate, m.key);
+  if (s->speculating()) st = Status::Unavailable("speculating");
   if (!st.ok()) return done->Done(Failed(MutationStatus::kUnavailable, st));
   done->Done(ResultFromReply(s->reply()));
 }
@@ -267,6 +369,11 @@ void RemoteObjectStore::Mutate(ObjectSession* session, const Mutation& m,
 void RemoteObjectStore::FlushAll(uint32_t when, ObjectSession* session, MutationCompletion* done) {
   auto* s = static_cast<Session*>(session);
   s->DropPrefetch();
+  if (s->speculating()) {  // carried out when the round is replayed
+    s->CountSpeculated();
+    return done->Done(Failed(MutationStatus::kUnavailable, Status::Unavailable("speculating")));
+  }
+  s->KeepRoundReplies();
   std::shared_ptr<const ClusterMap> map = maps_->Get();
   if (map == nullptr) {
     return done->Done(Failed(MutationStatus::kUnavailable,
@@ -327,6 +434,10 @@ void RemoteObjectStore::FlushAll(uint32_t when, ObjectSession* session, Mutation
 void RemoteObjectStore::PutAtomic(std::span<BatchPut> items, ObjectSession* session,
                                   MutationCompletion* done) {
   auto* s = static_cast<Session*>(session);
+  if (s->speculating()) {  // carried out when the round is replayed
+    s->CountSpeculated();
+    return done->Done(Failed(MutationStatus::kUnavailable, Status::Unavailable("speculating")));
+  }
   std::shared_ptr<const ClusterMap> map = maps_->Get();
   if (map == nullptr || items.empty()) {
     return done->Done(Failed(MutationStatus::kUnavailable,
@@ -345,7 +456,8 @@ void RemoteObjectStore::PutAtomic(std::span<BatchPut> items, ObjectSession* sess
   }
   Status st = s->Call(
       first,
-      [&](uint64_t epoch, std::string* out) { proto::AppendPutAtomic(out, 0, epoch, items); }, {});
+      [&](uint64_t epoch, std::string* out) { proto::AppendPutAtomic(out, 0, epoch, items); }, {},
+      proto::FrameOp::kPutAtomic, items[0].key);
   if (!st.ok()) return done->Done(Failed(MutationStatus::kUnavailable, st));
   const proto::Frame& f = s->reply();
   if (f.header.op == proto::FrameOp::kError) return done->Done(ResultFromReply(f));

@@ -58,6 +58,12 @@ class StoreConnection {
   void Close();
   bool connected() const { return fd_ >= 0; }
   const std::string& name() const { return name_; }  // "host:port"
+  // Moves the read buffer, which views of the last replies point into, to *keep (when
+  // it holds any), so that the next RunCalls cannot overwrite those replies.
+  void KeepBuffer(std::vector<std::string>* keep) {
+    if (in_.empty()) return;
+    keep->emplace_back().swap(in_);
+  }
 
  private:
   friend class CallBatch;

@@ -42,7 +42,10 @@ done
 run_suite pylibmc_test "--durability sync"
 # The same clients through `bale router` in front of three `bale store` nodes (with etcd
 # and a directory): a cluster serves them unchanged (cluster_test.sh runs memccapable).
-for name in pymemcache_test http_test; do
+# The router runs each round's memcached requests speculatively, then replays them
+# against the round's store replies (frontend/memcache_face.h): pipelined text and
+# binary exchanges and abusive clients go through that path.
+for name in pymemcache_test pylibmc_test bad_input_test http_test; do
   BALE_CLUSTER=1 run_suite "$name"
 done
 skips_ok=1
