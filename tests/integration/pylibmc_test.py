@@ -86,6 +86,15 @@ def scenario(c):
     eq(do("get_multi", c.get_multi, ["m1", "m2", "m3", "nope"]), items, "get_multi")
     eq(do("delete_multi", c.delete_multi, ["m1", "m2"]), True, "delete_multi")
     eq(do("get_multi after", c.get_multi, ["m1", "m2", "m3"]), {"m3": b"three"}, "get_multi")
+    # add_multi answers the keys it could not add (m3 exists); incr_multi has no answer.
+    do("add_multi", c.add_multi, {"m3": b"taken", "a1": b"new1", "a2": b"new2"})
+    eq(do("get_multi after add_multi", c.get_multi, ["m3", "a1", "a2"]),
+       {"m3": b"three", "a1": b"new1", "a2": b"new2"}, "get_multi after add_multi")
+    c.set_multi({"c1": b"1", "c2": b"20"})
+    do("incr_multi", c.incr_multi, ["c1", "c2", "c-missing"], delta=3)
+    got = do("get_multi after incr_multi", c.get_multi, ["c1", "c2", "c-missing"])
+    eq({k: v.rstrip() for k, v in got.items()}, {"c1": b"4", "c2": b"23"},
+       "get_multi after incr_multi")
 
     eq(do("touch", c.touch, "m3", 100), True, "touch")
     do("touch missing", c.touch, "nope", 100)
