@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""`bale router` against twemproxy (Debian's nutcracker), each in front of its backend.
+
+Starts every setup once, then drives them in turn with the same client command, round
+after round, the order reversed every other round (ABBA), so that the machine's drift
+falls on all of them. Setups:
+
+  twemproxy  nutcracker in front of one memcached (-t THREADS)
+  router1    bale router (--threads THREADS) in front of one bale store (etcd, a directory)
+  router3    the same in front of three bale stores
+  memcached  memcached alone, for scale
+  serve      bale serve alone, for scale
+
+Every bale node runs --durability DURABILITY (default interval). Prints a markdown
+table of each round's requests per second and mean latency, the medians, and the
+ratio router1/twemproxy per round with its median, for bench/RESULTS.md.
+
+  bench/run_router.py [--rounds 3] [--time 10s] [--threads 2] [--store-threads 2]
+                      [--setups twemproxy,router1,router3,memcached,serve]
+                      [--durability interval] [--bale PATH]
+"""
+import argparse, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
+
+from benchlib import free_port, terminate, wait_port
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+
+
+def memcaslap(port, args):
+    cmd = ["memcaslap", "-s", f"127.0.0.1:{port}", "-T", "2", "-c", "64", "-X", "100",
+           "-t", args.time, "-S", args.time]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout
+    m = re.search(r"TPS: (\d+)", out)
+    if m is None:
+        raise RuntimeError("memcaslap printed no TPS:\n" + out[-2000:])
+    total = out[out.rfind("Total Statistics"):]
+    lat = re.search(r"Avg:\s+(\d+)", total)
+    return int(m.group(1)), int(lat.group(1)) if lat else None
+
+
+def wait_answers(port):
+    """Until a get through the proxy answers END (the map reached the router)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"get warmup\r\n")
+                if s.recv(100).startswith(b"END"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing answers on port {port}")
+
+
+class Setups:
+    """The servers of every setup asked for, started once; stop() ends them all."""
+
+    def __init__(self, args):
+        self.args, self.procs, self.clusters, self.port = args, [], [], {}
+        self.tmp = tempfile.mkdtemp(prefix="bale-bench-router-", dir=os.path.join(ROOT, "build"))
+
+    def memcached(self, threads):
+        port = free_port()
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        p = subprocess.Popen(["memcached", *user, "-l", "127.0.0.1", "-p", str(port), "-U", "0",
+                              "-t", str(threads), "-m", "4096"])
+        self.procs.append(p)
+        wait_port(port, p)
+        return port
+
+    def twemproxy(self):
+        backend = self.memcached(self.args.store_threads)
+        port, stats = free_port(), free_port()
+        conf = os.path.join(self.tmp, "nutcracker.yml")
+        with open(conf, "w") as f:
+            f.write("bench:\n  listen: 127.0.0.1:%d\n  hash: fnv1a_64\n  distribution: ketama\n"
+                    "  timeout: 1000\n  servers:\n   - 127.0.0.1:%d:1\n" % (port, backend))
+        p = subprocess.Popen(["nutcracker", "-c", conf, "-s", str(stats), "-a", "127.0.0.1",
+                              "-o", os.path.join(self.tmp, "nutcracker.log")])
+        self.procs.append(p)
+        wait_port(port, p)
+        return port
+
+    def router(self, stores):
+        import clusterlib
+        tmp = os.path.join(self.tmp, "cluster%d" % stores)
+        os.makedirs(tmp)
+        c = clusterlib.Cluster(self.args.bale, tmp, partitions=256, initial_nodes=stores,
+                               store_args=["--durability", self.args.durability,
+                                           "--threads", str(self.args.store_threads)])
+        self.clusters.append(c)
+        c.start_directory()
+        for i in range(stores):
+            c.start_store("abc"[i])
+        c.wait_placed(stores=stores)
+        r = c.start_router(["--threads", str(self.args.threads)])
+        wait_answers(r.port)
+        return r.port
+
+    def serve(self):
+        port = free_port()
+        data = os.path.join(self.tmp, "serve")
+        p = subprocess.Popen([self.args.bale, "serve", "--data", data, "--port", str(port),
+                              "--http-port", "0", "--threads", str(self.args.threads),
+                              "--durability", self.args.durability], stdout=subprocess.DEVNULL)
+        self.procs.append(p)
+        wait_port(port, p)
+        return port
+
+    def start(self, name):
+        start = {"twemproxy": self.twemproxy, "router1": lambda: self.router(1),
+                 "router3": lambda: self.router(3),
+                 "memcached": lambda: self.memcached(self.args.threads), "serve": self.serve}
+        self.port[name] = start[name]()
+
+    def stop(self):
+        for p in self.procs:
+            terminate(p)
+        for c in self.clusters:
+            c.cleanup()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--time", default="10s")
+    p.add_argument("--threads", type=int, default=2,
+                   help="the router's, bale serve's and memcached's (alone) loop threads")
+    p.add_argument("--store-threads", type=int, default=2,
+                   help="each bale store's threads, and the memcached behind twemproxy's")
+    p.add_argument("--setups", default="twemproxy,router1,router3,memcached,serve")
+    p.add_argument("--durability", default="interval", choices=["sync", "interval", "none"])
+    p.add_argument("--bale", default=os.path.join(ROOT, "build", "bale"))
+    args = p.parse_args()
+    args.bale = os.path.abspath(args.bale)
+    names = args.setups.split(",")
+    setups = Setups(args)
+    rows = {n: [] for n in names}
+    try:
+        for n in names:
+            setups.start(n)
+        for r in range(args.rounds):
+            for n in (names if r % 2 == 0 else list(reversed(names))):
+                rows[n].append(memcaslap(setups.port[n], args))
+            print(f"round {r + 1}: " + ", ".join(f"{n} {rows[n][-1][0]}" for n in names),
+                  file=sys.stderr)
+    finally:
+        setups.stop()
+    print(f"### Proxies: memcaslap -T 2 -c 64 -X 100 -t {args.time} (90% get / 10% set), "
+          f"bale --durability {args.durability}\n")
+    print(f"`{sys.argv[0]} {' '.join(sys.argv[1:])}` on {os.cpu_count()} cores, "
+          f"{time.strftime('%Y-%m-%d')}; router --threads {args.threads}, stores and the "
+          f"memcached behind twemproxy {args.store_threads} threads, 256 partitions.\n")
+    print("| round | " + " | ".join(f"{n} TPS" for n in names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for i in range(args.rounds):
+        print(f"| {i + 1} | " + " | ".join(str(rows[n][i][0]) for n in names) + " |")
+    print("| median | " + " | ".join(f"{statistics.median(x[0] for x in rows[n]):.0f}"
+                                     for n in names) + " |")
+    lat = lambda n: [x[1] for x in rows[n] if x[1] is not None]
+    print("| median avg µs | " + " | ".join(
+        f"{statistics.median(lat(n)):.0f}" if lat(n) else "-" for n in names) + " |\n")
+    if "router1" in rows and "twemproxy" in rows:
+        ratios = [b[0] / a[0] for a, b in zip(rows["twemproxy"], rows["router1"])]
+        print("router1 / twemproxy by round: " + ", ".join(f"{x:.2f}" for x in ratios) +
+              f"; median **{statistics.median(ratios):.2f}**\n")
+
+
+if __name__ == "__main__":
+    main()
