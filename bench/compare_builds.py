@@ -10,22 +10,30 @@ ratio new/old, and the median of those ratios.
 
   bench/compare_builds.py --old OLD_BALE --new NEW_BALE [--rounds 4] memcached [ARGS...]
   bench/compare_builds.py --old OLD_BALE --new NEW_BALE [--rounds 4] http-get [ARGS...]
+  bench/compare_builds.py --old OLD_BALE --new NEW_BALE [--rounds 4] http-put [ARGS...]
+  bench/compare_builds.py --old OLD_BALE --new NEW_BALE [--rounds 4] http-batch [ARGS...]
 
-memcached: bench/run_memcached.py ARGS (its median row: memcached TPS, bale TPS).
-http-get:  bench/run_http.py --skip upload --no-files ARGS (nginx req/s, bale req/s).
+memcached:  bench/run_memcached.py ARGS (its median row: memcached TPS, bale TPS).
+http-get:   bench/run_http.py --skip upload --no-files ARGS (nginx req/s, bale req/s).
+http-put:   bench/run_http.py --skip get --no-files ARGS (nginx PUT/s, bale PUT/s).
+http-batch: the same run (nginx PUT/s, bale POST /batch objects/s).
 """
 import argparse, os, re, shlex, statistics, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# kind: the script and its arguments, the unit, and the median row's columns (from 0,
+# after "median") of the peer's figure and bale's.
 SCRIPTS = {
-    "memcached": (["run_memcached.py"], "TPS"),
-    "http-get": (["run_http.py", "--skip", "upload", "--no-files"], "req/s"),
+    "memcached": (["run_memcached.py"], "TPS", (0, 1)),
+    "http-get": (["run_http.py", "--skip", "upload", "--no-files"], "req/s", (0, 1)),
+    "http-put": (["run_http.py", "--skip", "get", "--no-files"], "PUT/s", (0, 1)),
+    "http-batch": (["run_http.py", "--skip", "get", "--no-files"], "objects/s", (0, 3)),
 }
-MEDIAN_ROW = re.compile(r"^\| median \| ([\d,.]+) \| ([\d,.]+) \|", re.M)
+MEDIAN_ROW = re.compile(r"^\| median \|(.*)\|\s*$", re.M)
 
 
 def run_once(kind, bale, extra):
-    script, _ = SCRIPTS[kind]
+    script, _, (peer_col, bale_col) = SCRIPTS[kind]
     cmd = [sys.executable, os.path.join(HERE, script[0]), *script[1:], "--rounds", "1",
            "--bale", bale, *extra]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
@@ -33,7 +41,8 @@ def run_once(kind, bale, extra):
     if out.returncode != 0 or not m:
         sys.stderr.write(out.stdout + out.stderr)
         raise SystemExit(f"{shlex.join(cmd)} failed (exit {out.returncode})")
-    peer, figure = (float(x.replace(",", "")) for x in m.groups())
+    cells = [c.strip().strip("*") for c in m.group(1).split("|")]
+    peer, figure = (float(cells[i].replace(",", "")) for i in (peer_col, bale_col))
     return figure, peer, cmd
 
 

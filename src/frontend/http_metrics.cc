@@ -181,7 +181,7 @@ void HttpRoutes::StatusJson(Reply* r) {
   stats_source_->Sum(&t);
   const MemcacheSettings& s = *settings_;
   nlohmann::json j;
-  j["version"] = std::string(MemcacheCommands::kVersion);
+  j["version"] = std::string(kServerVersion);
   j["uptime_seconds"] = stats_source_->uptime_s();
   j["config"] = {{"data_dir", s.data_dir},
                  {"memcached_port", s.port},

@@ -20,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-#include "frontend/memcache_commands.h"
+#include "frontend/face_settings.h"
 #include "frontend/object_store.h"
 #include "frontend/server_stats.h"
 #include "net/file_send.h"

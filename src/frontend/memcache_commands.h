@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "frontend/face_settings.h"
 #include "frontend/object_store.h"
 #include "frontend/server_stats.h"
 #include "net/file_send.h"
@@ -27,36 +28,6 @@
 #include "proto/memcache_request.h"
 
 namespace bale {
-
-using net::FileSend;
-// Values from this size go out by sendfile from their segment, not copied into the reply.
-inline constexpr size_t kSendfileBytes = 64 << 10;
-
-struct MemcacheSettings {
-  uint32_t max_item_size = 1024 * 1024;
-  bool disable_flush_all = false;
-  uint32_t max_connections = 1024;
-  uint16_t port = 11211;
-  int threads = 2;
-  uint32_t idle_timeout_s = 0;
-  std::string data_dir;
-  bool io_uring = false;  // socket I/O batched through io_uring (net/io_batch.h)
-};
-
-// The server-wide view that `stats` reports.
-class StatsSource {
- public:
-  virtual ~StatsSource() = default;
-  virtual void Sum(ThreadStats* total) const = 0;
-  virtual void Reset() = 0;
-  virtual uint64_t uptime_s() const = 0;
-  // Bytes of HTTP request bodies held now, drawn from --http-body-budget.
-  virtual uint64_t http_body_bytes() const = 0;
-  // The memcached connections open now (`stats conns`); none when it cannot be told.
-  virtual std::vector<net::ConnInfo> Connections() const { return {}; }
-};
-
-enum class Outcome { kContinue, kClose };
 
 class MemcacheCommands {
  public:
@@ -70,7 +41,7 @@ class MemcacheCommands {
   Outcome Execute(const proto::Request& req, std::string* out, ThreadStats* stats,
                   ObjectSession* session, std::vector<FileSend>* files = nullptr);
 
-  static constexpr std::string_view kVersion = "1.6.18-bale-0.1.0";
+  static constexpr std::string_view kVersion = kServerVersion;
 
  private:
   void Retrieve(const proto::Request& req, std::string* out, ThreadStats* st, ObjectSession* se,
