@@ -11,14 +11,21 @@ falls on all of them. Setups:
   memcached  memcached alone, for scale
   serve      bale serve alone, for scale
 
-Every bale node runs --durability DURABILITY (default interval). Prints a markdown
-table of each round's requests per second and mean latency, the medians, and the
-ratio router1/twemproxy per round with its median, for bench/RESULTS.md.
+Every bale node runs --durability DURABILITY (default interval). Clients, each round:
+memcaslap -T 2 -c 64 -X 100 and `bale bench load` flat out (64 connections, 2 threads,
+100-byte values, 90% get / 10% set over 10,000 prefilled keys, every value verified).
+After the rounds, each setup is driven open loop by `bale bench load --rate` at half its
+median flat-out rate, for its latency percentiles at that load (latency counted from
+each request's scheduled send). Prints markdown tables for bench/RESULTS.md: each
+round's requests per second, the medians, router1/twemproxy per round with its median,
+and the half-rate percentiles.
 
   bench/run_router.py [--rounds 3] [--time 10s] [--threads 2] [--store-threads 2]
                       [--setups twemproxy,router1,router3,memcached,serve]
-                      [--durability interval] [--bale PATH]
+                      [--clients memcaslap,load] [--half-rate-time 10s]
+                      [--durability interval] [--bale PATH] [--load-tool PATH]
 """
+import json
 import argparse, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 from benchlib import free_port, terminate, wait_port
@@ -37,6 +44,21 @@ def memcaslap(port, args):
     total = out[out.rfind("Total Statistics"):]
     lat = re.search(r"Avg:\s+(\d+)", total)
     return int(m.group(1)), int(lat.group(1)) if lat else None
+
+
+def load(port, args, rate=0.0, time_arg=None):
+    """`bale bench load` against the port: its JSON report (throughput, latency_us)."""
+    cmd = [args.load_tool, "bench", "load", "--servers", f"127.0.0.1:{port}",
+           "--connections", "64", "--threads", "2", "--value-size", "100",
+           "--mix", "get:90,set:10", "--keys", "10000", "--prefill",
+           "--duration", time_arg or args.time, "--rate", str(rate), "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-2000:]}")
+    report = json.loads(out.stdout)
+    if report["errors"]["total"] != 0:
+        raise RuntimeError(f"bale bench load saw errors: {report['errors']}")
+    return report
 
 
 def wait_answers(port):
@@ -134,39 +156,71 @@ def main():
     p.add_argument("--setups", default="twemproxy,router1,router3,memcached,serve")
     p.add_argument("--durability", default="interval", choices=["sync", "interval", "none"])
     p.add_argument("--bale", default=os.path.join(ROOT, "build", "bale"))
+    p.add_argument("--clients", default="memcaslap,load")
+    p.add_argument("--half-rate-time", default="10s",
+                   help="how long each setup runs at half its flat-out rate (0: skip)")
+    p.add_argument("--load-tool", help="the bale whose `bench load` drives (default: --bale)")
     args = p.parse_args()
     args.bale = os.path.abspath(args.bale)
-    names = args.setups.split(",")
+    args.load_tool = os.path.abspath(args.load_tool or args.bale)
+    names, clients = args.setups.split(","), args.clients.split(",")
+    run = {"memcaslap": lambda port: memcaslap(port, args)[0],
+           "load": lambda port: load(port, args)["throughput"]}
     setups = Setups(args)
-    rows = {n: [] for n in names}
+    rows = {(c, n): [] for c in clients for n in names}
+    half = {}
     try:
         for n in names:
             setups.start(n)
         for r in range(args.rounds):
-            for n in (names if r % 2 == 0 else list(reversed(names))):
-                rows[n].append(memcaslap(setups.port[n], args))
-            print(f"round {r + 1}: " + ", ".join(f"{n} {rows[n][-1][0]}" for n in names),
-                  file=sys.stderr)
+            for c in clients:
+                for n in (names if r % 2 == 0 else list(reversed(names))):
+                    rows[(c, n)].append(run[c](setups.port[n]))
+                print(f"round {r + 1}, {c}: " +
+                      ", ".join(f"{n} {rows[(c, n)][-1]:.0f}" for n in names), file=sys.stderr)
+        if "load" in clients and args.half_rate_time not in ("0", "0s"):
+            for n in names:
+                rate = statistics.median(rows[("load", n)]) / 2
+                half[n] = (rate, load(setups.port[n], args, rate, args.half_rate_time))
+                print(f"half rate, {n}: {rate:.0f}/s, p99 "
+                      f"{half[n][1]['latency_us']['all']['p99']:.0f} µs", file=sys.stderr)
     finally:
         setups.stop()
-    print(f"### Proxies: memcaslap -T 2 -c 64 -X 100 -t {args.time} (90% get / 10% set), "
+    print_tables(args, names, clients, rows, half)
+
+
+def print_tables(args, names, clients, rows, half):
+    print(f"### Proxies: bale router against twemproxy, 100-byte values, 90% get / 10% set, "
           f"bale --durability {args.durability}\n")
     print(f"`{sys.argv[0]} {' '.join(sys.argv[1:])}` on {os.cpu_count()} cores, "
           f"{time.strftime('%Y-%m-%d')}; router --threads {args.threads}, stores and the "
-          f"memcached behind twemproxy {args.store_threads} threads, 256 partitions.\n")
-    print("| round | " + " | ".join(f"{n} TPS" for n in names) + " |")
-    print("|---" * (len(names) + 1) + "|")
-    for i in range(args.rounds):
-        print(f"| {i + 1} | " + " | ".join(str(rows[n][i][0]) for n in names) + " |")
-    print("| median | " + " | ".join(f"{statistics.median(x[0] for x in rows[n]):.0f}"
-                                     for n in names) + " |")
-    lat = lambda n: [x[1] for x in rows[n] if x[1] is not None]
-    print("| median avg µs | " + " | ".join(
-        f"{statistics.median(lat(n)):.0f}" if lat(n) else "-" for n in names) + " |\n")
-    if "router1" in rows and "twemproxy" in rows:
-        ratios = [b[0] / a[0] for a, b in zip(rows["twemproxy"], rows["router1"])]
-        print("router1 / twemproxy by round: " + ", ".join(f"{x:.2f}" for x in ratios) +
-              f"; median **{statistics.median(ratios):.2f}**\n")
+          f"memcached behind twemproxy {args.store_threads} threads, 256 partitions. "
+          f"Clients: `memcaslap -T 2 -c 64 -X 100 -t {args.time}`; `bale bench load "
+          f"--connections 64 --threads 2 --value-size 100 --keys 10000 --prefill "
+          f"--duration {args.time}` (flat out).\n")
+    for c in clients:
+        print(f"{c}, requests/s:\n")
+        print("| round | " + " | ".join(names) + " |")
+        print("|---" * (len(names) + 1) + "|")
+        for i in range(args.rounds):
+            print(f"| {i + 1} | " + " | ".join(f"{rows[(c, n)][i]:.0f}" for n in names) + " |")
+        print("| median | " + " | ".join(f"{statistics.median(rows[(c, n)]):.0f}"
+                                         for n in names) + " |\n")
+        if "router1" in names and "twemproxy" in names:
+            ratios = [b / a for a, b in zip(rows[(c, "twemproxy")], rows[(c, "router1")])]
+            print(f"{c}: router1 / twemproxy by round " + ", ".join(f"{x:.2f}" for x in ratios) +
+                  f"; median **{statistics.median(ratios):.2f}**\n")
+    if half:
+        print(f"Open loop at half the median flat-out rate (`bale bench load --rate R "
+              f"--duration {args.half_rate_time}`, same flags), latency in µs from each "
+              f"request's scheduled send:\n")
+        print("| setup | rate/s | achieved/s | p50 | p90 | p99 | p99.9 | max |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for n, (rate, rep) in half.items():
+            l = rep["latency_us"]["all"]
+            print(f"| {n} | {rate:.0f} | {rep['throughput']:.0f} | {l['p50']:.0f} | "
+                  f"{l['p90']:.0f} | {l['p99']:.0f} | {l['p999']:.0f} | {l['max']:.0f} |")
+        print()
 
 
 if __name__ == "__main__":
