@@ -73,8 +73,8 @@ void PrintReport(const LoadReport& r, std::ostream& out) {
       << Mode(c) << ", " << Fixed(c.duration_s) << " s (warmup " << Fixed(c.warmup_s) << " s)\n";
   out << "keys " << c.keys << " (" << KeyDistName(c.key_dist) << "), values "
       << ValueSizeName(c.value_size) << " bytes, mix " << MixName(c.mix) << "\n";
-  out << "requests   " << n.gets + n.sets << ", answered " << n.answered << ": "
-      << Fixed(n.answered / c.duration_s) << "/s\n";
+  out << "requests   " << n.gets + n.sets << ", answered " << n.answered << " in "
+      << Fixed(r.elapsed_s, 3) << " s: " << Fixed(n.answered / r.elapsed_s) << "/s\n";
   out << "gets       " << n.gets << ": " << n.hits << " hits (" << n.verified << " verified), "
       << n.misses << " misses\n";
   out << "sets       " << n.sets << ": " << n.stored << " stored\n";
@@ -117,7 +117,8 @@ void PrintReportJson(const LoadReport& r, std::ostream& out) {
                    {"mix", MixName(c.mix)},
                    {"requests", n.gets + n.sets},
                    {"answered", n.answered},
-                   {"throughput", n.answered / c.duration_s},
+                   {"elapsed_s", r.elapsed_s},
+                   {"throughput", n.answered / r.elapsed_s},
                    {"gets", n.gets},
                    {"sets", n.sets},
                    {"hits", n.hits},

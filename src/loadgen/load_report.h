@@ -3,7 +3,7 @@
 //
 // Contract: a LoadReport holds the measured requests only (scheduled in the measured
 // window, warmup excluded); throughput is the requests the servers answered divided by
-// --duration. Latencies are in microseconds in every form. ExitCode is 1 when a value
+// elapsed_s. Latencies are in microseconds in every form. ExitCode is 1 when a value
 // failed verification or a reply broke the protocol, else 0: timeouts, refused
 // connections and error replies are reported but are the server's state, not a fault
 // of the run. docs/bench.md describes every field.
@@ -22,6 +22,9 @@ namespace bale::loadgen {
 
 struct LoadReport {
   LoadConfig config;
+  // From the start of the measured window to its last answer, at least --duration: a
+  // client that fell behind, or replies that come late, stretch it.
+  double elapsed_s = 0;
   Counts counts;
   Histogram get_latency, set_latency;
   Histogram lag;  // how late each request was sent after its scheduled time

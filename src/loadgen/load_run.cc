@@ -1,5 +1,6 @@
 #include "loadgen/load_run.h"
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -142,12 +143,15 @@ int RunLoad(const LoadConfig& config, std::ostream& out, std::ostream& err) {
   Progress(workers, t, err).Follow();
   for (std::thread& th : threads) th.join();
 
+  int64_t last_answer = t.end_ns;
   for (const auto& w : workers) {
+    last_answer = std::max(last_answer, w->last_answer_ns());
     report.counts.Add(w->totals());
     report.get_latency.Merge(w->get_latency());
     report.set_latency.Merge(w->set_latency());
     report.lag.Merge(w->lag());
   }
+  report.elapsed_s = (last_answer - t.measure_ns) / 1e9;
   if (config.json) {
     PrintReportJson(report, out);
   } else {

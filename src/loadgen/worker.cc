@@ -374,7 +374,9 @@ void Worker::Tally(const Pending& p, const Outcome& o, int64_t now) {
   if (o.answered) second_latency_.Record(latency);
   if (!p.measured) return;
   Count(&totals_, p, o);
-  if (o.answered) (p.op == Op::kGet ? get_latency_ : set_latency_).Record(latency);
+  if (!o.answered) return;
+  (p.op == Op::kGet ? get_latency_ : set_latency_).Record(latency);
+  last_answer_ns_ = now;
 }
 
 void Worker::RollSecond(int64_t now) {

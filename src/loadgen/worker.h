@@ -74,6 +74,8 @@ class Worker {
   const Histogram& get_latency() const { return get_latency_; }
   const Histogram& set_latency() const { return set_latency_; }
   const Histogram& lag() const { return lag_; }
+  // When the last measured request was answered (0: none was).
+  int64_t last_answer_ns() const { return last_answer_ns_; }
 
  private:
   enum class Phase { kPrefill, kRun };
@@ -131,6 +133,7 @@ class Worker {
 
   Counts totals_, prefill_;
   Histogram get_latency_, set_latency_, lag_;
+  int64_t last_answer_ns_ = 0;
   int64_t second_ = 0;
   Counts second_counts_;
   Histogram second_latency_;
