@@ -329,8 +329,8 @@ void Worker::Reconnect(int64_t now) {
   for (Slot& s : slots_) {
     Connection& c = *s.conn;
     if (c.state() != Connection::State::kDown || now < c.retry_at_ns) continue;
-    if (!c.StartConnect()) {
-      c.retry_at_ns = now + kRetryNs;
+    if (!c.StartConnect()) {  // refused at once (on loopback, say)
+      Fail(s, ErrorKind::kConnect, ErrorKind::kConnect, now, now + kRetryNs);
       continue;
     }
     c.retry_at_ns = now + timeout_ns_;  // kConnecting: the deadline
