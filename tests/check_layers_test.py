@@ -48,6 +48,17 @@ class CheckLayersTest(unittest.TestCase):
         self.assertEqual(run(root, "--rules", "frontend,net").returncode, 1)
         self.assertEqual(run(root, "--rules", "bogus").returncode, 2)
 
+    def test_loadgen_rule(self):
+        for header in ("net/socket.h", "proto/memcache_binary.h", "store/volume.h"):
+            root = self.tree({"src/loadgen/wire.cc": f'#include "{header}"\n'})
+            r = run(root)
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertIn(f"src/loadgen/wire.cc:1: {header}", r.stdout)
+        root = self.tree({"src/loadgen/wire.cc": '#include "base/status.h"\n'
+                                                 '#include "loadgen/wire.h"\n',
+                          "src/loadgen/wire_test.cc": '#include "net/socket.h"\n'})
+        self.assertEqual(run(root).returncode, 0)
+
     def test_this_checkout_faces_are_clean(self):
         r = run(ROOT)
         self.assertEqual(r.returncode, 0, r.stdout)

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "bench/bench_util.h"
+#include "cli/bench_load.h"
 #include "cli/cluster.h"
 #include "cli/serve.h"
 #include "store/verify.h"
@@ -66,6 +67,8 @@ int main(int argc, char** argv) {
   AddBenchFlags(engine, &engine_args, &engine_dur);
   auto* files = bench->add_subcommand("files", "baseline: one file per object");
   AddBenchFlags(files, &files_args, &files_dur);
+  bale::loadgen::LoadFlags load_flags;
+  auto* load = bale::cli::AddBenchLoadCommand(bench, &load_flags);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -79,6 +82,7 @@ int main(int argc, char** argv) {
     bale::ParseDurability(engine_dur, &engine_args.durability);
     return bale::bench::RunEngineBench(engine_args);
   }
+  if (load->parsed()) return bale::cli::RunBenchLoad(load_flags);
   if (files->parsed()) {
     bale::ParseDurability(files_dur, &files_args.durability);
     return bale::bench::RunFilePerObjectBench(files_args);
