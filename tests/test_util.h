@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <span>
 #include <string>
 #include <string_view>
@@ -16,6 +17,17 @@
 #include "base/env.h"
 
 namespace bale::testing {
+
+// Flips the bits `mask` of the byte at `offset` in the file at `path` (damage).
+inline void XorByte(const std::string& path, uint64_t offset, uint8_t mask) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(offset));
+  char c = 0;
+  f.read(&c, 1);
+  c ^= static_cast<char>(mask);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(&c, 1);
+}
 
 // A fresh directory under $TMPDIR (or /tmp), removed when the object goes away. Its
 // name is unique (mkdtemp), so tests running at once, from one build or several, never

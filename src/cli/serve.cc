@@ -287,8 +287,11 @@ int RunServe(const ServeArgs& a) {
   // What the store found wrong, after the lines scripts read first. Damage is contained
   // to what it touches; this says what (docs/store.md, "What damage does").
   for (const PartitionDamage& d : store->Damage()) {
-    std::fprintf(stderr, "bale serve: partition %u: %s: %s\n", d.partition,
-                 DamageKindName(d.report.kind), d.report.ToString().c_str());
+    std::string whose = d.partition == PartitionDamage::kStoreWide
+                            ? "store"
+                            : "partition " + std::to_string(d.partition);
+    std::fprintf(stderr, "bale serve: %s: %s: %s\n", whose.c_str(), DamageKindName(d.report.kind),
+                 d.report.ToString().c_str());
   }
   if (st.damaged_partitions > 0) {
     std::fprintf(stderr,

@@ -7,7 +7,6 @@
 #include "base/checksum.h"
 #include "format/checkpoint.h"
 #include "format/coding.h"
-#include "format/store_flush.h"
 #include "format/superblock.h"
 #include "format/volume_meta.h"
 
@@ -269,25 +268,6 @@ TEST(FlushMarker, RoundTrip) {
   EXPECT_EQ(m.flush_version, 200u);
   buf[9] ^= 1;
   EXPECT_TRUE(DecodeFlushMarker(buf, &m).IsCorruption());
-}
-
-TEST(StoreFlush, RoundTripAndDamage) {
-  std::vector<FlushRule> rules = {{7, 0, 0}, {0, 1700000005, 0}, {1ull << 40, 9, 1700000000}};
-  std::string buf = EncodeStoreFlush(rules);
-  ASSERT_EQ(buf.size(), StoreFlushSize(3));
-  EXPECT_EQ(buf.substr(0, 8), std::string("BALFLS1\0", 8));
-  EXPECT_EQ(GetU64(buf.data() + 16 + 32), 1ull << 40);       // partition 2's flush_version
-  EXPECT_EQ(GetU32(buf.data() + 16 + 16 + 8), 1700000005u);  // partition 1's flush_time
-  std::vector<FlushRule> out;
-  ASSERT_TRUE(DecodeStoreFlush(buf, 3, &out).ok());
-  EXPECT_EQ(out, rules);
-  EXPECT_TRUE(DecodeStoreFlush(buf, 4, &out).IsCorruption());  // another partition count
-  EXPECT_TRUE(DecodeStoreFlush(buf.substr(0, buf.size() - 1), 3, &out).IsCorruption());
-  for (size_t i : {size_t{0}, size_t{8}, size_t{20}, buf.size() - 8}) {
-    std::string bad = buf;
-    bad[i] ^= 1;
-    EXPECT_TRUE(DecodeStoreFlush(bad, 3, &out).IsCorruption()) << "byte " << i;
-  }
 }
 
 }  // namespace

@@ -222,7 +222,9 @@ void HttpRoutes::StatusJson(Reply* r) {
   nlohmann::json reports = nlohmann::json::array();
   std::vector<uint32_t> damaged, unavailable;
   for (const DamageReportView& d : store_->Damage()) {
-    reports.push_back({{"partition", d.partition},
+    nlohmann::json partition = d.partition;  // null: a file of the whole store
+    if (d.partition == DamageReportView::kStoreWide) partition = nullptr;
+    reports.push_back({{"partition", partition},
                        {"kind", d.kind},
                        {"file", d.file},
                        {"offset", d.offset},
@@ -233,11 +235,15 @@ void HttpRoutes::StatusJson(Reply* r) {
     if (health[p].damaged) damaged.push_back(p);
     if (health[p].unavailable) unavailable.push_back(p);
   }
-  j["damage"] = {
-      {"damaged_partitions", damaged},           {"unavailable_partitions", unavailable},
-      {"corrupt_records", ss.corrupt_records},   {"truncated_bytes", ss.truncated_bytes},
-      {"damaged_segments", ss.damaged_segments}, {"unreadable_segments", ss.unreadable_segments},
-      {"missing_segments", ss.missing_segments}, {"reports", reports}};
+  j["damage"] = {{"damaged_partitions", damaged},
+                 {"unavailable_partitions", unavailable},
+                 {"corrupt_records", ss.corrupt_records},
+                 {"truncated_bytes", ss.truncated_bytes},
+                 {"damaged_segments", ss.damaged_segments},
+                 {"unreadable_segments", ss.unreadable_segments},
+                 {"missing_segments", ss.missing_segments},
+                 {"flush_all_damaged", ss.flush_all_damaged},
+                 {"reports", reports}};
   std::string& body = r->scratch->text;
   body = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
   body.push_back('\n');

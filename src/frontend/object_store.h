@@ -271,12 +271,15 @@ struct ObjectStats {
   uint64_t disk_reserve_bytes = 0;
   uint32_t damaged_partitions = 0;
   uint32_t unavailable_partitions = 0;
+  bool flush_all_damaged = false;  // the flush_all marker failed a check when it opened
 };
 
-// One thing found wrong with a partition's data (/status).
+// One thing found wrong with a partition's data, or with a file of the whole store
+// (/status).
 struct DamageReportView {
-  uint32_t partition = 0;
-  std::string kind;  // a DamageKind's name
+  static constexpr uint32_t kStoreWide = 0xFFFFFFFF;  // no one partition's (FLUSH_ALL's)
+  uint32_t partition = 0;                             // or kStoreWide
+  std::string kind;                                   // a DamageKind's name
   std::string file;
   uint64_t offset = 0;
   std::string what;

@@ -80,6 +80,9 @@ inline constexpr StoreFigure kStoreFigures[] = {
    "Partitions with damage (see /status).", BALE_FIGURE(damaged_partitions)},
   {"bale_unavailable_partitions", "unavailable_partitions", false,
    "Partitions whose keys answer 503 / SERVER_ERROR.", BALE_FIGURE(unavailable_partitions)},
+  {"bale_flush_all_damaged", "flush_all_damaged", false,
+   "1 while the FLUSH_ALL marker has damage found at open (see /status).",
+   BALE_FIGURE(flush_all_damaged)},
 };
 // clang-format on
 #undef BALE_FIGURE

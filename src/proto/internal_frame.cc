@@ -188,6 +188,7 @@ constexpr std::pair<std::string_view, bool ObjectStats::*> kStatsBool[] = {
     {"compaction_running", &ObjectStats::compaction_running},
     {"compaction_request_pending", &ObjectStats::compaction_request_pending},
     {"disk_full", &ObjectStats::disk_full},
+    {"flush_all_damaged", &ObjectStats::flush_all_damaged},
 };
 
 }  // namespace

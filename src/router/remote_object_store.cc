@@ -516,6 +516,7 @@ ObjectStats RemoteObjectStore::Stats() const {
     total.damaged_partitions += s.damaged_partitions;
     total.unavailable_partitions += s.unavailable_partitions;
     total.disk_full = total.disk_full || s.disk_full;
+    total.flush_all_damaged = total.flush_all_damaged || s.flush_all_damaged;
   }
   return total;
 }

@@ -26,7 +26,8 @@ enum class DamageKind : uint8_t {
   kDamagedSuperblock,  // a segment's superblock fails its checks: read with a recovered salt
   kUnreadableSegment,  // ... and the salt could not be recovered: its records are not read
   kMissingSegment,     // a sequence number between 1 and the newest has no segment file
-  kBadFlushMarker,     // FLUSH fails its checks: the partition is unavailable
+  kBadFlushMarker,     // FLUSH, or the partition's rule in FLUSH_ALL, fails its checks: the
+                       // partition is unavailable (FLUSH_ALL's header: the store's report)
   kUnavailable,        // the volume could not open at all
 };
 

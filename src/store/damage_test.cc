@@ -24,6 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::TempDir;
+using testing::XorByte;
 
 VolumeOptions Opts(const std::string& dir, uint64_t segment_bytes = 8192) {
   VolumeOptions o;
@@ -66,16 +67,6 @@ std::vector<std::string> SegmentPaths(const std::string& dir) {
 std::string ReadFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-void XorByte(const std::string& path, uint64_t offset, uint8_t mask) {
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(offset);
-  char c;
-  f.read(&c, 1);
-  c ^= static_cast<char>(mask);
-  f.seekp(offset);
-  f.write(&c, 1);
 }
 
 std::string Verify(const std::string& dir, VerifyReport* r) {

@@ -430,12 +430,14 @@ ObjectStats LocalObjectStore::Stats() const {
   o.disk_reserve_bytes = ss.disk_reserve_bytes;
   o.damaged_partitions = ss.damaged_partitions;
   o.unavailable_partitions = ss.unavailable_partitions;
+  o.flush_all_damaged = ss.flush_all_damaged;
   return o;
 }
 
 std::vector<DamageReportView> LocalObjectStore::Damage() const {
   std::vector<DamageReportView> out;
   for (const PartitionDamage& d : store_->Damage()) {
+    static_assert(PartitionDamage::kStoreWide == DamageReportView::kStoreWide);
     out.push_back({d.partition, DamageKindName(d.report.kind), d.report.path, d.report.offset,
                    d.report.what});
   }

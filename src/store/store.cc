@@ -1,7 +1,6 @@
 #include "store/store.h"
 
 #include <algorithm>
-#include <ctime>
 #include <thread>
 
 #include "base/checksum.h"
@@ -55,15 +54,12 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
   std::string flush_path = options.dir + "/" + format::kStoreFlushFileName;
   if (env->Exists(flush_path + ".tmp")) BALE_RETURN_IF_ERROR(env->Remove(flush_path + ".tmp"));
   std::string flush_marker;
-  std::vector<format::FlushRule> rules;
+  format::StoreFlushContents flush;  // no rules: there is no marker
+  bool flush_damaged = false;
   s = ReadWholeFile(env, flush_path, &flush_marker);
-  std::string flush_damage;  // why FLUSH_ALL cannot be read: every partition is unsure
   if (s.ok()) {
-    s = format::DecodeStoreFlush(flush_marker, partitions, &rules);
-    if (!s.ok()) {
-      flush_damage = std::string(s.message());
-      rules.clear();
-    }
+    // Damage loses only the rules it touches (TakeFlushRule, NoteFlushDamage).
+    flush_damaged = !format::DecodeStoreFlush(flush_marker, partitions, &flush).ok();
   } else if (!s.IsNotFound()) {
     return s;
   }
@@ -73,6 +69,8 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
   store->map_ = options.cluster_map ? *options.cluster_map : ClusterMap::AllLocal(partitions);
   const std::vector<uint32_t>& held = store->map_.held();
   store->flush_marker_ = std::move(flush_marker);
+  store->rule_unknown_.assign(partitions, false);
+  store->flush_all_damaged_ = flush_damaged;
   store->lock_ = std::move(lock);
   store->reserve_bytes_ = options.disk_reserve_bytes;
   store->log_ = options.log ? options.log : [](const std::string&) {};
@@ -124,7 +122,7 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
       not_held.partition = p;
       std::unique_ptr<Volume> v = Volume::NotHeld(not_held);
       // Its flush state is kept (FLUSH_ALL names every partition) for the next marker.
-      if (flush_damage.empty() && !rules.empty()) v->ApplyFlush(rules[p]);
+      store->TakeFlushRule(p, v.get(), /*opened=*/false, flush);
       store->volumes_.push_back(std::move(v));
       continue;
     }
@@ -136,16 +134,14 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
       v = Volume::Unavailable(vo, vs);
     }
     // The store's marker supersedes the partition's own (written by earlier builds); a
-    // damaged one leaves every partition unsure of what flush_all hid (store/damage.h).
-    if (!flush_damage.empty()) {
-      if (vs.ok()) v->MarkFlushDamaged(flush_path, flush_damage);
-    } else if (!rules.empty()) {
-      v->ApplyFlush(rules[p]);
-    }
+    // rule in it that cannot be read leaves the partition unsure of what flush_all hid
+    // (store/damage.h).
+    store->TakeFlushRule(p, v.get(), vs.ok(), flush);
     store->legacy_flush_ |= env->Exists(vo.dir + "/" + format::kFlushFileName);
     store->volumes_.push_back(std::move(v));
   }
   if (failed == held.size()) return first_failure;  // nothing to serve
+  store->NoteFlushDamage(flush);
   std::vector<Volume*> volumes;
   for (uint32_t p : held) volumes.push_back(store->volumes_[p].get());
   store->compactor_ = std::make_unique<Compactor>(volumes, options.compaction, store->log_);
@@ -201,74 +197,6 @@ bool Store::CheckSpace() {
     return false;
   }
   return true;
-}
-
-// The steps, and what a crash between two of them leaves:
-// 1. every partition's new rule is computed (nothing changes);
-// 2. FLUSH_ALL.tmp is written and fdatasync'ed (a crash: the old marker holds; the .tmp
-//    is removed at the next open);
-// 3. it is renamed over FLUSH_ALL, the commit point, and the directory fsync'ed (a
-//    crash in between: old or new marker, the flush was not answered);
-// 4. the rules are applied in memory, and the answer is OK.
-// A failure before the rename changes nothing. A failed directory fsync leaves the
-// rename's fate to the OS, so the previous marker is put back (ReplaceFlushMarker).
-Status Store::FlushAll(uint32_t when) {
-  std::lock_guard<std::mutex> l(flush_mu_);
-  std::vector<format::FlushRule> rules;
-  rules.reserve(volumes_.size());
-  for (auto& v : volumes_) {
-    // A partition whose flush marker is damaged takes only a flush that hides everything
-    // so far (which repairs it): a delayed one changes nothing anywhere.
-    if (when != 0 && when > static_cast<uint32_t>(::time(nullptr)) && v->flush_damaged()) {
-      return Status::Unavailable("partition " + std::to_string(v->options().partition) +
-                                 " unavailable: its FLUSH marker is damaged; only flush_all "
-                                 "without a delay repairs it");
-    }
-    rules.push_back(v->PlanFlush(when));
-  }
-  std::string marker = format::EncodeStoreFlush(rules);
-  BALE_RETURN_IF_ERROR(ReplaceFlushMarker(marker));
-  flush_marker_ = std::move(marker);
-  for (size_t p = 0; p < volumes_.size(); p++) volumes_[p]->ApplyFlush(rules[p]);
-  if (legacy_flush_) {
-    // Superseded by FLUSH_ALL (and ignored while it exists): tidy up, best effort.
-    for (uint32_t p : map_.held()) {
-      std::string path = dir_ + "/" + format::PartitionDirName(p) + "/" + format::kFlushFileName;
-      if (env_->Exists(path)) (void)env_->Remove(path);
-    }
-    legacy_flush_ = false;
-  }
-  return Status::OK();
-}
-
-Status Store::ReplaceFlushMarker(const std::string& bytes) {
-  std::string path = dir_ + "/" + format::kStoreFlushFileName;
-  std::string tmp = path + ".tmp";
-  std::unique_ptr<File> f;
-  BALE_RETURN_IF_ERROR(env_->Open(tmp, OpenMode::kCreate, &f));
-  Status s = f->PWrite(0, bytes);
-  if (s.ok()) s = f->Sync();
-  f.reset();
-  if (s.ok()) s = env_->Rename(tmp, path);
-  if (!s.ok()) {
-    (void)env_->Remove(tmp);
-    return s;
-  }
-  s = env_->SyncDir(dir_);
-  if (s.ok()) return Status::OK();
-  // Whether the rename survives a power loss is unknown: put the previous marker back,
-  // so that the flush is not in effect after a restart when its answer is an error.
-  Status undo;
-  if (flush_marker_.empty()) {
-    undo = env_->Remove(path);
-    if (undo.ok()) undo = env_->SyncDir(dir_);
-  } else {
-    undo = WriteFileAtomic(env_, path, flush_marker_);
-  }
-  if (undo.ok()) return s;
-  return Status::IOError(std::string(s.message()) + "; putting the previous " + path +
-                         " back failed too (" + std::string(undo.message()) +
-                         "): the flush may take effect at the next start");
 }
 
 Status Store::WriteAtomic(std::span<WriteOp> ops, bool wait, std::vector<Volume*>* written) {
@@ -349,6 +277,7 @@ StoreStats Store::Stats() const {
   }
   if (compactor_) st.compactor = compactor_->totals();
   st.disk_full = writes_refused_.load();
+  st.flush_all_damaged = flush_all_damaged_.load();
   st.disk_reserve_bytes = reserve_bytes_;
   return st;
 }
@@ -358,6 +287,8 @@ std::vector<PartitionDamage> Store::Damage() const {
   for (uint32_t p : map_.held()) {
     for (DamageReport& d : volumes_[p]->Damage()) out.push_back({p, std::move(d)});
   }
+  std::lock_guard<std::mutex> l(damage_mu_);
+  for (const DamageReport& d : damage_) out.push_back({PartitionDamage::kStoreWide, d});
   return out;
 }
 

@@ -22,9 +22,14 @@
 // Two operations span partitions and are all or nothing, now and after a restart:
 // - FlushAll: one marker for every partition (format/store_flush.h) replaces the last
 //   one atomically and is applied in memory only once durable; an error hides nothing.
+//   Damage to the marker is contained too: a partition whose rule in it cannot be read
+//   answers Unavailable (Volume::MarkFlushDamaged) until a FlushAll without a delay;
+//   damage that loses no held partition's rule (its header) is the store's own report
+//   (kStoreWide in Damage()); the next FlushAll writes a whole new marker.
 // - WriteAtomic: ops of several partitions are stored all or none (Volume::WriteAcross).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -35,6 +40,7 @@
 
 #include "base/checksum.h"
 #include "cluster/cluster_map.h"
+#include "format/store_flush.h"
 #include "store/compactor.h"
 #include "store/sync_pool.h"
 #include "store/syncer.h"
@@ -68,10 +74,12 @@ struct StoreStats {
   uint64_t disk_reserve_bytes = 0;
   uint32_t damaged_partitions = 0;      // with damage (VolumeStats::damaged)
   uint32_t unavailable_partitions = 0;  // answering Status::Unavailable
+  bool flush_all_damaged = false;       // FLUSH_ALL failed a check at open (until FlushAll)
 };
 
 struct PartitionDamage {
-  uint32_t partition = 0;
+  static constexpr uint32_t kStoreWide = 0xFFFFFFFF;  // a file of the whole store
+  uint32_t partition = 0;                             // or kStoreWide
   DamageReport report;
 };
 
@@ -112,7 +120,7 @@ class Store {
   // Space reclamation: automatic passes, and on-demand ones (Compactor::Request).
   Compactor* compactor() { return compactor_.get(); }
   StoreStats Stats() const;
-  // Every volume's damage reports, by partition.
+  // Every held volume's damage reports, by partition, then the store's own (kStoreWide).
   std::vector<PartitionDamage> Damage() const;
   Status Close();
 
@@ -120,12 +128,25 @@ class Store {
   Store() = default;
   // Replaces FLUSH_ALL with `bytes`; on error the previous marker is in place again.
   Status ReplaceFlushMarker(const std::string& bytes);
+  // At open: partition p's rule from what could be read of FLUSH_ALL (nothing when
+  // `flush` has no rules: there is no marker). `opened`: v recovered (not Unavailable,
+  // not NotHeld), so an unreadable rule makes it answer Unavailable.
+  void TakeFlushRule(uint32_t p, Volume* v, bool opened, const format::StoreFlushContents& flush);
+  // At open, after every partition took its rule: the problems no held partition
+  // reports become the store's own.
+  void NoteFlushDamage(const format::StoreFlushContents& flush);
 
   std::string dir_;
   Env* env_ = nullptr;
   std::mutex flush_mu_;        // one FlushAll at a time
   std::string flush_marker_;   // FLUSH_ALL as on disk; empty: there is none
   bool legacy_flush_ = false;  // some partition has an earlier build's FLUSH file
+  // By partition: its rule in FLUSH_ALL could not be read (until FlushAll, which must
+  // not be delayed for it). Under flush_mu_.
+  std::vector<bool> rule_unknown_;
+  std::atomic<bool> flush_all_damaged_{false};  // FLUSH_ALL failed a check at open
+  mutable std::mutex damage_mu_;
+  std::vector<DamageReport> damage_;  // the store's own (FLUSH_ALL's), under damage_mu_
   // Destroyed in reverse: volumes first, then the syncer (which uses the pool), then the
   // pool.
   std::string ReservePath() const;

@@ -171,17 +171,30 @@ Status VerifyTree(Env* env, const std::string& root, std::ostream& out, VerifyRe
     }
   }
   if (ec) return Status::IOError(root + ": " + ec.message());
-  // The store's flush marker (format/store_flush.h), which covers every partition.
+  // The store's flush marker (format/store_flush.h), which covers every partition: one
+  // line per check it fails, naming the partitions whose rules it loses.
   const std::string flush_all = root + "/" + format::kStoreFlushFileName;
   std::string store_marker, flush_marker;
   uint32_t partitions = 0;
   if (env->Exists(flush_all) &&
       ReadWholeFile(env, root + "/" + format::kStoreFileName, &store_marker).ok() &&
       format::DecodeStoreMarker(store_marker, &partitions).ok()) {
-    std::vector<format::FlushRule> rules;
+    format::StoreFlushContents flush;
     Status s = ReadWholeFile(env, flush_all, &flush_marker);
-    if (s.ok()) s = format::DecodeStoreFlush(flush_marker, partitions, &rules);
-    if (!s.ok()) Problem(out, report, flush_all + ": offset 0: " + s.ToString());
+    if (!s.ok()) {
+      Problem(out, report, flush_all + ": offset 0: " + s.ToString());
+    } else if (!format::DecodeStoreFlush(flush_marker, partitions, &flush).ok()) {
+      for (const format::StoreFlushProblem& p : flush.problems) {
+        std::string lost = !p.LosesRules() ? "no rule lost"
+                           : p.first == p.last
+                               ? "the rule of partition " + std::to_string(p.first) + " is lost"
+                               : "the rules of partitions " + std::to_string(p.first) + ".." +
+                                     std::to_string(p.last) + " are lost";
+        Problem(out, report,
+                flush_all + ": offset " + std::to_string(p.offset) + ": Corruption: " + p.what +
+                    " (" + lost + ")");
+      }
+    }
   }
   for (auto& [dir, v] : volumes) VerifyVolume(env, dir, v, out, report);
   return Status::OK();

@@ -1,5 +1,6 @@
 // Verify: reads every segment under a directory tree, checks every superblock and
-// needle checksum, each volume's checkpoint and FLUSH marker, and that no segment is
+// needle checksum, each volume's checkpoint and FLUSH marker, the store's FLUSH_ALL
+// (each check it fails, with the partitions whose rules it loses), and that no segment is
 // missing from a volume's sequence (1 to the newest on disk or in its checkpoint), and
 // reports each problem with its file and offset (`bale verify`). A segment whose
 // superblock is damaged is still checked, with the salt its needles agree on.

@@ -327,8 +327,9 @@ class Volume {
   // An immediate flush also repairs a damaged flush marker (see MarkFlushDamaged).
   void ApplyFlush(const format::FlushRule& rule);
   // The flush state that covers this volume is damaged (`path`: its FLUSH, or the
-  // store's FLUSH_ALL): the volume answers Unavailable until an immediate flush.
-  void MarkFlushDamaged(const std::string& path, const std::string& why);
+  // store's FLUSH_ALL, where its rule is at `offset`): the volume answers Unavailable
+  // until an immediate flush.
+  void MarkFlushDamaged(const std::string& path, uint64_t offset, const std::string& why);
   bool flush_damaged() const {
     std::shared_lock<std::shared_mutex> l(mu_);
     return flush_damaged_;

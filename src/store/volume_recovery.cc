@@ -246,7 +246,7 @@ Status Volume::Recover() {
 
 // The per-volume flush marker earlier builds wrote (format/volume_meta.h). A Store
 // replaces what it says when the data directory has a FLUSH_ALL marker.
-void Volume::MarkFlushDamaged(const std::string& path, const std::string& why) {
+void Volume::MarkFlushDamaged(const std::string& path, uint64_t offset, const std::string& why) {
   // Which objects flush_all hid is unknown: any answer could be wrong (a flushed object
   // served, or a live one missed), so the partition answers none.
   flush_damaged_ = true;
@@ -254,7 +254,7 @@ void Volume::MarkFlushDamaged(const std::string& path, const std::string& why) {
   unavailable_ = Status::Unavailable("partition " + std::to_string(options_.partition) +
                                      " unavailable: its " + name + " marker is damaged (" + why +
                                      "); flush_all without a delay repairs it");
-  AddDamage(DamageKind::kBadFlushMarker, path, 0,
+  AddDamage(DamageKind::kBadFlushMarker, path, offset,
             why +
                 ": which objects flush_all hid is unknown, so the partition answers errors "
                 "until flush_all (without a delay) writes a new marker");
@@ -269,7 +269,7 @@ Status Volume::ReadLegacyFlushMarker() {
   format::FlushMarker m;
   Status ds = format::DecodeFlushMarker(marker, &m);
   if (!ds.ok()) {
-    MarkFlushDamaged(options_.dir + "/" + format::kFlushFileName, std::string(ds.message()));
+    MarkFlushDamaged(options_.dir + "/" + format::kFlushFileName, 0, std::string(ds.message()));
     return Status::OK();
   }
   flush_ = format::FlushRule{m.flush_version, m.flush_time, 0};

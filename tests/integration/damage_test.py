@@ -19,6 +19,13 @@ back exactly but the two damaged ones (misses), and its head keeps every byte; t
 damage is on stderr at start, in `stats`, /status and /metrics, and again after a
 restart; `bale verify` exits 1 naming each file (and offset); flush_all repairs p1.
 
+Then FLUSH_ALL, the store's flush_all marker (format 2, format/store_flush.h), in a store
+of its own: a byte flipped in its header and one in partition 2's rule. Before, its one
+CRC over every rule made all partitions unavailable; now only partition 2 is (its keys
+answer SERVER_ERROR / 503), the others serve and keep what flush_all hid, the header is
+the store's own report (log, `stats` bale_flush_all_damaged, /status with partition
+null, /metrics), `bale verify` exits 1 naming both offsets, and flush_all repairs it.
+
 Usage: damage_test.py BALE TMPDIR
 """
 
@@ -40,6 +47,8 @@ BIG_SIZE = 100 << 10
 NEEDLE_MAGIC = 0x314C444E
 SUPERBLOCK = 64
 HEADER = struct.Struct("<IIQQIIIIBBH")  # format/needle.h: 44 bytes
+FLUSH_ALL_HEADER = 24  # format/store_flush.h, format 2: the header, then a rule per partition
+FLUSH_ALL_RULE = 24
 
 
 def value_for(key, size=VALUE_SIZE):
@@ -136,6 +145,30 @@ class Conn:
                 return out
             _, name, value = line.decode().split(" ", 2)
             out[name] = value
+
+
+def verify(bale, data, want_rc, needles):
+    """Runs `bale verify`: it must exit want_rc and say every one of `needles`."""
+    v = subprocess.run([bale, "verify", "--data", data], capture_output=True, text=True,
+                       timeout=120)
+    check(v.returncode == want_rc, "bale verify exited %d, want %d:\n%s%s"
+          % (v.returncode, want_rc, v.stdout, v.stderr))
+    for needle in needles:
+        check(needle in v.stdout, "bale verify does not say %r:\n%s" % (needle, v.stdout))
+
+
+def repair_with_flush_all(bale, data, args, key, want):
+    """flush_all without a delay, on a server of `data`: then `stats` has the figures in
+    `want`, `key` (of a partition that was unavailable) reads as flushed and takes a set."""
+    srv = balelib.Server(bale, data, *args)
+    c = Conn(srv)
+    check(c.command(b"flush_all\r\n") == b"OK", "flush_all")
+    st = c.stats()
+    check(all(st.get(k) == v for k, v in want.items()),
+          "after flush_all: %r" % {k: st.get(k) for k in want})
+    check(c.get_many([key])[key] is None, "flushed %r came back" % key)
+    check(c.command(b"set %s 0 0 3\r\nnew\r\n" % key) == b"STORED", "set %r after repair" % key)
+    check(srv.stop() == 0, "the repairing server did not stop cleanly")
 
 
 def check_damage_stats(st, when):
@@ -281,30 +314,102 @@ def main():
                   "partition 3's damaged head was rewritten or cut")
 
     # 4. bale verify names every damaged file.
-    v = subprocess.run([bale, "verify", "--data", data], capture_output=True, text=True,
-                       timeout=120)
-    check(v.returncode == 1, "bale verify exited %d, want 1:\n%s%s" % (v.returncode, v.stdout,
-                                                                       v.stderr))
-    for needle in ("%s: offset 0: Corruption" % p0_damaged,
-                   "%s: offset 0: Corruption" % os.path.join(data, "p-00001", "FLUSH"),
-                   "%s: missing" % os.path.join(data, "p-00002", "seg-0000000002-*.dat"),
-                   "%s: offset %d: Corruption" % (p3_head, mid[0]),
-                   "%s: offset %d: Corruption" % (p3_head, last[0]),
-                   "problems=5"):
-        check(needle in v.stdout, "bale verify does not say %r:\n%s" % (needle, v.stdout))
+    verify(bale, data, 1, ("%s: offset 0: Corruption" % p0_damaged,
+                           "%s: offset 0: Corruption" % os.path.join(data, "p-00001", "FLUSH"),
+                           "%s: missing" % os.path.join(data, "p-00002", "seg-0000000002-*.dat"),
+                           "%s: offset %d: Corruption" % (p3_head, mid[0]),
+                           "%s: offset %d: Corruption" % (p3_head, last[0]),
+                           "problems=5"))
 
     # 5. flush_all (without a delay) repairs partition 1.
-    srv = balelib.Server(bale, data, *args)
-    c = Conn(srv)
-    check(c.command(b"flush_all\r\n") == b"OK", "flush_all")
-    st = c.stats()
-    check(st["bale_unavailable_partitions"] == "0" and st["bale_damaged_partitions"] == "3",
-          "after flush_all: %r" % {k: v for k, v in st.items() if "partitions" in k})
-    k1 = next(k for k in sorted(want) if where[k] == 1)
-    check(c.get_many([k1])[k1] is None, "flushed %r came back" % k1)
-    check(c.command(b"set %s 0 0 3\r\nnew\r\n" % k1) == b"STORED", "set in p1 after repair")
-    check(srv.stop() == 0, "last server did not stop cleanly")
+    repair_with_flush_all(bale, data, args, next(k for k in sorted(want) if where[k] == 1),
+                          {"bale_unavailable_partitions": "0", "bale_damaged_partitions": "3"})
+
+    flush_all_case(bale, tmp)
     log("damage_test: OK")
+
+
+def flush_all_case(bale, tmp):
+    data = os.path.join(tmp, "flush-data")
+    args = ("--partitions", "4", "--threads", "2")
+    srv = balelib.Server(bale, data, *args)
+    where = {}  # key -> partition
+    with balelib.HttpConn(srv.http_port, timeout=60) as h:
+        def put(key):
+            r = h.request("PUT", "/o/" + key.decode(), value_for(key, 100))
+            check(r.status == 200, "PUT %r: %r" % (key, r))
+            where[key] = r.json()["partition"]
+        for i in range(100):
+            put(b"old-%03d" % i)
+        c = Conn(srv)
+        check(c.command(b"flush_all\r\n") == b"OK", "flush_all")
+        for i in range(200):
+            put(b"new-%03d" % i)
+    check(srv.stop() == 0, "FLUSH_ALL case: server did not stop cleanly")
+    path = os.path.join(data, "FLUSH_ALL")
+    check(os.path.getsize(path) == FLUSH_ALL_HEADER + 4 * FLUSH_ALL_RULE,
+          "FLUSH_ALL is %d bytes" % os.path.getsize(path))
+    rule2 = FLUSH_ALL_HEADER + 2 * FLUSH_ALL_RULE
+    xor_byte(path, 13, 0x01)  # the header's partition count
+    xor_byte(path, rule2 + 9, 0x04)  # partition 2's flush_version
+    log("damaged: FLUSH_ALL header (byte 13) and partition 2's rule (offset %d)" % rule2)
+
+    for round_ in ("first start", "restart"):
+        srv = balelib.Server(bale, data, *args)
+        c = Conn(srv)
+        got = c.get_many(sorted(where))
+        for key, value in got.items():
+            p = where[key]
+            if p == 2:
+                check(isinstance(value, str) and value.startswith(
+                    "SERVER_ERROR partition 2 unavailable: its FLUSH_ALL marker is damaged"),
+                    "%s: get %r in partition 2: %r" % (round_, key, value))
+            elif key.startswith(b"old-"):
+                check(value is None, "%s: flushed %r (partition %d) came back: %r"
+                      % (round_, key, p, value))
+            else:
+                check(value == value_for(key, 100), "%s: get %r (partition %d): %r"
+                      % (round_, key, p, value))
+        served = sum(1 for k, v in got.items() if isinstance(v, bytes))
+        check(served == sum(1 for k, p in where.items() if p != 2 and k.startswith(b"new-")),
+              "%s: %d objects served" % (round_, served))
+        st = c.stats()
+        for name, value in (("bale_flush_all_damaged", "1"), ("bale_unavailable_partitions", "1"),
+                            ("bale_damaged_partitions", "1")):
+            check(st.get(name) == value, "%s: stats %s = %r, want %s"
+                  % (round_, name, st.get(name), value))
+        k2 = next(k for k in sorted(where) if where[k] == 2)
+        r = balelib.http_request(srv.http_port, "GET", "/o/" + k2.decode())
+        check(r.status == 503 and b"partition 2 unavailable" in r.body, "HTTP: %r" % r)
+        status = balelib.http_request(srv.http_port, "GET", "/status").json()["damage"]
+        check(status["unavailable_partitions"] == [2] and status["damaged_partitions"] == [2]
+              and status["flush_all_damaged"] is True, "%s: /status damage: %r" % (round_, status))
+        reports = [(d["partition"], d["kind"], d["file"], d["offset"]) for d in status["reports"]]
+        check(reports == [(2, "bad_flush_marker", path, rule2), (None, "bad_flush_marker", path, 0)],
+              "%s: /status reports: %r" % (round_, status["reports"]))
+        metrics = balelib.http_request(srv.http_port, "GET", "/metrics").body.decode()
+        for line in ("bale_flush_all_damaged 1", "bale_unavailable_partitions 1",
+                     "bale_damaged_partitions 1"):
+            check("\n" + line + "\n" in metrics, "%s: /metrics lacks %r" % (round_, line))
+        out = srv.output()
+        for needle in ("bale serve: store: bad_flush_marker: %s: offset 0: header" % path,
+                       "bale serve: partition 2: bad_flush_marker: %s: offset %d: rule fails its "
+                       "checksum" % (path, rule2),
+                       "1 of 4 partitions damaged (1 unavailable)"):
+            check(needle in out, "%s: %r not in the server's output:\n%s" % (round_, needle, out))
+        check(srv.stop() == 0, "FLUSH_ALL case, %s: server did not stop cleanly" % round_)
+        log("FLUSH_ALL case, %s: %d objects served, partition 2's refused" % (round_, served))
+
+    verify(bale, data, 1, ("%s: offset 0: Corruption: header" % path,
+                           "%s: offset %d: Corruption: rule fails its checksum (the rule of "
+                           "partition 2 is lost)" % (path, rule2),
+                           "problems=2"))
+
+    # flush_all (without a delay) repairs it: a whole new marker.
+    repair_with_flush_all(bale, data, args, k2, {"bale_flush_all_damaged": "0",
+                                                 "bale_unavailable_partitions": "0",
+                                                 "bale_damaged_partitions": "0"})
+    verify(bale, data, 0, ("problems=0",))
 
 
 if __name__ == "__main__":
