@@ -7,6 +7,7 @@ TIMES times, read to the end by a client that checks every value; the figure is 
 growth of the server's VmHWM (peak RSS) across that request, and how long the reply took.
 
     bench/multiget_memory.py [--bale build/bale] [--times 3000] [--size 1048000] [--rounds 3]
+                             [--servers bale,memcached]
 """
 import argparse, os, shutil, socket, statistics, subprocess, sys, tempfile, time
 
@@ -67,10 +68,12 @@ def main():
     ap.add_argument("--times", type=int, default=3000)
     ap.add_argument("--size", type=int, default=1048000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--servers", default="bale,memcached")
     a = ap.parse_args()
-    rows = {"bale": [], "memcached": []}
+    servers = a.servers.split(",")
+    rows = {name: [] for name in servers}
     for r in range(a.rounds):
-        for name in (["bale", "memcached"] if r % 2 == 0 else ["memcached", "bale"]):
+        for name in (servers if r % 2 == 0 else servers[::-1]):
             port = free_port()
             tmp = tempfile.mkdtemp(prefix="bale-mgmem-")
             if name == "bale":

@@ -2,7 +2,7 @@
 
 namespace bale {
 
-size_t FaceLoop::Defer(net::Conn& conn, size_t from, const FaceReplay* face, bool binary) {
+size_t FaceLoop::Defer(net::Conn& conn, size_t from, FaceReplay* face, bool binary) {
   if (deferred_used_ == deferred_.size()) deferred_.emplace_back();
   DeferredRequests& d = deferred_[deferred_used_];
   d.ticket = conn.Hold(from);

@@ -37,11 +37,12 @@ inline uint64_t MonotonicNs() {
 class FaceLoop;
 struct DeferredRequests;
 
-// A face that replays requests it ran speculatively (round batching, object_store.h).
+// What replays a connection's requests that ran speculatively (round batching,
+// object_store.h): its handler, called only while the connection is open.
 class FaceReplay {
  public:
   // Runs `d`'s requests again, for real, their replies appended to *out.
-  virtual void Replay(const DeferredRequests& d, std::string* out, FaceLoop& loop) const = 0;
+  virtual void Replay(const DeferredRequests& d, std::string* out, FaceLoop& loop) = 0;
 
  protected:
   ~FaceReplay() = default;
@@ -52,7 +53,7 @@ class FaceReplay {
 // they complete.
 struct DeferredRequests {
   net::Ticket ticket;
-  const FaceReplay* face = nullptr;
+  FaceReplay* face = nullptr;
   bool binary = false;
   uint64_t start_ns = 0;  // when the first was read
   std::string bytes;
@@ -61,10 +62,11 @@ struct DeferredRequests {
   // A request made a call it could not record (flush_all): the later ones record none.
   bool barrier = false;
 };
-// A connection defers at most this many requests, or bytes of them, a round; then it
-// reads no more until their replies are sent (a client that does not read its replies
-// holds that much, not all it sent).
+// A connection defers at most this many requests, or store calls (a multi-get makes
+// one a key), or bytes of them, a round; then it reads no more until their replies are
+// sent (a client that does not read its replies holds that much, not all it sent).
 inline constexpr size_t kMaxDeferredRequests = 64;
+inline constexpr size_t kMaxDeferredCalls = 64;
 inline constexpr size_t kMaxDeferredBytes = 256 << 10;
 
 class FaceLoop final : public net::RoundHook {
@@ -88,7 +90,7 @@ class FaceLoop final : public net::RoundHook {
   // Round batching: this round's number, and a new record of deferred requests whose
   // replies are held at conn.out()[from] (its index for deferred()).
   uint64_t round() const { return round_; }
-  size_t Defer(net::Conn& conn, size_t from, const FaceReplay* face, bool binary);
+  size_t Defer(net::Conn& conn, size_t from, FaceReplay* face, bool binary);
   DeferredRequests& deferred(size_t index) { return deferred_[index]; }
 
   ThreadStats stats;

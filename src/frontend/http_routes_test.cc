@@ -9,10 +9,10 @@
 #include <thread>
 
 #include "format/needle.h"
-#include "format/volume_meta.h"
 #include "proto/http_request.h"
 #include "store/local_object_store.h"
 #include "test_util.h"
+#include "unavailable_partition.h"
 
 namespace bale {
 namespace {
@@ -468,14 +468,8 @@ TEST_F(HttpRoutesTest, UnavailablePartitionIs503AndReported) {
   routes_.reset();
   ASSERT_TRUE(store_->Close().ok());
   store_.reset();
-  const std::string flush = dir_.path() + "/data/p-00001/FLUSH";
-  ASSERT_TRUE(
-      WriteFileAtomic(Env::Default(), flush, format::EncodeFlushMarker(format::FlushMarker{}))
-          .ok());  // as earlier builds wrote it
-  std::string bytes;
-  ASSERT_TRUE(ReadWholeFile(Env::Default(), flush, &bytes).ok());
-  bytes[5] ^= 1;
-  ASSERT_TRUE(WriteFileAtomic(Env::Default(), flush, bytes).ok());
+  const std::string partition = dir_.path() + "/data/p-00001";
+  ASSERT_NO_FATAL_FAILURE(testing::DamageFlushMarker(partition, 5));
   StoreOptions so;
   so.dir = dir_.path() + "/data";
   so.volume.durability = Durability::kNone;
@@ -494,7 +488,7 @@ TEST_F(HttpRoutesTest, UnavailablePartitionIs503AndReported) {
   EXPECT_NE(status.body.find("\"unavailable_partitions\": [\n      1\n    ]"), std::string::npos)
       << status.body;
   EXPECT_NE(status.body.find("\"kind\": \"bad_flush_marker\""), std::string::npos) << status.body;
-  EXPECT_NE(status.body.find(flush), std::string::npos) << status.body;
+  EXPECT_NE(status.body.find(partition + "/FLUSH"), std::string::npos) << status.body;
   Response metrics = Get("/metrics");
   EXPECT_NE(metrics.body.find("\nbale_unavailable_partitions 1\n"), std::string::npos);
   EXPECT_NE(metrics.body.find("\nbale_damaged_partitions 1\n"), std::string::npos);

@@ -1,5 +1,6 @@
 #include "frontend/memcache_commands.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include "base/decimal.h"
@@ -83,13 +84,14 @@ void MemcacheCommands::ServerError(const Status& s, std::string* out, ThreadStat
 }
 
 Outcome MemcacheCommands::Execute(const Request& req, std::string* out, ThreadStats* st,
-                                  ObjectSession* session, std::vector<FileSend>* files) {
+                                  ObjectSession* session, std::vector<FileSend>* files,
+                                  GetPart* part) {
   switch (req.command) {
     case Command::kGet:
     case Command::kGets:
     case Command::kGat:
     case Command::kGats:
-      Retrieve(req, out, st, session, files);
+      Retrieve(req, out, st, session, files, part);
       break;
     case Command::kSet:
     case Command::kAdd:
@@ -153,18 +155,30 @@ Outcome MemcacheCommands::Execute(const Request& req, std::string* out, ThreadSt
   return Outcome::kContinue;
 }
 
+// The keys from part->from on, as many as the part takes (GetPart), or all of them.
 void MemcacheCommands::Retrieve(const Request& req, std::string* out, ThreadStats* st,
-                                ObjectSession* session, std::vector<FileSend>* files) {
+                                ObjectSession* session, std::vector<FileSend>* files,
+                                GetPart* part) {
+  GetPart whole;
+  if (part == nullptr) part = &whole;
   bool touch = req.command == Command::kGat || req.command == Command::kGats;
   bool with_cas = req.command == Command::kGets || req.command == Command::kGats;
   uint32_t expiry = touch ? ExpiryFromMemcached(req.exptime, Now()) : 0;
   LookupOptions options;
   if (touch) options.touch_expiry = &expiry;  // an expiry in the past: a miss
   thread_local ObjectView obj;
-  const size_t reply_start = out->size();
-  std::string_view keys = req.keys, key;
-  if (keys.find(' ') != std::string_view::npos) store_->Prefetch(session, keys, options);
-  while (proto::NextToken(&keys, &key)) {
+  const size_t part_start = out->size();
+  std::string_view keys = req.keys.substr(std::min(part->from, req.keys.size())), key;
+  // The store may fetch the part's keys together (all of them for a whole reply).
+  std::string_view ahead = keys, hint;
+  for (size_t n = 0; n < part->max_keys && proto::NextToken(&ahead, &key); n++) {
+    hint = keys.substr(0, static_cast<size_t>(key.data() + key.size() - keys.data()));
+  }
+  if (hint.find(' ') != std::string_view::npos) store_->Prefetch(session, hint, options);
+  for (size_t n = 0; n < part->max_keys && out->size() - part_start < part->max_bytes &&
+                     proto::NextToken(&keys, &key);
+       n++) {
+    part->keys = n + 1;
     ThreadStats::Add(st->cmd_get);
     if (touch) ThreadStats::Add(st->cmd_touch);
     Status s = store_->Get(session, key, options, &obj);
@@ -174,12 +188,14 @@ void MemcacheCommands::Retrieve(const Request& req, std::string* out, ThreadStat
       AppendValue(out, files, key, obj, with_cas);
       obj.Release();
     } else if (s.IsUnavailable()) {
-      // Not a miss: the key's partition cannot answer. The reply is the error alone (the
-      // values found so far are taken back), as memcached answers a get that fails.
-      out->resize(reply_start);
-      while (files != nullptr && !files->empty() && files->back().at >= reply_start) {
+      // Not a miss: the key's partition cannot answer. The error ends the reply in place
+      // of the part's values (all of them in a reply of one part), as memcached answers
+      // a get that fails.
+      out->resize(part_start);
+      while (files != nullptr && !files->empty() && files->back().at >= part_start) {
         files->pop_back();
       }
+      part->done = part->failed = true;
       return ServerError(s, out, st);
     } else {
       ThreadStats::Add(st->get_misses);
@@ -187,7 +203,10 @@ void MemcacheCommands::Retrieve(const Request& req, std::string* out, ThreadStat
       if (s.IsCorruption()) ThreadStats::Add(st->corrupt_reads);
     }
   }
-  Line(out, "END");
+  part->next = static_cast<size_t>(keys.data() - req.keys.data());
+  std::string_view rest = keys;
+  part->done = !proto::NextToken(&rest, &key);
+  if (part->done && part->last) Line(out, "END");
 }
 
 void MemcacheCommands::Storage(const Request& req, std::string* out, ThreadStats* st,

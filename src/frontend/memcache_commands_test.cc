@@ -1,7 +1,8 @@
 // Tests for MemcacheCommands: which commands keep an object's content type. memcached
 // cannot set one; objects stored with one (through the HTTP face) keep it through
 // commands that modify the object in place (touch, gat, append, incr, ...) and lose it
-// through commands that replace the object (set, add, replace, cas, ms).
+// through commands that replace the object (set, add, replace, cas, ms). Also: a
+// multi-get answered in parts (GetPart), a full disk, an unavailable partition.
 #include "frontend/memcache_commands.h"
 
 #include <gtest/gtest.h>
@@ -9,15 +10,16 @@
 #include <memory>
 #include <string>
 
-#include "format/volume_meta.h"
 #include "proto/memcache_parser.h"
 #include "store/local_object_store.h"
 #include "test_util.h"
+#include "unavailable_partition.h"
 
 namespace bale {
 namespace {
 
 using testing::FaultEnv;
+using testing::OpenWithPartitionOneUnavailable;
 using testing::TempDir;
 
 class ContentTypeTest : public ::testing::Test {
@@ -174,38 +176,13 @@ TEST(MemcacheFullDisk, WritesFailWithServerErrorReadsGoOnWritesResume) {
 }
 
 // A key of an unavailable partition is not a miss: every command on it answers
-// SERVER_ERROR naming the partition, and a multi-get that names one answers that alone.
+// SERVER_ERROR naming the partition, and a multi-get that names one answers that alone
+// (answered in parts: ends with it).
 TEST(MemcacheDamage, UnavailablePartitionAnswersServerErrorNotAMiss) {
   TempDir tmp;
-  StoreOptions o;
-  o.dir = tmp.Sub("data");
-  o.partitions = 2;
-  o.volume.durability = Durability::kNone;
   std::unique_ptr<Store> store;
-  ASSERT_TRUE(Store::Open(o, &store).ok());
   std::string a, b;  // in partitions 0 and 1
-  for (int i = 0; a.empty() || b.empty(); i++) {
-    std::string k = "k" + std::to_string(i);
-    (store->PartitionOf(k) == 0 ? a : b) = k;
-  }
-  for (const std::string& k : {a, b}) {
-    WriteOp op;
-    op.key = k;
-    std::string value = "v-" + k;  // op.value is a view: the string must outlive the Put
-    op.value = value;
-    ASSERT_TRUE(store->VolumeFor(k)->Put(op).ok());
-  }
-  ASSERT_TRUE(store->Close().ok());
-  store.reset();
-  const std::string flush = o.dir + "/p-00001/FLUSH";
-  ASSERT_TRUE(
-      WriteFileAtomic(Env::Default(), flush, format::EncodeFlushMarker(format::FlushMarker{}))
-          .ok());  // as earlier builds wrote it
-  std::string bytes;
-  ASSERT_TRUE(ReadWholeFile(Env::Default(), flush, &bytes).ok());
-  bytes[0] ^= 1;
-  ASSERT_TRUE(WriteFileAtomic(Env::Default(), flush, bytes).ok());
-  ASSERT_TRUE(Store::Open(o, &store).ok());
+  ASSERT_NO_FATAL_FAILURE(OpenWithPartitionOneUnavailable(tmp.Sub("data"), &store, &a, &b));
   MemcacheSettings settings;
   LocalObjectStore objects(store.get(), Durability::kNone);
   std::unique_ptr<ObjectSession> session = objects.NewSession();
@@ -229,6 +206,28 @@ TEST(MemcacheDamage, UnavailablePartitionAnswersServerErrorNotAMiss) {
             "VALUE " + a + " 0 " + std::to_string(va.size()) + "\r\n" + va + "\r\nEND\r\n");
   EXPECT_TRUE(is_error(run("get " + b + "\r\n")));
   EXPECT_TRUE(is_error(run("get " + a + " " + b + " " + a + "\r\n")));
+  {
+    // Answered in parts (GetPart): the part with that key answers the error alone, which
+    // ends the reply (the parts before stand); the keys after it are not looked up.
+    std::string in = "get " + a + " " + a + " " + a + " " + b + " " + a + "\r\n";
+    proto::Request req;
+    ASSERT_EQ(proto::ParseRequest(in, proto::ParserLimits(), &req).status,
+              proto::ParseStatus::kRequest);
+    std::string value = "VALUE " + a + " 0 " + std::to_string(va.size()) + "\r\n" + va + "\r\n";
+    GetPart part;
+    part.max_keys = 2;
+    std::string out;
+    commands.Execute(req, &out, &stats, session.get(), nullptr, &part);
+    EXPECT_EQ(out, value + value);
+    EXPECT_FALSE(part.done);
+    part.from = part.next;
+    out.clear();
+    const uint64_t gets = stats.cmd_get.load();
+    commands.Execute(req, &out, &stats, session.get(), nullptr, &part);
+    EXPECT_TRUE(part.done && part.failed);
+    EXPECT_TRUE(is_error(out)) << out;
+    EXPECT_EQ(stats.cmd_get.load() - gets, 2u);
+  }
   EXPECT_TRUE(is_error(run("gets " + b + "\r\n")));
   EXPECT_TRUE(is_error(run("mg " + b + " v\r\n")));
   EXPECT_TRUE(is_error(run("me " + b + "\r\n")));
@@ -244,6 +243,85 @@ TEST(MemcacheDamage, UnavailablePartitionAnswersServerErrorNotAMiss) {
   EXPECT_EQ(run("get " + b + "\r\n"), "END\r\n");
   EXPECT_EQ(run("set " + b + " 0 0 1\r\nx\r\n"), "STORED\r\n");
   ASSERT_TRUE(store->Close().ok());
+}
+
+// A multi-get answered a part at a time (GetPart), as the memcached face answers one
+// while its client reads: a part takes at most max_keys keys and stops after the key
+// that brings it to max_bytes; END comes with the last part only (and not when `last`
+// is false); the parts together are the reply the whole request gets, each key counted
+// once.
+class MultiGetPartTest : public ContentTypeTest {
+ protected:
+  // `in`'s request answered in parts of `part`'s bounds; each part's reply in order.
+  std::vector<std::string> Parts(const std::string& in, GetPart bounds) {
+    proto::Request req;
+    EXPECT_EQ(proto::ParseRequest(in, proto::ParserLimits(), &req).status,
+              proto::ParseStatus::kRequest);
+    std::vector<std::string> parts;
+    for (size_t from = 0; parts.size() < 1000;) {
+      GetPart part = bounds;
+      part.from = from;
+      std::string out;
+      commands_->Execute(req, &out, &stats_, session_.get(), nullptr, &part);
+      parts.push_back(out);
+      if (part.done) break;
+      EXPECT_GT(part.next, from);
+      from = part.next;
+    }
+    return parts;
+  }
+};
+
+TEST_F(MultiGetPartTest, PartsTogetherAreTheWholeReply) {
+  for (int i = 0; i < 10; i++) {
+    ASSERT_EQ(Run("set k" + std::to_string(i) + " 0 0 2\r\nv" + std::to_string(i) + "\r\n"),
+              "STORED\r\n");
+  }
+  const std::string get = "get k0 k1  missing k2 k3 k4 k5 k6   k7 k8 k9  \r\n";
+  const std::string whole = Run(get);
+  ASSERT_EQ(whole.substr(whole.size() - 5), "END\r\n");
+  const uint64_t gets = stats_.cmd_get.load(), hits = stats_.get_hits.load();
+  GetPart bounds;
+  bounds.max_keys = 3;
+  std::vector<std::string> parts = Parts(get, bounds);
+  ASSERT_EQ(parts.size(), 4u);  // 11 keys, 3 a part
+  std::string joined;
+  for (size_t i = 0; i < parts.size(); i++) {
+    if (i + 1 < parts.size()) {
+      EXPECT_EQ(parts[i].find("END"), std::string::npos) << i;
+    }
+    joined += parts[i];
+  }
+  EXPECT_EQ(parts[0], "VALUE k0 0 2\r\nv0\r\nVALUE k1 0 2\r\nv1\r\n");  // and the miss
+  EXPECT_EQ(joined, whole);
+  EXPECT_EQ(stats_.cmd_get.load() - gets, 11u);
+  EXPECT_EQ(stats_.get_hits.load() - hits, 10u);
+
+  // gat, gats and gets the same.
+  for (std::string cmd : {"gets", "gat 100", "gats 100"}) {
+    std::string in = cmd + " k0 k1 k2 k3 k4\r\n";
+    std::vector<std::string> p = Parts(in, bounds);
+    ASSERT_EQ(p.size(), 2u) << cmd;
+    EXPECT_EQ(p[0] + p[1], Run(in)) << cmd;
+  }
+}
+
+TEST_F(MultiGetPartTest, APartStopsAfterTheKeyThatFillsItsBytes) {
+  ASSERT_EQ(Run("set big 0 0 100\r\n" + std::string(100, 'x') + "\r\n"), "STORED\r\n");
+  GetPart bounds;
+  bounds.max_bytes = 150;  // a value's reply is 119 bytes: two a part
+  std::vector<std::string> parts = Parts("get big big big big big\r\n", bounds);
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_EQ(parts[0].size(), 2 * 119u);
+  EXPECT_EQ(parts[1].size(), 2 * 119u);
+  EXPECT_EQ(parts[2].size(), 119u + 5);  // and END
+
+  // Not the last part of its get: no END, even with every key answered.
+  bounds = GetPart();
+  bounds.last = false;
+  parts = Parts("get big missing\r\n", bounds);
+  ASSERT_EQ(parts.size(), 1u);
+  EXPECT_EQ(parts[0].size(), 119u);
 }
 
 }  // namespace

@@ -41,6 +41,7 @@ enum class Command : uint8_t {
 };
 
 inline bool IsStorage(Command c) { return c >= Command::kSet && c <= Command::kCas; }
+inline bool IsRetrieval(Command c) { return c <= Command::kGats; }  // get gets gat gats
 
 struct Request {
   Command command = Command::kGet;

@@ -1,12 +1,15 @@
 // Round batching over the router's session (frontend/object_store.h): calls made while
 // speculating change nothing and are sent once, together, by SendRound; the replay takes
 // their replies in order; a call the speculative run did not make is made then, without
-// spoiling the replies of the round still to be read.
+// spoiling the replies of the round still to be read. Through the memcached face: a
+// multi-get is answered a part (a round) at a time.
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
+#include "frontend/memcache_commands.h"
+#include "memcache_face_server.h"
 #include "router_fixture.h"
 
 namespace bale {
@@ -136,6 +139,51 @@ TEST_F(RoundBatchingTest, AStoppedNodeFailsOnlyItsCalls) {
   EXPECT_NE(answer.find(NodeId(0)), std::string::npos) << answer;
   EXPECT_EQ(RouterValue(up), "v-" + up);
   session_->EndRound();
+}
+
+// A multi-get of more keys than a part takes runs a part a round, each part's calls
+// sent together: kMultiGetFirstPartKeys keys first, then as many as the values seen say
+// fit (here kMultiGetPartKeys). A key of a stopped node in a part ends the reply with
+// the error (the parts sent before stand), the keys after it go unanswered, and the
+// connection goes on.
+TEST_F(RoundBatchingTest, AMultiGetThroughTheFaceIsAnsweredAPartARound) {
+  std::vector<std::string> up;  // on nodes 1 and 2
+  for (int i = 0; up.size() < 2 * kMultiGetPartKeys + 10; i++) {
+    std::string key = "up" + std::to_string(i);
+    if (OwnerOf(key) != 0) up.push_back(key);
+  }
+  std::string down = KeyIn(0);
+  ASSERT_EQ(OwnerOf(down), 0u);
+  SetAll(up);
+  SetAll({down});
+  testing::MemcacheFaceServer server(router_.get());
+  testing::TextClient c(server.port());
+  auto value = [](const std::string& key) {
+    return "VALUE " + key + " 0 " + std::to_string(key.size() + 2) + "\r\nv-" + key + "\r\n";
+  };
+  std::string get = "get", want;
+  for (const std::string& key : up) {
+    get += " " + key;
+    want += value(key);
+  }
+  c.Send(get + " " + down + "\r\n");
+  EXPECT_EQ(c.ReadThrough("END\r\n"), want + value(down) + "END\r\n");
+
+  nodes_[0]->Stop();
+  get = "get";
+  want.clear();
+  const size_t sent = kMultiGetFirstPartKeys + kMultiGetPartKeys;  // before the third part
+  for (size_t i = 0; i < up.size(); i++) {
+    if (i == sent + 1) get += " " + down;
+    get += " " + up[i];
+    if (i < sent) want += value(up[i]);
+  }
+  c.Send(get + "\r\nget " + up[0] + "\r\n");
+  EXPECT_EQ(c.Read(want.size()), want);
+  std::string error = c.Line();
+  EXPECT_EQ(error.rfind("SERVER_ERROR ", 0), 0u) << error;
+  EXPECT_NE(error.find(NodeId(0)), std::string::npos) << error;
+  EXPECT_EQ(c.ReadThrough("END\r\n"), value(up[0]) + "END\r\n");  // the next request's
 }
 
 }  // namespace

@@ -44,8 +44,9 @@ run_suite pylibmc_test "--durability sync"
 # and a directory): a cluster serves them unchanged (cluster_test.sh runs memccapable).
 # The router runs each round's memcached requests speculatively, then replays them
 # against the round's store replies (frontend/memcache_face.h): pipelined text and
-# binary exchanges and abusive clients go through that path.
-for name in pymemcache_test pylibmc_test bad_input_test http_test; do
+# binary exchanges and abusive clients go through that path, and a multi-get of
+# thousands of keys runs a part a round (its peak RSS bounded as the server's).
+for name in pymemcache_test pylibmc_test bad_input_test http_test multiget_memory_test; do
   BALE_CLUSTER=1 run_suite "$name"
 done
 skips_ok=1
