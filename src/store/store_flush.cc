@@ -76,9 +76,10 @@ Status Store::FlushAll(uint32_t when) {
     // FLUSH_ALL) takes only a flush that hides everything so far (which repairs it): a
     // delayed one changes nothing anywhere.
     if (rules.back().flush_time != 0 && (v->flush_damaged() || rule_unknown_[p])) {
-      return Status::Unavailable("partition " + std::to_string(p) +
-                                 " unavailable: its flush marker is damaged; only flush_all "
-                                 "without a delay repairs it");
+      return Status::Unavailable("partition " + std::to_string(p) + " unavailable: " +
+                                 (v->flush_damaged() ? "its FLUSH marker is damaged"
+                                                     : "its rule in FLUSH_ALL is damaged") +
+                                 "; only flush_all without a delay repairs it");
     }
   }
   std::string marker = format::EncodeStoreFlush(rules);
