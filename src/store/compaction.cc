@@ -17,6 +17,11 @@
 // Then, while reads and writes go on, index entries move to the copy in small batches
 // (readers find either copy valid), the old segment is dropped and a checkpoint written.
 //
+// Each record's fate is recorded, in scan order, in the CompactionPlan the compaction
+// returns (store/compaction_plan.h); ApplyCompaction runs the same copy following a plan
+// decided elsewhere instead of deciding (FollowPlanLocked), so that replicas of the
+// segment end with the same needles.
+//
 // Touch records (format/needle.h) name a needle by its generation, which the copy
 // replaces, so none that is live may name the old generation afterwards: a live touch
 // record in the segment, and a value needle in it that a live touch record elsewhere
@@ -25,7 +30,9 @@
 // for needles of this segment (compacting_slot_). A restart ignores touch records whose
 // generation is gone (volume_recovery.cc).
 #include <chrono>
+#include <optional>
 #include <thread>
+#include <utility>
 
 #include "format/superblock.h"
 #include "store/expiry.h"
@@ -91,6 +98,25 @@ void Volume::CompactRecordLocked(const CompactionPass& pass, const NeedleScanner
       value = {};
     }
   }
+  if (pass.follow != nullptr) {
+    Status fs = FollowPlanLocked(pass, rec, indexed, &h, &content_type, &value, &keep);
+    if (!fs.ok()) {
+      pass_status_ = fs;
+      return;
+    }
+  } else if (pass.plan != nullptr) {
+    using Action = CompactionPlan::Action;
+    bool tomb = h.kind == format::NeedleKind::kTombstone;
+    bool same_expiry =
+        h.expiry == rec.header.expiry && rec.header.kind != format::NeedleKind::kTouch;
+    if (!keep) {
+      pass.plan->Add(Action::kDrop);
+    } else if (tomb && rec.header.kind != format::NeedleKind::kTombstone) {
+      pass.plan->Add(same_expiry ? Action::kTombstone : Action::kTombstoneExpiry, h.expiry);
+    } else {
+      pass.plan->Add(same_expiry || tomb ? Action::kKeep : Action::kKeepExpiry, h.expiry);
+    }
+  }
   if (indexed) {
     uint32_t to = static_cast<uint32_t>((written + buf->size()) / format::kNeedleAlign);
     compaction_moves_.push_back({tag, at.slot, at.offset_units, to,
@@ -105,7 +131,57 @@ void Volume::CompactRecordLocked(const CompactionPass& pass, const NeedleScanner
   }
 }
 
+// The planned action for one record, from the record alone (and, for a touch record
+// merged with its object, what it names), so that every volume makes the same needle.
+// The plan may keep what this volume's index no longer points at (written since), but
+// not drop or change what it holds live: the plan was decided after the writes it saw.
+Status Volume::FollowPlanLocked(const CompactionPass& pass, const NeedleScanner::Record& rec,
+                                bool indexed, format::NeedleHeader* h,
+                                std::string_view* content_type, std::string_view* value,
+                                bool* keep) {
+  using Action = CompactionPlan::Action;
+  Action action;
+  uint32_t expiry = 0;
+  if (!pass.follow->Next(&action, &expiry)) {
+    return Status::InvalidArgument("compaction plan has fewer records than the segment");
+  }
+  const bool live_here = indexed && *keep && h->kind != format::NeedleKind::kTombstone;
+  const bool visible = action == Action::kKeep || action == Action::kKeepExpiry;
+  uint32_t planned_expiry = action == Action::kKeepExpiry ? expiry : rec.header.expiry;
+  if (live_here && (!visible || planned_expiry != h->expiry)) {
+    return Status::Corruption("compaction plan drops or changes a live record @" +
+                              std::to_string(rec.offset));
+  }
+  *h = rec.header;
+  *content_type = rec.content_type;
+  *value = rec.value;
+  *keep = action != Action::kDrop;
+  if (action == Action::kTombstone || action == Action::kTombstoneExpiry) {
+    h->kind = format::NeedleKind::kTombstone;
+    *content_type = {};
+    *value = {};
+  }
+  if (action == Action::kKeepExpiry && rec.header.kind == format::NeedleKind::kTouch) {
+    Location self{pass.old_slot, static_cast<uint32_t>(rec.offset / format::kNeedleAlign)};
+    BALE_RETURN_IF_ERROR(ReadNeedleLocked(self, &compaction_read_, /*whole=*/true));
+    *h = compaction_read_.header();
+    *content_type = compaction_read_.content_type();
+    *value = compaction_read_.value();
+  }
+  if (CompactionPlan::HasExpiry(action)) h->expiry = expiry;
+  return Status::OK();
+}
+
 Status Volume::Compact(uint64_t seq, CompactionResult* result, const CompactionProgress& progress) {
+  return RunCompaction(seq, nullptr, result, progress);
+}
+
+Status Volume::ApplyCompaction(const CompactionPlan& plan, CompactionResult* result) {
+  return RunCompaction(plan.seq, &plan, result, {});
+}
+
+Status Volume::RunCompaction(uint64_t seq, const CompactionPlan* follow, CompactionResult* result,
+                             const CompactionProgress& progress) {
   std::lock_guard<std::mutex> one_at_a_time(compaction_mu_);
   std::shared_ptr<Segment> old;
   CompactionPass pass;
@@ -121,6 +197,13 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result, const CompactionP
     is_head = i + 1 == order_.size();
     pass.old_slot = order_[i];
     old = slots_[pass.old_slot];
+    if (follow != nullptr &&
+        (old->generation() != follow->generation || old->end() != follow->end)) {
+      return Status::InvalidArgument(
+          "compaction plan for " + std::to_string(seq) + "/" + std::to_string(follow->generation) +
+          " up to " + std::to_string(follow->end) + ": the segment is " +
+          std::to_string(old->generation()) + " up to " + std::to_string(old->end()));
+    }
     if (old->damaged()) {
       // The damaged file stays as it is, for bale verify and whoever repairs it.
       return Status::Corruption(old->path() + ": " + old->damage() + " (not compacted)");
@@ -133,7 +216,18 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result, const CompactionP
     pass.touch_targets = MayBeTouchTarget(pass.old_slot);
   }
   pass.salt = old->salt();
-  pass.now = Now();
+  CompactionResult r;
+  std::optional<CompactionPlan::Cursor> cursor;
+  if (follow != nullptr) {
+    pass.now = follow->now;
+    pass.follow = &cursor.emplace(*follow);
+  } else {
+    pass.now = Now();
+    pass.plan = &r.plan;
+    r.plan.seq = seq;
+    r.plan.generation = old->generation();
+    r.plan.now = pass.now;
+  }
   struct EndCompaction {
     Volume* v;
     ~EndCompaction() {
@@ -155,7 +249,6 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result, const CompactionP
     return NoteNoSpace(std::move(s));
   };
 
-  CompactionResult r;
   const uint64_t snapshot_end = old->end();
   compaction_total_.store(snapshot_end);
   compaction_scanned_.store(0);
@@ -206,6 +299,12 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result, const CompactionP
   // before the writers' lock is taken; the head's (synced once, complete) under it.
   std::unique_ptr<Segment> copied;
   auto commit = [&]() -> Status {
+    CompactionPlan::Action more;
+    uint32_t expiry;
+    if (follow != nullptr && cursor->Next(&more, &expiry)) {
+      return fail(Status::InvalidArgument("compaction plan has more records than the segment"));
+    }
+    if (follow == nullptr) r.plan.end = is_head ? old->end() : snapshot_end;
     Status cs = out->Sync();
     if (cs.ok()) cs = options_.env->Rename(tmp_path, final_path);
     if (!cs.ok()) return fail(cs);
@@ -222,7 +321,12 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result, const CompactionP
   if (is_head) {
     // Writers wait from here: the records appended since the snapshot join the copy,
     // which then becomes the head.
-    s = copy(snapshot_end, old->end(), false);
+    if (follow != nullptr && old->end() != follow->end) {
+      s = Status::InvalidArgument("compaction plan covers the head up to " +
+                                  std::to_string(follow->end) + ", it is at " +
+                                  std::to_string(old->end()));
+    }
+    if (s.ok()) s = copy(snapshot_end, old->end(), false);
     if (s.ok() && !buf.empty()) {
       uint64_t at;
       s = out->Append(buf, &at);
@@ -274,7 +378,7 @@ Status Volume::Compact(uint64_t seq, CompactionResult* result, const CompactionP
   compactions_.fetch_add(1);
   compaction_reclaimed_.fetch_add(r.bytes_before - std::min(r.bytes_before, r.bytes_after));
   Status rs = options_.env->Remove(options_.dir + "/" + format::SegmentFileName(seq, gen - 1));
-  if (result != nullptr) *result = r;
+  if (result != nullptr) *result = std::move(r);
   return s.ok() ? rs : s;
 }
 

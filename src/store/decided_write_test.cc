@@ -8,12 +8,14 @@
 #include <vector>
 
 #include "format/superblock.h"
+#include "same_object.h"
 #include "store/volume.h"
 #include "test_util.h"
 
 namespace bale {
 namespace {
 
+using testing::ExpectSameObject;
 using testing::TempDir;
 
 struct Pair {
@@ -59,22 +61,6 @@ WriteOp Set(std::string_view key, std::string_view value, std::string_view conte
   op.flags = 7;
   op.expiry = expiry;
   return op;
-}
-
-// Both volumes answer the same for `key`: the same object, version, cookie, expiry,
-// flags and mtime, or both miss.
-void ExpectSame(Volume* a, Volume* b, std::string_view key) {
-  ReadResult ra, rb;
-  Status sa = a->Get(key, &ra), sb = b->Get(key, &rb);
-  ASSERT_EQ(sa.ToString(), sb.ToString()) << key;
-  if (!sa.ok()) return;
-  EXPECT_EQ(ra.value(), rb.value()) << key;
-  EXPECT_EQ(ra.content_type(), rb.content_type()) << key;
-  EXPECT_EQ(ra.header().version, rb.header().version) << key;
-  EXPECT_EQ(ra.header().cookie, rb.header().cookie) << key;
-  EXPECT_EQ(ra.header().expiry, rb.header().expiry) << key;
-  EXPECT_EQ(ra.header().flags, rb.header().flags) << key;
-  EXPECT_EQ(ra.header().mtime, rb.header().mtime) << key;
 }
 
 // The head segments' needles are the same bytes but for their checksums, which are
@@ -135,7 +121,7 @@ TEST(DecidedWrite, ReplicaAppendsWhatThePrimaryDecided) {
   p.Forward();
 
   for (std::string_view key : {"a", "b", "big", "never"})
-    ExpectSame(p.primary.get(), p.replica.get(), key);
+    ExpectSameObject(p.primary.get(), p.replica.get(), key);
   ReadResult r;
   ASSERT_TRUE(p.replica->Get("big", &r).ok());
   EXPECT_EQ(r.value(), large);
@@ -151,7 +137,8 @@ TEST(DecidedWrite, ReplicaAppendsWhatThePrimaryDecided) {
   ASSERT_TRUE(p.replica->Close().ok());
   p.replica.reset();
   ASSERT_TRUE(Volume::Open(p.Options("replica"), &p.replica).ok());
-  for (std::string_view key : {"a", "b", "big"}) ExpectSame(p.primary.get(), p.replica.get(), key);
+  for (std::string_view key : {"a", "b", "big"})
+    ExpectSameObject(p.primary.get(), p.replica.get(), key);
 }
 
 TEST(DecidedWrite, TravelsAsBytes) {
@@ -171,8 +158,8 @@ TEST(DecidedWrite, TravelsAsBytes) {
   received.AppendTo(&again);
   EXPECT_EQ(again, wire);  // the same bytes, byte for byte
   ASSERT_TRUE(p.replica->AppendDecided(received).ok());
-  ExpectSame(p.primary.get(), p.replica.get(), "k1");
-  ExpectSame(p.primary.get(), p.replica.get(), "k2");
+  ExpectSameObject(p.primary.get(), p.replica.get(), "k1");
+  ExpectSameObject(p.primary.get(), p.replica.get(), "k2");
 
   // Own() copies the spliced value in: the same bytes without the caller's memory.
   DecidedWrite owned = p.d;

@@ -63,6 +63,7 @@
 #include "base/status.h"
 #include "format/needle.h"
 #include "format/store_flush.h"
+#include "store/compaction_plan.h"
 #include "store/damage.h"
 #include "store/decided_write.h"
 #include "store/needle_index.h"
@@ -220,6 +221,9 @@ struct CompactionResult {
   uint64_t bytes_after = 0;
   uint64_t needles_kept = 0;
   uint64_t needles_dropped = 0;
+  // What the compaction decided, record by record (store/compaction_plan.h): what a
+  // replica's ApplyCompaction carries out.
+  CompactionPlan plan;
 };
 
 // What an Update callback decides after seeing the key's current object.
@@ -351,6 +355,14 @@ class Volume {
   // each 1 MiB written (for a log line).
   using CompactionProgress = std::function<void(uint64_t scanned, uint64_t total)>;
   Status Compact(uint64_t seq, CompactionResult* result, const CompactionProgress& progress = {});
+  // Carries out a compaction another volume decided (result->plan of its Compact), as a
+  // replica will: the same records copied with the same actions, so that the copy holds
+  // the same needles as the primary's (store/compaction_plan.h); index entries move as
+  // Compact moves them, with the same crash safety. The segment must hold what the
+  // primary's did up to plan.end: InvalidArgument, nothing changed, when its generation,
+  // end offset or record count differ; Corruption, nothing changed, when the plan drops
+  // or changes a record this volume's index holds live.
+  Status ApplyCompaction(const CompactionPlan& plan, CompactionResult* result);
   Status Close();  // sync and checkpoint; later calls fail
 
   std::vector<SegmentInfo> Segments() const;
@@ -436,6 +448,14 @@ class Volume {
   // touch record names it.
   void FreshSlotLocked(uint16_t slot) { StateLocked(slot) = SlotState{0, true, true}; }
   struct CompactionPass;
+  // Compact (`follow` null: deciding) or ApplyCompaction (carrying out *follow).
+  Status RunCompaction(uint64_t seq, const CompactionPlan* follow, CompactionResult* result,
+                       const CompactionProgress& progress);
+  // ApplyCompaction's side of CompactRecordLocked: the planned action for `rec` into *h,
+  // *content_type and *value (*keep), checked against what this volume decided itself.
+  Status FollowPlanLocked(const CompactionPass& pass, const NeedleScanner::Record& rec,
+                          bool indexed, format::NeedleHeader* h, std::string_view* content_type,
+                          std::string_view* value, bool* keep);
   void CompactRecordLocked(const CompactionPass& pass, const NeedleScanner::Record& rec,
                            std::string* buf, uint64_t written, CompactionResult* r);
   // Counts `bytes` of needles in segment `slot` as dead (compaction's trigger).
@@ -565,6 +585,8 @@ class Volume {
     bool touch_targets = false;  // whether touch records may name needles of the segment
     uint32_t salt = 0;
     uint32_t now = 0;
+    CompactionPlan* plan = nullptr;            // Compact: the decisions, recorded
+    CompactionPlan::Cursor* follow = nullptr;  // ApplyCompaction: the decisions to carry out
   };
   struct Move {
     uint32_t tag;
