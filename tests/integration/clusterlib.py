@@ -130,16 +130,26 @@ class Etcd(Proc):
 
     def __init__(self, tmp):
         shm = "/dev/shm" if os.path.isdir("/dev/shm") else tmp
-        self.data_dir = tempfile.mkdtemp(prefix="bale-etcd-", dir=shm)
-        self.client_port, self.peer_port = free_port(), free_port()
-        self.url = "http://127.0.0.1:%d" % self.client_port
-        peer = "http://127.0.0.1:%d" % self.peer_port
-        cmd = ["etcd", "--name", "bale-test", "--data-dir", self.data_dir,
-               "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
-               "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-               "--initial-cluster", "bale-test=" + peer, "--log-level", "warn"]
-        Proc.__init__(self, "etcd", cmd, os.path.join(tmp, "etcd.out"), None)
-        self.wait_healthy()
+        # free_port's ports may be taken by another test run before etcd binds them: a
+        # start that fails on a taken port is tried again on new ones.
+        for attempt in range(3):
+            self.data_dir = tempfile.mkdtemp(prefix="bale-etcd-", dir=shm)
+            self.client_port, self.peer_port = free_port(), free_port()
+            self.url = "http://127.0.0.1:%d" % self.client_port
+            peer = "http://127.0.0.1:%d" % self.peer_port
+            cmd = ["etcd", "--name", "bale-test", "--data-dir", self.data_dir,
+                   "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+                   "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                   "--initial-cluster", "bale-test=" + peer, "--log-level", "warn"]
+            Proc.__init__(self, "etcd", cmd, os.path.join(tmp, "etcd.out"), None)
+            try:
+                self.wait_healthy()
+                return
+            except RuntimeError:
+                taken = "address already in use" in self.output()
+                self.cleanup()
+                if not taken or attempt == 2:
+                    raise
 
     def wait_healthy(self, timeout=START_TIMEOUT_S):
         deadline = time.monotonic() + timeout
