@@ -20,7 +20,7 @@ directory) on this machine instead of `bale serve`.
 Rounds run memcached then bale, and the next round bale then memcached (ABBA), so that
 a drift of the machine's speed does not favour whichever server always goes second.
 """
-import argparse, os, re, shlex, shutil, signal, socket, statistics, subprocess, sys
+import argparse, os, re, shlex, shutil, signal, statistics, subprocess, sys
 import tempfile, time
 
 from benchlib import free_port, terminate, wait_port
@@ -90,13 +90,7 @@ def run_cluster(args, cfg):
         r = c.start_router(["--threads", threads])
         cmd = [args.bale, "router", "--etcd", "URL", "--cluster", "NAME", "--port", "PORT",
                "--threads", threads]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # the router and stores have the map
-            with socket.create_connection(("127.0.0.1", r.port), timeout=5) as s:
-                s.sendall(b"get warmup\r\n")
-                if s.recv(100).startswith(b"END"):
-                    break
-            time.sleep(0.1)
+        clusterlib.wait_answers(r.port, timeout=30)  # the router and stores have the map
         return memcaslap(r.port, args, cfg) + (cmd,)
     finally:
         c.cleanup()

@@ -25,8 +25,7 @@ and the half-rate percentiles.
                       [--clients memcaslap,load] [--half-rate-time 10s]
                       [--durability interval] [--bale PATH] [--load-tool PATH]
 """
-import json
-import argparse, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
 from benchlib import free_port, terminate, wait_port
 
@@ -59,21 +58,6 @@ def load(port, args, rate=0.0, time_arg=None):
     if report["errors"]["total"] != 0:
         raise RuntimeError(f"bale bench load saw errors: {report['errors']}")
     return report
-
-
-def wait_answers(port):
-    """Until a get through the proxy answers END (the map reached the router)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-                s.sendall(b"get warmup\r\n")
-                if s.recv(100).startswith(b"END"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing answers on port {port}")
 
 
 class Setups:
@@ -118,7 +102,8 @@ class Setups:
             c.start_store("abc"[i])
         c.wait_placed(stores=stores)
         r = c.start_router(["--threads", str(self.args.threads)])
-        wait_answers(r.port)
+        if not clusterlib.wait_answers(r.port, timeout=30):
+            raise RuntimeError(f"the router on port {r.port} does not answer")
         return r.port
 
     def serve(self):

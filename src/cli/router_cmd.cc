@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "base/decimal.h"
 #include "cli/cluster.h"
 #include "cli/serve.h"
 #include "cluster/map_codec.h"
@@ -53,18 +54,18 @@ CLI::App* AddRouterCommand(CLI::App* app, RouterArgs* a) {
 
 int RunRouter(const RouterArgs& a) {
   uint64_t max_item = 0, http_max_body = 0, http_body_budget = 0;
-  if (!ParseSize(a.max_item_size, &max_item) || max_item < 1024 || max_item > (1ull << 30)) {
+  if (!ParseByteSize(a.max_item_size, &max_item) || max_item < 1024 || max_item > (1ull << 30)) {
     std::fprintf(stderr, "bale router: --max-item-size must be 1k..1g, got '%s'\n",
                  a.max_item_size.c_str());
     return 2;
   }
-  if (!ParseSize(a.http_max_body, &http_max_body) || http_max_body < 1024 ||
+  if (!ParseByteSize(a.http_max_body, &http_max_body) || http_max_body < 1024 ||
       http_max_body > (1ull << 30)) {
     std::fprintf(stderr, "bale router: --http-max-body must be 1k..1g, got '%s'\n",
                  a.http_max_body.c_str());
     return 2;
   }
-  if (!ParseSize(a.http_body_budget, &http_body_budget) || http_body_budget < 1024) {
+  if (!ParseByteSize(a.http_body_budget, &http_body_budget) || http_body_budget < 1024) {
     std::fprintf(stderr, "bale router: --http-body-budget must be 1k or more, got '%s'\n",
                  a.http_body_budget.c_str());
     return 2;

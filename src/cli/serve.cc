@@ -6,45 +6,13 @@
 #include <cstdio>
 #include <thread>
 
+#include "base/decimal.h"
 #include "frontend/faces.h"
 #include "net/server.h"
 #include "store/local_object_store.h"
 #include "store/store.h"
 
 namespace bale::cli {
-
-bool ParseSize(const std::string& s, uint64_t* out) {
-  if (s.empty()) return false;
-  uint64_t mult = 1;
-  std::string digits = s;
-  switch (s.back()) {
-    case 'k':
-    case 'K':
-      mult = 1ull << 10;
-      digits.pop_back();
-      break;
-    case 'm':
-    case 'M':
-      mult = 1ull << 20;
-      digits.pop_back();
-      break;
-    case 'g':
-    case 'G':
-      mult = 1ull << 30;
-      digits.pop_back();
-      break;
-    default:
-      break;
-  }
-  if (digits.empty() || digits.size() > 12) return false;
-  uint64_t v = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  *out = v * mult;
-  return true;
-}
 
 bool ParsePortFlag(const char* role, const char* flag, const std::string& value, bool* enabled,
                    uint16_t* port) {
@@ -167,24 +135,24 @@ void AddServeCommand(CLI::App* app, ServeArgs* a) {
 
 int RunServe(const ServeArgs& a) {
   uint64_t max_item = 0, segment = 0;
-  if (!ParseSize(a.max_item_size, &max_item) || max_item < 1024 || max_item > (1ull << 30)) {
+  if (!ParseByteSize(a.max_item_size, &max_item) || max_item < 1024 || max_item > (1ull << 30)) {
     std::fprintf(stderr, "bale serve: --max-item-size must be 1k..1g, got '%s'\n",
                  a.max_item_size.c_str());
     return 2;
   }
-  if (!ParseSize(a.segment_size, &segment) || segment < (1u << 20) || segment > (32ull << 30)) {
+  if (!ParseByteSize(a.segment_size, &segment) || segment < (1u << 20) || segment > (32ull << 30)) {
     std::fprintf(stderr, "bale serve: --segment-size must be 1m..32g, got '%s'\n",
                  a.segment_size.c_str());
     return 2;
   }
   uint64_t compaction_min_dead = 0, compaction_rate = 0;
-  if (!ParseSize(a.compaction_min_dead, &compaction_min_dead) || compaction_min_dead < 1024 ||
+  if (!ParseByteSize(a.compaction_min_dead, &compaction_min_dead) || compaction_min_dead < 1024 ||
       compaction_min_dead > (1ull << 30)) {
     std::fprintf(stderr, "bale serve: --compaction-min-dead must be 1k..1g, got '%s'\n",
                  a.compaction_min_dead.c_str());
     return 2;
   }
-  if (a.compaction_rate != "0" && !ParseSize(a.compaction_rate, &compaction_rate)) {
+  if (a.compaction_rate != "0" && !ParseByteSize(a.compaction_rate, &compaction_rate)) {
     std::fprintf(stderr,
                  "bale serve: --compaction-rate must be a size (0 = unthrottled), got '%s'\n",
                  a.compaction_rate.c_str());
@@ -192,20 +160,20 @@ int RunServe(const ServeArgs& a) {
   }
   uint64_t disk_reserve = 0;
   if (a.disk_reserve != "0" &&
-      (!ParseSize(a.disk_reserve, &disk_reserve) || disk_reserve > (64ull << 30))) {
+      (!ParseByteSize(a.disk_reserve, &disk_reserve) || disk_reserve > (64ull << 30))) {
     std::fprintf(stderr, "bale serve: --disk-reserve must be 0..64g, got '%s'\n",
                  a.disk_reserve.c_str());
     return 2;
   }
   uint64_t http_max_body = 0;
-  if (!ParseSize(a.http_max_body, &http_max_body) || http_max_body < 1024 ||
+  if (!ParseByteSize(a.http_max_body, &http_max_body) || http_max_body < 1024 ||
       http_max_body > (1ull << 30)) {
     std::fprintf(stderr, "bale serve: --http-max-body must be 1k..1g, got '%s'\n",
                  a.http_max_body.c_str());
     return 2;
   }
   uint64_t http_body_budget = 0;
-  if (!ParseSize(a.http_body_budget, &http_body_budget) || http_body_budget < 1024 ||
+  if (!ParseByteSize(a.http_body_budget, &http_body_budget) || http_body_budget < 1024 ||
       http_body_budget > (1ull << 40)) {
     std::fprintf(stderr, "bale serve: --http-body-budget must be 1k..1024g, got '%s'\n",
                  a.http_body_budget.c_str());

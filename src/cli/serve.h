@@ -51,7 +51,4 @@ sigset_t StopSignals();
 void BlockStopSignals();
 int WaitForStopSignal();
 
-// Parses memcached's size forms: "1000", "512k", "2m", "1g" (any case). False if bad.
-bool ParseSize(const std::string& s, uint64_t* out);
-
 }  // namespace bale::cli

@@ -19,6 +19,7 @@
 #include <random>
 #include <thread>
 
+#include "base/decimal.h"
 #include "cli/cluster.h"
 #include "cli/serve.h"
 #include "cluster/map_codec.h"
@@ -239,12 +240,12 @@ struct StoreNode {
 
 int RunStore(const StoreArgs& a) {
   uint64_t segment = 0, max_frame = 0;
-  if (!ParseSize(a.segment_size, &segment) || segment < (1u << 20) || segment > (32ull << 30)) {
+  if (!ParseByteSize(a.segment_size, &segment) || segment < (1u << 20) || segment > (32ull << 30)) {
     std::fprintf(stderr, "bale store: --segment-size must be 1m..32g, got '%s'\n",
                  a.segment_size.c_str());
     return 2;
   }
-  if (!ParseSize(a.max_frame, &max_frame) || max_frame < (1u << 20) || max_frame > (2ull << 30)) {
+  if (!ParseByteSize(a.max_frame, &max_frame) || max_frame < (1u << 20) || max_frame > (2ull << 30)) {
     std::fprintf(stderr, "bale store: --max-frame must be 1m..2g, got '%s'\n", a.max_frame.c_str());
     return 2;
   }

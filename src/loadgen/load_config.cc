@@ -30,29 +30,6 @@ bool ParseDouble(std::string_view s, double* out) {
   return r.ec == std::errc() && r.ptr == s.data() + s.size() && std::isfinite(*out);
 }
 
-// "100", "4k", "1m", "1g" (powers of 1024).
-bool ParseSize(std::string_view s, uint64_t* out) {
-  uint64_t unit = 1;
-  if (!s.empty()) {
-    switch (s.back() | 0x20) {
-      case 'k':
-        unit = 1ULL << 10;
-        break;
-      case 'm':
-        unit = 1ULL << 20;
-        break;
-      case 'g':
-        unit = 1ULL << 30;
-        break;
-    }
-    if (unit != 1) s.remove_suffix(1);
-  }
-  uint64_t n = 0;
-  if (!ParseDecimal(s, &n) || n > UINT64_MAX / unit) return false;
-  *out = n * unit;
-  return true;
-}
-
 std::string Number(double v) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%g", v);
@@ -147,11 +124,11 @@ Status ParseValueSize(std::string_view s, ValueSizeDist* out) {
   if (s.starts_with("uniform:")) {
     s.remove_prefix(8);
     const size_t dash = s.find('-');
-    if (dash == std::string_view::npos || !ParseSize(s.substr(0, dash), &d.min) ||
-        !ParseSize(s.substr(dash + 1), &d.max) || d.min > d.max) {
+    if (dash == std::string_view::npos || !ParseByteSize(s.substr(0, dash), &d.min) ||
+        !ParseByteSize(s.substr(dash + 1), &d.max) || d.min > d.max) {
       return Invalid("--value-size", original, "want SIZE or uniform:MIN-MAX with MIN <= MAX");
     }
-  } else if (!ParseSize(s, &d.min)) {
+  } else if (!ParseByteSize(s, &d.min)) {
     return Invalid("--value-size", original, "want SIZE (100, 4k, 1m) or uniform:MIN-MAX");
   } else {
     d.max = d.min;

@@ -105,7 +105,6 @@ class RemoteObjectStore::Session final : public ObjectSession {
     std::shared_ptr<const ClusterMap> map = maps_->Get();
     if (map == nullptr) return Status::Unavailable("the router has no cluster map yet");
     if (mode_ == Mode::kSpeculate) return Record(*map, partition, encode, tail, op, key);
-    if (replayed == nullptr) KeepRoundReplies();
     Status last;
     bool resent = false;
     // A node whose map differs is waited for until the store timeout passes; other

@@ -182,6 +182,22 @@ class Etcd(Proc):
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+def wait_answers(port, timeout=WAIT_S):
+    """Whether a memcached get on 127.0.0.1:port answered END within `timeout`: a
+    router answers once it has the map (and the stores theirs)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"get cluster-warmup\r\n")
+                if s.recv(100).startswith(b"END"):
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 def write_secret(path):
     """A cluster secret file as `make cluster` makes one: 32 random bytes in base64, 0600."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -357,16 +373,7 @@ class ClusterServer:
         nodes = json.loads(c.admin("nodes", "--json"))["nodes"]
         self.objects_at_start = sum(n.get("objects", 0) for n in nodes)
         # The router answers once it has the map (and the stores theirs).
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-                    s.sendall(b"get cluster-warmup\r\n")
-                    if s.recv(100).startswith(b"END"):
-                        break
-            except OSError:
-                pass
-            time.sleep(0.1)
+        wait_answers(self.port)
 
     @property
     def pid(self):
