@@ -252,6 +252,10 @@ int RunServe(const ServeArgs& a) {
                 server.io_uring_refused().c_str());
   }
   std::fflush(stdout);
+  for (const std::string& line : DescribeReplay(store->replayed())) {
+    std::printf("bale serve: %s\n", line.c_str());
+  }
+  std::fflush(stdout);
   // What the store found wrong, after the lines scripts read first. Damage is contained
   // to what it touches; this says what (docs/store.md, "What damage does").
   for (const PartitionDamage& d : store->Damage()) {

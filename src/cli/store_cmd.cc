@@ -222,6 +222,7 @@ struct StoreNode {
     so.cluster_map = map;
     Status s = Store::Open(so, &store);
     if (!s.ok()) return s;
+    for (const std::string& line : DescribeReplay(store->replayed())) Log(line);
     local = std::make_unique<LocalObjectStore>(store.get(), so.volume.durability);
     objects.Set(local.get());
     return Status::OK();
@@ -245,7 +246,8 @@ int RunStore(const StoreArgs& a) {
                  a.segment_size.c_str());
     return 2;
   }
-  if (!ParseByteSize(a.max_frame, &max_frame) || max_frame < (1u << 20) || max_frame > (2ull << 30)) {
+  if (!ParseByteSize(a.max_frame, &max_frame) || max_frame < (1u << 20) ||
+      max_frame > (2ull << 30)) {
     std::fprintf(stderr, "bale store: --max-frame must be 1m..2g, got '%s'\n", a.max_frame.c_str());
     return 2;
   }

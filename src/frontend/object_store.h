@@ -272,6 +272,14 @@ struct ObjectStats {
   uint32_t damaged_partitions = 0;
   uint32_t unavailable_partitions = 0;
   bool flush_all_damaged = false;  // the flush_all marker failed a check when it opened
+  // kSync's journal (docs/store.md, "Durable writes"): flushes (one write and one
+  // fdatasync each), bytes and files written, its failures, and at open the records the
+  // last run left that were written back into their segments.
+  uint64_t journal_flushes = 0;
+  uint64_t journal_bytes = 0;
+  uint64_t journal_rotations = 0;
+  uint64_t journal_failures = 0;
+  uint64_t journal_replayed = 0;
 };
 
 // One thing found wrong with a partition's data, or with a file of the whole store

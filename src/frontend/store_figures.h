@@ -83,6 +83,19 @@ inline constexpr StoreFigure kStoreFigures[] = {
   {"bale_flush_all_damaged", "flush_all_damaged", false,
    "1 while the FLUSH_ALL marker has damage found at open (see /status).",
    BALE_FIGURE(flush_all_damaged)},
+  {"bale_journal_flushes", "journal_flushes_total", true,
+   "Journal flushes (--durability sync: one write and one fdatasync per round).",
+   BALE_FIGURE(journal_flushes)},
+  {"bale_journal_bytes", "journal_bytes_total", true, "Bytes appended to the journal.",
+   BALE_FIGURE(journal_bytes)},
+  {"bale_journal_rotations", "journal_rotations_total", true,
+   "Journal files started after the first (each syncs every segment).",
+   BALE_FIGURE(journal_rotations)},
+  {"bale_journal_failures", "journal_failures_total", true,
+   "Journal flushes or segment syncs that failed.", BALE_FIGURE(journal_failures)},
+  {"bale_journal_replayed", "journal_replayed_records", false,
+   "Journal records replayed into their segments when the store opened.",
+   BALE_FIGURE(journal_replayed)},
 };
 // clang-format on
 #undef BALE_FIGURE

@@ -177,6 +177,11 @@ constexpr std::pair<std::string_view, uint64_t ObjectStats::*> kStats64[] = {
     {"compactor_compactions", &ObjectStats::compactor_compactions},
     {"tail_checkpoints", &ObjectStats::tail_checkpoints},
     {"disk_reserve_bytes", &ObjectStats::disk_reserve_bytes},
+    {"journal_flushes", &ObjectStats::journal_flushes},
+    {"journal_bytes", &ObjectStats::journal_bytes},
+    {"journal_rotations", &ObjectStats::journal_rotations},
+    {"journal_failures", &ObjectStats::journal_failures},
+    {"journal_replayed", &ObjectStats::journal_replayed},
 };
 constexpr std::pair<std::string_view, uint32_t ObjectStats::*> kStats32[] = {
     {"partitions", &ObjectStats::partitions},

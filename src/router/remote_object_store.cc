@@ -511,6 +511,8 @@ ObjectStats RemoteObjectStore::Stats() const {
     total.dead_bytes += s.dead_bytes;
     total.unsynced_bytes += s.unsynced_bytes;
     total.compactions += s.compactions;
+    total.journal_flushes += s.journal_flushes;
+    total.journal_failures += s.journal_failures;
     total.corrupt_records += s.corrupt_records;
     total.damaged_partitions += s.damaged_partitions;
     total.unavailable_partitions += s.unavailable_partitions;

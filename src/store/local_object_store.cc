@@ -431,6 +431,11 @@ ObjectStats LocalObjectStore::Stats() const {
   o.damaged_partitions = ss.damaged_partitions;
   o.unavailable_partitions = ss.unavailable_partitions;
   o.flush_all_damaged = ss.flush_all_damaged;
+  o.journal_flushes = ss.journal.flushes;
+  o.journal_bytes = ss.journal.bytes;
+  o.journal_rotations = ss.journal.rotations;
+  o.journal_failures = ss.journal.failures;
+  o.journal_replayed = ss.replayed.records;
   return o;
 }
 

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "base/checksum.h"
+#include "format/journal.h"
 #include "format/store_flush.h"
 #include "format/store_meta.h"
 #include "format/volume_meta.h"
@@ -91,6 +92,7 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
     store->syncer_ = std::make_unique<Syncer>(vo.interval_ms, store->sync_pool_.get());
     vo.syncer = store->syncer_.get();
   }
+  BALE_RETURN_IF_ERROR(store->StartJournal(options, &vo));
   // Held volumes open in parallel (recovery reads checkpoints and scans tails: restart
   // time); the others are not touched.
   std::vector<std::unique_ptr<Volume>> opened(partitions);
@@ -142,6 +144,10 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
   }
   if (failed == held.size()) return first_failure;  // nothing to serve
   store->NoteFlushDamage(flush);
+  for (uint32_t p : held) {
+    if (statuses[p].ok()) store->opened_.push_back(store->volumes_[p].get());
+  }
+  BALE_RETURN_IF_ERROR(store->RemoveReplayedJournal());
   std::vector<Volume*> volumes;
   for (uint32_t p : held) volumes.push_back(store->volumes_[p].get());
   store->compactor_ = std::make_unique<Compactor>(volumes, options.compaction, store->log_);
@@ -155,6 +161,44 @@ Status Store::Open(const StoreOptions& options, std::unique_ptr<Store>* out) {
 }
 
 Store::~Store() { (void)Close(); }
+
+Status Store::StartJournal(const StoreOptions& options, VolumeOptions* vo) {
+  BALE_RETURN_IF_ERROR(ReplayJournal(env_, dir_, &replayed_));
+  if (vo->durability != Durability::kSync) return Status::OK();
+  Journal::Options jo;
+  jo.env = env_;
+  jo.dir = dir_ + "/" + format::kJournalDirName;
+  jo.file_bytes = options.journal_file_bytes;
+  jo.sync_segments = [this] { return SyncOpenedVolumes(); };
+  jo.log = log_;
+  Status s = Journal::Open(jo, replayed_.last_seq + 1, &journal_);
+  if (s.IsNoSpace()) {
+    // A full disk: serve anyway (writes that add data are refused then), each sync write
+    // waiting for its partition's own fdatasync, until a start finds room.
+    journal_.reset();
+    replayed_.notes.push_back("no room to start a journal file (" + s.ToString() +
+                              "): sync writes fdatasync their partitions instead until the "
+                              "next start");
+    return Status::OK();
+  }
+  BALE_RETURN_IF_ERROR(s);
+  vo->journal = journal_.get();
+  return Status::OK();
+}
+
+Status Store::RemoveReplayedJournal() {
+  if (replayed_.files == 0) return Status::OK();
+  std::vector<uint64_t> seqs;
+  BALE_RETURN_IF_ERROR(ListJournalFiles(env_, dir_, &seqs));
+  const std::string dir = dir_ + "/" + format::kJournalDirName;
+  for (uint64_t seq : seqs) {
+    if (seq > replayed_.last_seq) break;
+    BALE_RETURN_IF_ERROR(env_->Remove(dir + "/" + format::JournalFileName(seq)));
+  }
+  return env_->SyncDir(dir);
+}
+
+Status Store::SyncOpenedVolumes() { return sync_pool_->SyncAll(opened_); }
 
 std::string Store::ReservePath() const { return dir_ + "/" + format::kReserveFileName; }
 
@@ -240,6 +284,10 @@ Status Store::WriteAtomic(std::span<WriteOp> ops, bool wait, std::vector<Volume*
 StoreStats Store::Stats() const {
   StoreStats st;
   st.partitions = partitions();
+  st.journaled = journal_ != nullptr;
+  if (journal_) st.journal = journal_->Stats();
+  st.replayed = replayed_;
+  st.replayed.notes.clear();
   st.held_partitions = static_cast<uint32_t>(map_.held().size());
   for (uint32_t p : map_.held()) {
     VolumeStats s = volumes_[p]->Stats();
@@ -279,6 +327,9 @@ StoreStats Store::Stats() const {
   st.disk_full = writes_refused_.load();
   st.flush_all_damaged = flush_all_damaged_.load();
   st.disk_reserve_bytes = reserve_bytes_;
+  // With the journal, what a power loss could take is what it has not flushed (the
+  // segments' lag is covered by it).
+  if (journal_) st.total.unsynced_bytes = st.journal.unflushed;
   return st;
 }
 
@@ -294,11 +345,14 @@ std::vector<PartitionDamage> Store::Damage() const {
 
 Status Store::Close() {
   if (compactor_) compactor_->Stop();
+  if (journal_) journal_->Stop();  // no rotation syncs volumes while they close
   Status first;
   for (auto& v : volumes_) {
     Status s = v->Close();
     if (!s.ok() && first.ok()) first = s;
   }
+  // Every volume synced: the journal is no longer needed (else a restart replays it).
+  if (journal_ && first.ok()) first = journal_->Retire();
   return first;
 }
 

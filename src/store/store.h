@@ -42,6 +42,8 @@
 #include "cluster/cluster_map.h"
 #include "format/store_flush.h"
 #include "store/compactor.h"
+#include "store/journal.h"
+#include "store/journal_replay.h"
 #include "store/sync_pool.h"
 #include "store/syncer.h"
 #include "store/volume.h"
@@ -62,6 +64,8 @@ struct StoreOptions {
   // be set aside again with as much free besides. 0: no reserve (writes just fail).
   uint64_t disk_reserve_bytes = 0;
   Compactor::Log log;  // compaction's progress lines; null: none
+  // kSync: the journal starts a new file (and syncs the segments) past this many bytes.
+  uint64_t journal_file_bytes = uint64_t{64} << 20;
 };
 
 struct StoreStats {
@@ -75,6 +79,9 @@ struct StoreStats {
   uint32_t damaged_partitions = 0;      // with damage (VolumeStats::damaged)
   uint32_t unavailable_partitions = 0;  // answering Status::Unavailable
   bool flush_all_damaged = false;       // FLUSH_ALL failed a check at open (until FlushAll)
+  bool journaled = false;               // kSync through the journal (store/journal.h)
+  JournalStats journal;
+  JournalReplayStats replayed;  // what the journal left by the last run gave back (notes: none)
 };
 
 struct PartitionDamage {
@@ -105,8 +112,12 @@ class Store {
   }
   Volume* volume(uint32_t p) { return volumes_[p].get(); }
 
-  // Makes the given volumes durable, in parallel (kSync group commit).
-  Status SyncVolumes(std::span<Volume* const> volumes) { return sync_pool_->SyncAll(volumes); }
+  // Makes the writes of the given volumes durable (kSync group commit): one flush of the
+  // journal, which holds every volume's (store/journal.h); without one, the volumes'
+  // heads fdatasync'ed in parallel.
+  Status SyncVolumes(std::span<Volume* const> volumes) {
+    return journal_ != nullptr ? journal_->Flush() : sync_pool_->SyncAll(volumes);
+  }
 
   // flush_all: objects written before `when` (unix seconds; 0 or past = now) read as
   // missing from `when` on, in every partition. On error nothing changes, now or after
@@ -120,6 +131,8 @@ class Store {
   // Space reclamation: automatic passes, and on-demand ones (Compactor::Request).
   Compactor* compactor() { return compactor_.get(); }
   StoreStats Stats() const;
+  // What the journal the last run left gave back at open (log lines: DescribeReplay).
+  const JournalReplayStats& replayed() const { return replayed_; }
   // Every held volume's damage reports, by partition, then the store's own (kStoreWide).
   std::vector<PartitionDamage> Damage() const;
   Status Close();
@@ -161,6 +174,16 @@ class Store {
   std::unique_ptr<FileLock> lock_;  // <dir>/LOCK, for the store's life: one owner
   std::unique_ptr<SyncPool> sync_pool_;
   std::unique_ptr<Syncer> syncer_;
+  // Replays what the last run left in the journal, into the segments (before the volumes
+  // open), and starts this run's journal in kSync (vo->journal).
+  Status StartJournal(const StoreOptions& options, VolumeOptions* vo);
+  // After the volumes opened: the journal files replayed are no longer needed.
+  Status RemoveReplayedJournal();
+  // The journal's sync_segments: every opened volume's head fdatasync'ed, in parallel.
+  Status SyncOpenedVolumes();
+  std::unique_ptr<Journal> journal_;  // kSync only; destroyed after the volumes
+  JournalReplayStats replayed_;
+  std::vector<Volume*> opened_;  // held volumes that opened (not Unavailable)
   ClusterMap map_;
   std::vector<std::unique_ptr<Volume>> volumes_;  // by partition; Volume::NotHeld if not held
   std::unique_ptr<Compactor> compactor_;          // destroyed (stopped) before the volumes

@@ -11,6 +11,7 @@
 #include "base/checksum.h"
 #include "format/superblock.h"
 #include "store/expiry.h"
+#include "store/journal.h"
 #include "store/syncer.h"
 
 namespace bale {
@@ -440,6 +441,29 @@ Status Volume::AppendDecidedLocked(const DecidedWrite& d, uint64_t* offset) {
   return Status::OK();
 }
 
+Status Volume::RecordAppendLocked(const DecidedWrite& d, uint64_t offset, uint64_t* lsn) {
+  if (options_.journal == nullptr || options_.durability != Durability::kSync) {
+    *lsn = appended_.load(std::memory_order_relaxed);
+    return Status::OK();
+  }
+  const Segment& head = *slots_[order_.back()];
+  if (d.size() > Journal::kMaxInlineBytes) {
+    // Not copied: synced in place, under the lock, so that no later record of this head
+    // that the journal holds lies past bytes that could be lost.
+    *lsn = 0;
+    return slots_[order_.back()]->Sync();
+  }
+  format::JournalTarget t;
+  t.partition = options_.partition;
+  t.seq = head.seq();
+  t.generation = head.generation();
+  t.offset = offset;
+  d.Pieces(&pieces_);
+  *lsn = options_.journal->Append(t, pieces_);
+  pieces_.clear();
+  return Status::OK();
+}
+
 Status Volume::Put(WriteOp& op) {
   BALE_RETURN_IF_ERROR(Write(std::span<WriteOp>(&op, 1)));
   return op.status;
@@ -625,7 +649,7 @@ Status Volume::WriteImpl(std::span<WriteOp> ops, bool wait, DecidedWrite* decide
     DecidedWrite* d = decided != nullptr ? decided : &decided_;
     BALE_RETURN_IF_ERROR(AppendWriteLocked(ops, &pending, now, d, &appended, &base));
     if (!appended) return Status::OK();
-    lsn = appended_.load(std::memory_order_relaxed);
+    BALE_RETURN_IF_ERROR(RecordAppendLocked(*d, base, &lsn));
     IndexWriteLocked(ops, pending, base);
   }
   if (wait && options_.durability == Durability::kSync) BALE_RETURN_IF_ERROR(WaitDurable(lsn));
@@ -678,10 +702,7 @@ Status Volume::WriteAcross(std::span<const VolumeWrite> writes, bool wait) {
       Step& st = steps[i];
       Status s = v->AppendWriteLocked(order[i]->ops, &st.pending, st.now, &v->decided_,
                                       &st.appended, &st.base);
-      if (s.ok()) {
-        st.lsn = v->appended_.load(std::memory_order_relaxed);
-        continue;
-      }
+      if (s.ok()) continue;
       // This volume's failed append left nothing behind; take back the earlier ones.
       for (size_t j = 0; j < i; j++) {
         if (!steps[j].appended) continue;
@@ -690,10 +711,13 @@ Status Volume::WriteAcross(std::span<const VolumeWrite> writes, bool wait) {
       }
       return s;
     }
+    // Only now, every append having succeeded, do they go to the journal (one that
+    // was cut back above must not be replayed).
     for (size_t i = 0; i < order.size(); i++) {
-      if (steps[i].appended) {
-        order[i]->volume->IndexWriteLocked(order[i]->ops, steps[i].pending, steps[i].base);
-      }
+      if (!steps[i].appended) continue;
+      Volume* v = order[i]->volume;
+      BALE_RETURN_IF_ERROR(v->RecordAppendLocked(v->decided_, steps[i].base, &steps[i].lsn));
+      v->IndexWriteLocked(order[i]->ops, steps[i].pending, steps[i].base);
     }
   }
   Status first;
@@ -723,7 +747,7 @@ Status Volume::AppendOneLocked(const format::NeedleHeader& h, std::string_view k
     d->Begin(d->salt());  // nothing was appended
     return s;
   }
-  *lsn = appended_.load(std::memory_order_relaxed);
+  BALE_RETURN_IF_ERROR(RecordAppendLocked(*d, at, lsn));
   *loc = Location{order_.back(), static_cast<uint32_t>(at / format::kNeedleAlign)};
   return Status::OK();
 }
@@ -934,7 +958,7 @@ Status Volume::AppendDecided(const DecidedWrite& decided, bool wait) {
     }
     uint64_t base = 0;
     BALE_RETURN_IF_ERROR(AppendDecidedLocked(*d, &base));
-    lsn = appended_.load(std::memory_order_relaxed);
+    BALE_RETURN_IF_ERROR(RecordAppendLocked(*d, base, &lsn));
     // Indexed as recovery indexes what it scans (it also moves last_version_ on).
     const uint16_t head = order_.back();
     NeedleScanner::Record rec;
@@ -965,6 +989,13 @@ bool Volume::FindToucherLocked(std::string_view key, uint32_t tag,
 }
 
 Status Volume::WaitDurable(uint64_t lsn) {
+  if (options_.journal != nullptr && options_.durability == Durability::kSync) {
+    return options_.journal->WaitDurable(lsn);
+  }
+  return HeadDurable(lsn);
+}
+
+Status Volume::HeadDurable(uint64_t lsn) {
   std::unique_lock<std::mutex> l(sync_mu_);
   while (synced_ < lsn) {
     if (syncing_) {
@@ -995,7 +1026,7 @@ Status Volume::WaitDurable(uint64_t lsn) {
   return Status::OK();
 }
 
-Status Volume::Sync() { return WaitDurable(appended_.load(std::memory_order_acquire)); }
+Status Volume::Sync() { return HeadDurable(appended_.load(std::memory_order_acquire)); }
 
 void Volume::MaybeCompactHead() {
   if (options_.head_dead_limit == 0) return;

@@ -72,6 +72,7 @@
 namespace bale {
 
 class Syncer;
+class Journal;
 
 uint64_t RandomU64();
 uint32_t NewSegmentSalt();
@@ -88,6 +89,11 @@ struct VolumeOptions {
   uint32_t interval_ms = 1000;  // kInterval: fdatasync at least this often
   // kInterval: the thread that syncs; when null the volume starts its own.
   Syncer* syncer = nullptr;
+  // kSync: the node's journal (store/journal.h). Each append is copied into it under the
+  // write lock and a write is durable once the journal is (one flush per round for every
+  // volume); the head is fdatasync'ed only later (Sync). Null: each write waits for an
+  // fdatasync of its own head.
+  Journal* journal = nullptr;
   // Bytes appended after which a checkpoint is written (besides at seal and close), to
   // bound the tail a restart scans.
   uint64_t checkpoint_bytes = uint64_t{256} << 20;
@@ -468,6 +474,11 @@ class Volume {
   // Appends exactly the records of `d` (encoded with the head's salt) as one pwrite,
   // or one pwritev when values are spliced in; *offset is where they start.
   Status AppendDecidedLocked(const DecidedWrite& d, uint64_t* offset);
+  // After `d` was appended at `offset` (and every check of the write passed): *lsn is
+  // what WaitDurable waits for. With a journal (kSync) the bytes are copied into it,
+  // or, past Journal::kMaxInlineBytes, the head is fdatasync'ed now (*lsn 0: nothing to
+  // wait for); else the volume's append count.
+  Status RecordAppendLocked(const DecidedWrite& d, uint64_t offset, uint64_t* lsn);
   // Decides one needle into *d (making room in the head first: needles carry the head's
   // salt) and appends it; *loc is where it went, *lsn the volume's append count after.
   Status AppendOneLocked(const format::NeedleHeader& h, std::string_view key,
@@ -492,7 +503,11 @@ class Volume {
   // Takes `version` (an explicit one, UpdateDecision::version) as the next; InvalidArgument
   // unless it is above last_version_.
   Status TakeVersionLocked(uint64_t version);
+  // Returns once the append `lsn` (RecordAppendLocked's) is durable: the journal's
+  // flush, or the head's fdatasync (HeadDurable).
   Status WaitDurable(uint64_t lsn);
+  // The head's fdatasync, shared by concurrent callers, up to append count `lsn`.
+  Status HeadDurable(uint64_t lsn);
   Status WriteCheckpointLocked();
   // Recovery helpers (volume_recovery.cc, checkpoint.cc).
   Status Recover();

@@ -18,7 +18,9 @@ Then the reserve (--disk-reserve 2m), on a fresh data directory on the same disk
 7. Compaction reclaims the deleted values by itself; writes resume once the reserve fits
    again: a set answers STORED within a bounded wait.
 8. The disk is filled to the last page by another file: SIGTERM exits 0 (the checkpoint
-   it cannot write costs a longer scan, not data); a restart on the full disk serves every
+   it cannot write costs a longer scan, not data); the stop removes the sync journal's
+   files, so the disk is filled again; a restart on the full disk (no room for a journal
+   file: sync writes fall back to their partitions' fdatasync) serves every
    object, a 32 KiB set fails (releasing the reserve), a delete then works, and SIGTERM
    exits 0 again.
 
@@ -225,6 +227,7 @@ def reserve_part(bale, disk):
     log("reserve: the disk full to the last page: stop, start, read, stop")
     fill_disk(disk, 0)
     check(srv.stop() == 0, "SIGTERM on a full disk did not exit 0")
+    fill_disk(disk, 0)  # the stop removed the sync journal's files: full again
     srv = Server(bale, data, *args)
     for key in kept:
         check(get(srv.port, key.decode()) == value, "%s unreadable after a start on a full disk" % key)
