@@ -6,13 +6,13 @@
 namespace bale::cli {
 
 CLI::App* AddBenchLoadCommand(CLI::App* bench, loadgen::LoadFlags* f) {
-  auto* cmd =
-      bench->add_subcommand("load",
-                            "load generator for memcached and HTTP servers, open loop or flat out "
-                            "(docs/bench.md)");
+  auto* cmd = bench->add_subcommand(
+      "load",
+      "load generator for memcached, HTTP and Redis servers, open loop or flat out "
+      "(docs/bench.md)");
   cmd->add_option("--servers", f->servers, "HOST:PORT[,HOST:PORT...]")->capture_default_str();
-  cmd->add_option("--protocol", f->protocol, "text | meta | binary | http")
-      ->check(CLI::IsMember({"text", "meta", "binary", "http"}))
+  cmd->add_option("--protocol", f->protocol, "text | meta | binary | http | redis")
+      ->check(CLI::IsMember({"text", "meta", "binary", "http", "redis"}))
       ->capture_default_str();
   cmd->add_option("--rate", f->rate, "requests/s over all connections (0: flat out)")
       ->capture_default_str();

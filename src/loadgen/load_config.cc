@@ -85,13 +85,14 @@ Status ParseServers(std::string_view s, std::vector<ServerAddress>* out) {
 }
 
 Status ParseProtocol(std::string_view s, Protocol* out) {
-  for (Protocol p : {Protocol::kText, Protocol::kMeta, Protocol::kBinary, Protocol::kHttp}) {
+  for (Protocol p :
+       {Protocol::kText, Protocol::kMeta, Protocol::kBinary, Protocol::kHttp, Protocol::kRedis}) {
     if (s == ProtocolName(p)) {
       *out = p;
       return Status::OK();
     }
   }
-  return Invalid("--protocol", s, "want text, meta, binary or http");
+  return Invalid("--protocol", s, "want text, meta, binary, http or redis");
 }
 
 Status ParseDuration(std::string_view s, double* seconds) {

@@ -33,6 +33,17 @@ TEST(LoadgenConfig, Servers) {
   ExpectRefused(ParseServers, {"", "a", "a:", ":1", "a:0", "a:x", "a:70000", "a:1,", "a:1,,b:2"});
 }
 
+TEST(LoadgenConfig, Protocols) {
+  Protocol p = Protocol::kText;
+  for (Protocol want :
+       {Protocol::kText, Protocol::kMeta, Protocol::kBinary, Protocol::kHttp, Protocol::kRedis}) {
+    ASSERT_TRUE(ParseProtocol(ProtocolName(want), &p).ok()) << ProtocolName(want);
+    EXPECT_EQ(p, want);
+  }
+  EXPECT_EQ(ProtocolName(Protocol::kRedis), "redis");
+  ExpectRefused(ParseProtocol, {"", "Redis", "resp", "text "});
+}
+
 TEST(LoadgenConfig, Durations) {
   double s = 0;
   const std::pair<const char*, double> good[] = {

@@ -292,6 +292,34 @@ void AppendHttpRequest(Op op, std::string_view key, std::string_view value, std:
   out->append(value);
 }
 
+// ---- Redis (RESP2) ----
+
+// A set's `+OK`; a get's `$<n>` and n bytes, or `$-1`; `-<error>` to either.
+Reply ParseRedis(Op op, std::string_view in) {
+  const size_t eol = in.find("\r\n");
+  if (eol == std::string_view::npos) return in.size() > kMaxLine ? Bad() : Incomplete();
+  const std::string_view line = in.substr(0, eol);
+  if (line.starts_with('-')) return Done(ReplyKind::kServerError, eol + 2);
+  if (op == Op::kSet) return line == "+OK" ? Done(ReplyKind::kStored, eol + 2) : Bad();
+  if (line == "$-1") return Done(ReplyKind::kMiss, eol + 2);
+  if (!line.starts_with('$')) return Bad();
+  return DataBlock(in, eol + 2, line.substr(1), "");
+}
+
+void AppendBulkString(std::string_view s, std::string* out) {
+  out->push_back('$');
+  AppendDecimal(out, s.size());
+  out->append("\r\n");
+  out->append(s);
+  out->append("\r\n");
+}
+
+void AppendRedisRequest(Op op, std::string_view key, std::string_view value, std::string* out) {
+  out->append(op == Op::kGet ? "*2\r\n$3\r\nGET\r\n" : "*3\r\n$3\r\nSET\r\n");
+  AppendBulkString(key, out);
+  if (op == Op::kSet) AppendBulkString(value, out);
+}
+
 }  // namespace
 
 std::string_view ProtocolName(Protocol p) {
@@ -304,6 +332,8 @@ std::string_view ProtocolName(Protocol p) {
       return "binary";
     case Protocol::kHttp:
       return "http";
+    case Protocol::kRedis:
+      return "redis";
   }
   return "?";
 }
@@ -315,6 +345,8 @@ void AppendRequest(Protocol p, Op op, std::string_view key, std::string_view val
       return AppendBinaryRequest(op, key, value, opaque, out);
     case Protocol::kHttp:
       return AppendHttpRequest(op, key, value, host, out);
+    case Protocol::kRedis:
+      return AppendRedisRequest(op, key, value, out);
     case Protocol::kText:
     case Protocol::kMeta:
       break;
@@ -341,6 +373,8 @@ Reply ParseReply(Protocol p, Op op, std::string_view input) {
       return ParseBinary(op, input);
     case Protocol::kHttp:
       return ParseHttp(op, input);
+    case Protocol::kRedis:
+      return ParseRedis(op, input);
     case Protocol::kText:
     case Protocol::kMeta:
       break;

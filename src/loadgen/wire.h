@@ -5,6 +5,7 @@
 //   meta    mg <k> v                       ms <k> <n> + value
 //   binary  GET (0x00), 24-byte header     SET (0x01), flags 0, expiry 0
 //   http    GET /o/<k> (HTTP/1.1, kept alive)   PUT /o/<k> with Content-Length
+//   redis   RESP2 array GET <k>            RESP2 array SET <k> <value>
 //
 // Contract: ParseReply is a pure function of its input, which starts at the first byte
 // of the reply to a request of kind `op`. It answers kIncomplete until the whole reply
@@ -14,7 +15,10 @@
 // does not answer the request: the caller must close the connection, as the stream can
 // no longer be framed. Memcached's ERROR and CLIENT_ERROR, binary statuses that blame
 // the request and HTTP 4xx (but a get's 404) are client errors; SERVER_ERROR, other
-// statuses, a refused store (NOT_STORED, NS, ...) and HTTP 5xx are server errors.
+// statuses, a refused store (NOT_STORED, NS, ...), HTTP 5xx and every Redis error
+// reply (`-ERR ...`, `-OOM ...`) are server errors. Redis answers a set `+OK` and a
+// get a bulk string (`$<n>`, data) or the null bulk string `$-1` (a miss); any other
+// Redis reply is kBad.
 // Nothing allocates but the encoders' appends.
 #pragma once
 
@@ -25,7 +29,7 @@
 
 namespace bale::loadgen {
 
-enum class Protocol { kText, kMeta, kBinary, kHttp };
+enum class Protocol { kText, kMeta, kBinary, kHttp, kRedis };
 enum class Op : uint8_t { kGet, kSet };
 
 std::string_view ProtocolName(Protocol p);

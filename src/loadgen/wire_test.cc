@@ -60,6 +60,14 @@ TEST(LoadgenWire, EncodesEveryProtocol) {
   out.clear();
   AppendRequest(Protocol::kHttp, Op::kSet, "k", "xyz", 0, "h:80", &out);
   EXPECT_EQ(out, "PUT /o/k HTTP/1.1\r\nHost: h:80\r\nContent-Length: 3\r\n\r\nxyz");
+  out.clear();
+  AppendRequest(Protocol::kRedis, Op::kSet, "k1", "ab\r\n", 0, "", &out);
+  AppendRequest(Protocol::kRedis, Op::kGet, "key:10", "ignored", 0, "", &out);
+  AppendRequest(Protocol::kRedis, Op::kSet, "k", "", 0, "", &out);
+  EXPECT_EQ(out,
+            "*3\r\n$3\r\nSET\r\n$2\r\nk1\r\n$4\r\nab\r\n\r\n"
+            "*2\r\n$3\r\nGET\r\n$6\r\nkey:10\r\n"
+            "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n");
 }
 
 TEST(LoadgenWire, EncodesBinaryHeaders) {
@@ -141,6 +149,21 @@ TEST(LoadgenWire, HttpRepliesSplitAtEveryByte) {
   EXPECT_TRUE(r.close);  // HTTP/1.0 closes unless it says keep-alive
 }
 
+TEST(LoadgenWire, RedisRepliesSplitAtEveryByte) {
+  const Protocol r = Protocol::kRedis;
+  ExpectSplitAtEveryByte(r, Op::kGet, "$5\r\nhello\r\n", ReplyKind::kHit, "hello");
+  ExpectSplitAtEveryByte(r, Op::kGet, "$4\r\n\r\n$-\r\n", ReplyKind::kHit, "\r\n$-");
+  ExpectSplitAtEveryByte(r, Op::kGet, "$0\r\n\r\n", ReplyKind::kHit, "");
+  ExpectSplitAtEveryByte(r, Op::kGet, "$-1\r\n", ReplyKind::kMiss);
+  ExpectSplitAtEveryByte(r, Op::kSet, "+OK\r\n", ReplyKind::kStored);
+  ExpectSplitAtEveryByte(r, Op::kSet,
+                         "-OOM command not allowed when used memory > 'maxmemory'.\r\n",
+                         ReplyKind::kServerError);
+  ExpectSplitAtEveryByte(r, Op::kGet, "-ERR unknown command 'GET'\r\n", ReplyKind::kServerError);
+  ExpectSplitAtEveryByte(r, Op::kGet, "-WRONGTYPE Operation against a key\r\n",
+                         ReplyKind::kServerError);
+}
+
 TEST(LoadgenWire, RepliesThatBreakTheProtocolAreBad) {
   const auto bad = [](Protocol p, Op op, std::string_view in) {
     EXPECT_EQ(ParseReply(p, op, in).kind, ReplyKind::kBad) << in;
@@ -161,6 +184,21 @@ TEST(LoadgenWire, RepliesThatBreakTheProtocolAreBad) {
   bad(Protocol::kHttp, Op::kGet, "HTTP/1.1 200 OK\r\n\r\n");  // no length
   bad(Protocol::kHttp, Op::kGet, "HTTP/1.1 301 Moved\r\nContent-Length: 0\r\n\r\n");
   bad(Protocol::kHttp, Op::kGet, "SMTP 200\r\n\r\n");
+  const Protocol r = Protocol::kRedis;
+  bad(r, Op::kGet, "+OK\r\n");  // a set's answer to a get
+  bad(r, Op::kSet, "$3\r\nabc\r\n");
+  bad(r, Op::kSet, "$-1\r\n");  // SET without NX or XX always stores
+  bad(r, Op::kSet, "+QUEUED\r\n");
+  bad(r, Op::kGet, ":1\r\n");
+  bad(r, Op::kGet, "*1\r\n$1\r\na\r\n");
+  bad(r, Op::kGet, "_\r\n");           // RESP3's null
+  bad(r, Op::kGet, "$3\r\nabcd\r\n");  // longer than it said
+  bad(r, Op::kGet, "$-2\r\n");
+  bad(r, Op::kGet, "$x\r\n");
+  bad(r, Op::kGet, "$\r\n");
+  bad(r, Op::kGet, "$99999999999999999999\r\n");
+  bad(r, Op::kGet, "$1\r\nabc");             // no CRLF after the data
+  bad(r, Op::kSet, std::string(5000, '+'));  // a line with no end
 }
 
 }  // namespace

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# `bale bench load` (docs/bench.md) against a real `bale serve` with every protocol and
-# against Debian's memcached (text, meta, binary): short runs with --json, checked for
-# counts and correctness only, never for speed. Each run: no errors, values read and
-# verified, every get a hit after --prefill, and in open loop exactly rate x duration
-# requests. A value planted with a bad check (written raw before a get-only run without
-# prefill) is reported as a verify error with exit status 1; a server that is not there
-# ends the run before it starts, with status 2.
+# `bale bench load` (docs/bench.md) against a real `bale serve` with every memcached and
+# HTTP protocol, against Debian's redis-server (redis) and against Debian's memcached
+# (text, meta, binary): short runs with --json, checked for counts and correctness only,
+# never for speed. Each run: no errors, values read and verified, every get a hit after
+# --prefill, and in open loop exactly rate x duration requests. A value planted with a
+# bad check (written raw before a get-only run without prefill) is reported as a verify
+# error with exit status 1; a server that is not there ends the run before it starts,
+# with status 2; Redis's error replies (-OOM) are server errors, exit status 0.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
@@ -35,6 +36,23 @@ bad = [e for e in sys.argv[2:] if not eval(e)]
 if bad:
     print("failed: %s\nreport: %s" % (bad, json.dumps(j, indent=1)))
     sys.exit(1)' "$BALE_TMP/$name.json" "$@" || fail "$name: see above; progress: $(cat "$BALE_TMP/$name.err")"
+}
+
+# free_port: a port on 127.0.0.1 that was free a moment ago.
+free_port() {
+  "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT PID NAME: waits (at most 30 s) until PORT accepts, failing if PID exits.
+wait_port() {
+  local _
+  for _ in $(seq 1 600); do
+    "$py" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' \
+      "$1" 2> /dev/null && return 0
+    kill -0 "$2" 2> /dev/null || fail "$3 exited"
+    sleep 0.05
+  done
+  fail "$3 did not listen on $1"
 }
 
 # A clean run of PROTOCOL on PORT: open loop with --prefill, then flat out with a pipeline.
@@ -88,22 +106,50 @@ load gone "$BALE_PORT" text || rc=$?
 grep -q "connect to 127.0.0.1:$BALE_PORT" "$BALE_TMP/gone.err" || fail "no server: $(cat "$BALE_TMP/gone.err")"
 echo "ok: no server, exit 2"
 
+# Redis (scripts/bootstrap installs redis-server and redis-tools): RESP2 GET and SET.
+for tool in redis-server redis-cli; do
+  command -v "$tool" > /dev/null || fail "$tool is missing: scripts/bootstrap installs it"
+done
+redis_port=$(free_port)
+mkdir "$BALE_TMP/redis"
+redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$BALE_TMP/redis" --save '' \
+  --appendonly no --daemonize no --protected-mode no > "$BALE_TMP/redis.out" 2>&1 &
+redis_pid=$!
+BALE_PIDS+=("$redis_pid")
+wait_port "$redis_port" "$redis_pid" redis-server
+rcli() { timeout 30 redis-cli -h 127.0.0.1 -p "$redis_port" "$@"; }
+clean_runs redis "$redis_port" redis
+[ "$(rcli SET planted:3 "$(printf 'x%.0s' $(seq 1 40))")" = OK ] || fail "redis-cli SET"
+rc=0
+load redis-planted "$redis_port" redis --rate 200 --mix get:1 --keys 5 --key-prefix planted: ||
+  rc=$?
+[ "$rc" -eq 1 ] || fail "redis-planted: exit $rc, want 1: $(cat "$BALE_TMP/redis-planted.err")"
+expect redis-planted 'j["errors"]["verify"] > 0' 'j["errors"]["verify"] == j["hits"]' \
+  'j["verified"] == 0' 'j["misses"] > 0' 'j["errors"]["total"] == j["errors"]["verify"]' \
+  'j["hits"] + j["misses"] == 200' 'j["protocol"] == "redis"'
+echo "ok: redis: a planted value is a verify error, exit 1"
+# With maxmemory 1 byte and no eviction every SET is refused with -OOM: a server error.
+[ "$(rcli CONFIG SET maxmemory 1)" = OK ] || fail "redis-cli CONFIG SET maxmemory"
+rc=0
+load redis-oom "$redis_port" redis --rate 200 --mix set:1 || rc=$?
+[ "$rc" -eq 0 ] || fail "redis-oom: exit $rc, want 0: $(cat "$BALE_TMP/redis-oom.err")"
+expect redis-oom 'j["errors"]["server_error"] == 200' 'j["errors"]["total"] == 200' \
+  'j["answered"] == 200' 'j["stored"] == 0'
+echo "ok: redis: -OOM replies are server errors, exit 0"
+kill -TERM "$redis_pid"
+wait "$redis_pid" 2> /dev/null || true
+
 command -v memcached > /dev/null || {
   bale_skip memcached "no memcached to run against"
   exit 0
 }
-mc_port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mc_port=$(free_port)
 user=()
 [ "$(id -u)" -eq 0 ] && user=(-u nobody)
 memcached "${user[@]}" -l 127.0.0.1 -p "$mc_port" -U 0 -t 2 &
 mc_pid=$!
 BALE_EXTRA_CLEANUP="kill -KILL $mc_pid 2> /dev/null"
-for _ in $(seq 1 600); do
-  "$py" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' \
-    "$mc_port" 2> /dev/null && break
-  kill -0 "$mc_pid" 2> /dev/null || fail "memcached exited"
-  sleep 0.05
-done
+wait_port "$mc_port" "$mc_pid" memcached
 clean_runs memcached-text "$mc_port" text
 clean_runs memcached-meta "$mc_port" meta
 clean_runs memcached-binary "$mc_port" binary
