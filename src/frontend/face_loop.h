@@ -3,19 +3,24 @@
 //
 // Group commit (kSync durability): a request answered while the loop's ObjectSession has
 // writes awaiting Commit holds its reply (net::Conn::Hold), once per connection per
-// round; the round hook commits once for the whole round (one fdatasync per written
-// volume), then releases the holds, or fails them (their connections close without a
-// reply) when the commit fails. In other modes nothing awaits a commit and no reply is
-// held.
+// round; the round hook commits once for the whole round (ObjectSession::CommitAsync:
+// with the node's journal, one flush on its flusher thread while the loop goes on with
+// the next round), then releases the round's holds, or fails them (their connections
+// close without a reply) when the commit fails. A connection's later replies wait
+// behind its held one, so nothing it sent after a write is answered before the write is
+// durable. In other modes nothing awaits a commit and no reply is held.
 //
-// Contract: loop thread only (but the counters, read by `stats` from any thread).
+// Contract: loop thread only (but the counters, read by `stats` from any thread, and
+// the commit callbacks, which only queue what came back and wake the loop).
 // May call the ObjectStore interface and net's service.h/conn.h; no socket.
 #pragma once
 
 #include <time.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "frontend/http_routes.h"
@@ -84,6 +89,8 @@ class FaceLoop final : public net::RoundHook {
   }
 
   void OnRoundEnd(net::Loop& loop) override;
+  // Waits for the commits in flight and settles their holds.
+  void OnLoopStop(net::Loop& loop) override;
 
   ObjectSession* session() { return session_.get(); }
 
@@ -104,6 +111,25 @@ class FaceLoop final : public net::RoundHook {
   // Sends the round's calls, replays each deferred connection's requests into its held
   // reply and releases it.
   void ReplayRound(net::Loop& loop);
+  // Releases (or fails) the holds of the commits that came back.
+  void SettleCommitted(net::Loop& loop);
+
+  // Commits handed to another thread (ObjectSession::CommitAsync) and back, shared
+  // with their callbacks.
+  struct CommitMailbox {
+    struct Done {
+      std::vector<net::Ticket> tickets;
+      bool ok;
+      uint64_t start_ns;
+    };
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<Done> done;
+    int in_flight = 0;
+    bool on_loop_thread = false;  // inside CommitAsync: the loop settles right after
+    bool stopped = false;         // OnLoopStop ran: commits wait on the loop's thread
+  };
+  std::shared_ptr<CommitMailbox> mailbox_ = std::make_shared<CommitMailbox>();
 
   std::unique_ptr<ObjectSession> session_;
   net::HeldRound held_;

@@ -37,6 +37,41 @@ std::string ValueReply(const std::string& key, const std::string& value) {
   return "VALUE " + key + " 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n";
 }
 
+// --durability sync: a write's reply (and every later reply of its connection) waits for
+// the journal flush that makes it durable, which runs while the loop goes on; a flush
+// that fails is never answered STORED: the connection closes.
+TEST(MemcacheFace, SyncRepliesWaitForTheJournalFlush) {
+  TempDir tmp;
+  testing::FaultEnv env;
+  StoreOptions o;
+  o.dir = tmp.Sub("data");
+  o.partitions = 4;
+  o.volume.durability = Durability::kSync;
+  o.volume.env = &env;
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(o, &store).ok());
+  ASSERT_NE(store->journal(), nullptr);
+  {
+    LocalObjectStore objects(store.get(), Durability::kSync);
+    MemcacheFaceServer server(&objects);
+    TextClient a(server.port());
+    a.Send("set a 0 0 1\r\nx\r\nset b 0 0 1\r\ny\r\nget a\r\n");
+    EXPECT_EQ(a.ReadThrough("END\r\n"), "STORED\r\nSTORED\r\n" + ValueReply("a", "x") + "END\r\n");
+    EXPECT_GE(store->Stats().journal.flushes, 1u);
+
+    env.fail_sync = true;
+    TextClient failing(server.port());
+    failing.Send("set c 0 0 1\r\nz\r\nget a\r\n");
+    EXPECT_EQ(failing.Read(1, 5s), "") << "a write that is not durable was acknowledged";
+    env.fail_sync = false;
+
+    TextClient after(server.port());
+    after.Send("set d 0 0 1\r\nw\r\n");
+    EXPECT_EQ(after.Line(), "STORED\r\n");
+    EXPECT_GE(store->Stats().journal.failures, 1u);
+  }
+}
+
 TEST(MemcacheFace, AMultiGetIsAnsweredAsItsClientReads) {
   TempDir tmp;
   StoreOptions o;

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -205,6 +206,11 @@ class ObjectSession {
   // kSync: one fdatasync per written volume, in parallel); the first error is returned,
   // and the pending set is cleared either way.
   [[nodiscard]] virtual Status Commit() = 0;
+  // Commit without waiting: the pending set is cleared now and `done` is called once
+  // with Commit's outcome (true: durable), on this thread before CommitAsync returns or
+  // later on another (a session whose store flushes in the background: the node's
+  // journal, store/journal.h). Commits complete in the order they were asked.
+  virtual void CommitAsync(std::function<void(bool ok)> done) { done(Commit().ok()); }
   // Gives back read-buffer memory above `max_bytes` (after an unusually large object).
   virtual void TrimBuffers(size_t max_bytes) = 0;
 

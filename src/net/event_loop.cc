@@ -656,6 +656,7 @@ void EventLoop::Drain() {
     }
   }
   TakeInbox();  // adopted connections and posted events (releases) still count
+  for (RoundHook* h : hooks_) h->OnLoopStop(*this);
   for (auto& [fd, c] : conns_) {
     if (c->fd_ >= 0) Process(c.get());
   }

@@ -29,6 +29,14 @@ class HeldRound {
     held_.push_back(conn.Hold(from));
   }
   bool empty() const { return held_.empty(); }
+  // Hands the round's holds to the caller (who releases or fails them later, on this
+  // loop's thread) and starts the next round.
+  std::vector<Ticket> Take() {
+    std::vector<Ticket> taken;
+    taken.swap(held_);
+    round_++;
+    return taken;
+  }
   // Releases (committed) or fails every hold of the round, and starts the next round.
   void Settle(Loop& loop, bool committed) {
     for (const Ticket& t : held_) committed ? loop.Release(t) : loop.Fail(t);

@@ -52,6 +52,9 @@ class RoundHook {
  public:
   virtual ~RoundHook() = default;
   virtual void OnRoundEnd(Loop& loop) = 0;
+  // Once, when the loop stops, before it handles what is left and sends its last
+  // replies: a hook with work in flight on other threads finishes it here.
+  virtual void OnLoopStop(Loop& loop) { (void)loop; }
 };
 
 // One event loop (a thread) as handlers and services see it.

@@ -27,6 +27,7 @@ Status Journal::Open(const Options& options, uint64_t first_seq, std::unique_ptr
   j->file_end_ = format::kJournalHeaderSize;
   j->stats_.files = 1;
   j->rotator_ = std::thread([raw = j.get()] { raw->RunRotations(); });
+  j->flusher_ = std::thread([raw = j.get()] { raw->RunFlushes(); });
   *out = std::move(j);
   return Status::OK();
 }
@@ -39,7 +40,9 @@ void Journal::Stop() {
     stop_ = true;
   }
   rotate_.notify_all();
+  async_cv_.notify_all();
   if (rotator_.joinable()) rotator_.join();
+  if (flusher_.joinable()) flusher_.join();  // after every FlushAsync was answered
 }
 
 Status Journal::StartFile(uint64_t seq, std::unique_ptr<File>* file, uint32_t* salt) {
@@ -90,10 +93,55 @@ Status Journal::WaitDurable(uint64_t position) {
     Status s = FlushLocked(l);
     (void)s;  // reported below, to the callers whose records it held
   }
+  return OutcomeLocked(position);
+}
+
+Status Journal::OutcomeLocked(uint64_t position) const {
   for (const Failed& f : failed_) {
     if (position > f.from && position <= f.to) return f.why;
   }
   return Status::OK();
+}
+
+uint64_t Journal::position() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return appended_;
+}
+
+void Journal::FlushAsync(uint64_t position, std::function<void(Status)> done) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    async_.push_back({position, std::move(done)});
+  }
+  async_cv_.notify_one();
+}
+
+void Journal::RunFlushes() {
+  std::vector<std::pair<std::function<void(Status)>, Status>> ready;
+  std::unique_lock<std::mutex> l(mu_);
+  while (true) {
+    async_cv_.wait(l, [&] { return stop_ || !async_.empty(); });
+    if (async_.empty()) return;  // stopping, nobody waits
+    const uint64_t want = async_.back().position;
+    while (durable_ < want) {
+      if (flushing_) {
+        flushed_.wait(l);
+      } else {
+        Status s = FlushLocked(l);
+        (void)s;  // each waiter's outcome is read below
+      }
+    }
+    size_t n = 0;
+    while (n < async_.size() && async_[n].position <= durable_) {
+      ready.emplace_back(std::move(async_[n].done), OutcomeLocked(async_[n].position));
+      n++;
+    }
+    async_.erase(async_.begin(), async_.begin() + static_cast<std::ptrdiff_t>(n));
+    l.unlock();
+    for (auto& [done, outcome] : ready) done(outcome);
+    ready.clear();
+    l.lock();
+  }
 }
 
 Status Journal::Flush() {

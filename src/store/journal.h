@@ -84,6 +84,14 @@ class Journal {
   [[nodiscard]] Status WaitDurable(uint64_t position);
   // Everything appended so far.
   [[nodiscard]] Status Flush();
+  // The journal position after the last record appended.
+  uint64_t position() const;
+  // Calls done(WaitDurable's outcome) from the journal's flusher thread once every
+  // record up to `position` is durable, without waiting here: the flusher writes and
+  // syncs back to back while anyone waits, so a flush covers every record appended
+  // during the one before it. Callbacks run in position order and must be quick; every
+  // one is called before Stop returns.
+  void FlushAsync(uint64_t position, std::function<void(Status)> done);
   // Starts a new file now, syncs the segments and removes the older files (what the
   // background thread does past file_bytes).
   [[nodiscard]] Status Rotate();
@@ -106,6 +114,9 @@ class Journal {
   void SettleLocked(uint64_t from, uint64_t to, const Status& s);
   [[nodiscard]] Status RemoveFilesUpTo(uint64_t seq);
   void RunRotations();
+  void RunFlushes();
+  // WaitDurable's outcome for a position already durable (or failed). Under mu_.
+  Status OutcomeLocked(uint64_t position) const;
 
   const Options options_;
   std::mutex rotate_mu_;  // one Rotate at a time
@@ -129,7 +140,14 @@ class Journal {
   uint64_t oldest_seq_ = 0;     // the oldest file on disk
   bool stop_ = false;
   JournalStats stats_;
+  struct AsyncWaiter {
+    uint64_t position;
+    std::function<void(Status)> done;
+  };
+  std::vector<AsyncWaiter> async_;  // FlushAsync's, in position order
+  std::condition_variable async_cv_;
   std::thread rotator_;
+  std::thread flusher_;
 };
 
 }  // namespace bale

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "format/store_meta.h"
@@ -225,6 +228,44 @@ TEST_F(JournalTest, ConcurrentWaitersAllBecomeDurable) {
   JournalReplayStats stats;
   ASSERT_TRUE(ReplayJournal(&env_, tmp_.path(), &stats).ok());
   EXPECT_EQ(stats.records, 400u);
+}
+
+TEST_F(JournalTest, FlushAsyncAnswersInOrderOnceDurable) {
+  std::unique_ptr<Journal> j;
+  ASSERT_TRUE(Journal::Open(Options(), 1, &j).ok());
+  std::mutex mu;
+  std::vector<int> order;
+  std::vector<Status> outcomes(3);
+  for (int i = 0; i < 3; i++) {
+    uint64_t pos = Put(j.get(), 64 + 16 * i, 'a' + i);
+    j->FlushAsync(pos, [&, i](Status s) {
+      std::lock_guard<std::mutex> l(mu);
+      order.push_back(i);
+      outcomes[i] = s;
+    });
+  }
+  j->Stop();  // answers every waiter first
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+  for (const Status& s : outcomes) EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(j->Stats().unflushed, 0u);
+  j.reset();
+  JournalReplayStats stats;
+  ASSERT_TRUE(ReplayJournal(&env_, tmp_.path(), &stats).ok());
+  EXPECT_EQ(stats.records, 3u);
+}
+
+TEST_F(JournalTest, FlushAsyncReportsAFailedFlush) {
+  std::unique_ptr<Journal> j;
+  ASSERT_TRUE(Journal::Open(Options(), 1, &j).ok());
+  env_.fail_sync = true;
+  std::promise<Status> failed;
+  j->FlushAsync(Put(j.get(), 64, 'a'), [&](Status s) { failed.set_value(s); });
+  Status s = failed.get_future().get();
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  env_.fail_sync = false;
+  std::promise<Status> kept;
+  j->FlushAsync(Put(j.get(), 64, 'b'), [&](Status s) { kept.set_value(s); });
+  EXPECT_TRUE(kept.get_future().get().ok());
 }
 
 }  // namespace

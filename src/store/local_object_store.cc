@@ -85,6 +85,16 @@ class LocalObjectStore::Session final : public ObjectSession {
     dirty_.clear();
     return s;
   }
+  // With the journal the loop goes on while it flushes (its flusher thread calls back).
+  void CommitAsync(std::function<void(bool ok)> done) override {
+    Journal* j = store_->journal();
+    if (j == nullptr) {
+      done(Commit().ok());
+      return;
+    }
+    dirty_.clear();
+    j->FlushAsync(j->position(), [done = std::move(done)](Status s) { done(s.ok()); });
+  }
   void TrimBuffers(size_t max_bytes) override {
     if (read_.capacity() > max_bytes) read_ = ReadResult();
   }

@@ -131,6 +131,8 @@ class Store {
   // Space reclamation: automatic passes, and on-demand ones (Compactor::Request).
   Compactor* compactor() { return compactor_.get(); }
   StoreStats Stats() const;
+  // kSync's journal; null in the other modes (or when a full disk left no room for it).
+  Journal* journal() { return journal_.get(); }
   // What the journal the last run left gave back at open (log lines: DescribeReplay).
   const JournalReplayStats& replayed() const { return replayed_; }
   // Every held volume's damage reports, by partition, then the store's own (kStoreWide).
