@@ -111,9 +111,13 @@ uint64_t Journal::position() const {
 void Journal::FlushAsync(uint64_t position, std::function<void(Status)> done) {
   {
     std::lock_guard<std::mutex> l(mu_);
-    async_.push_back({position, std::move(done)});
+    if (!stop_) {
+      async_.push_back({position, std::move(done)});
+      async_cv_.notify_one();
+      return;
+    }
   }
-  async_cv_.notify_one();
+  done(WaitDurable(position));  // stopped: no flusher thread any more
 }
 
 void Journal::RunFlushes() {
@@ -154,6 +158,11 @@ Status Journal::Flush() {
 }
 
 Status Journal::FlushLocked(std::unique_lock<std::mutex>& l) {
+  if (file_ == nullptr) {  // retired
+    flushing_ = true;
+    SettleLocked(durable_, appended_, Status::IOError("journal closed"));
+    return Status::IOError("journal closed");
+  }
   flushing_ = true;
   std::string out;
   out.swap(spare_);

@@ -254,6 +254,25 @@ TEST_F(JournalTest, FlushAsyncAnswersInOrderOnceDurable) {
   EXPECT_EQ(stats.records, 3u);
 }
 
+TEST_F(JournalTest, FlushAsyncAfterStopAnswersAtOnce) {
+  std::unique_ptr<Journal> j;
+  ASSERT_TRUE(Journal::Open(Options(), 1, &j).ok());
+  j->Stop();
+  bool called = false;
+  j->FlushAsync(Put(j.get(), 64, 'a'), [&](Status s) {
+    called = true;
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  });
+  EXPECT_TRUE(called);
+  ASSERT_TRUE(j->Retire().ok());
+  called = false;
+  j->FlushAsync(Put(j.get(), 80, 'b'), [&](Status s) {
+    called = true;
+    EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  });
+  EXPECT_TRUE(called);
+}
+
 TEST_F(JournalTest, FlushAsyncReportsAFailedFlush) {
   std::unique_ptr<Journal> j;
   ASSERT_TRUE(Journal::Open(Options(), 1, &j).ok());
