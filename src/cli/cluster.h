@@ -5,7 +5,10 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "net/tls.h"
 
 namespace bale::cli {
 
@@ -21,6 +24,14 @@ struct ClusterArgs {
 struct SecretArgs {
   std::string secret_file;  // --cluster-secret-file
   bool insecure = false;    // --insecure (store, router): listen beyond loopback without
+};
+
+// TLS on the internal links (docs/cluster.md, "Security"): PEM files. A store serves TLS
+// with --tls-cert and --tls-key (and with --tls-ca asks every client for a certificate
+// that CA signed); a router or admin speaks TLS to the stores with --tls-ca (checking
+// their certificates) and presents --tls-cert/--tls-key when given.
+struct TlsArgs {
+  net::TlsFiles files;
 };
 
 struct DirectoryArgs {
@@ -44,6 +55,7 @@ struct StoreArgs {
   std::string max_frame = "65m";
   std::string http_port = "0";  // /metrics and /status; "0" = off, "any" = ephemeral
   SecretArgs auth;
+  TlsArgs tls;
 };
 
 struct RouterArgs {
@@ -61,6 +73,7 @@ struct RouterArgs {
   bool http_public_only = false;
   std::string admin_from = "loopback";
   SecretArgs auth;
+  TlsArgs tls;
 };
 
 struct AdminArgs {
@@ -69,6 +82,7 @@ struct AdminArgs {
   bool json = false;
   uint32_t store_timeout_ms = 1000;
   SecretArgs auth;
+  TlsArgs tls;
 };
 
 CLI::App* AddDirectoryCommand(CLI::App* app, DirectoryArgs* args);
@@ -92,5 +106,12 @@ bool IsLoopbackHost(const std::string& host);
 // which is then logged. False (with why on stderr, never the secret) to refuse.
 bool LoadClusterSecret(const char* role, const SecretArgs& args, const std::string& listen,
                        std::string* secret);
+// --tls-cert, --tls-key, --tls-ca; `serves`: the store's side (its listener).
+void AddTlsFlags(CLI::App* cmd, TlsArgs* args, bool serves);
+// The TLS context the flags ask for into *tls (null when none was given). False (with
+// why on stderr: an unreadable file, a key that does not match its certificate, a
+// missing flag) to refuse to start.
+bool LoadTls(const char* role, net::TlsContext::Side side, const TlsArgs& args,
+             std::shared_ptr<const net::TlsContext>* tls);
 
 }  // namespace bale::cli

@@ -1,5 +1,5 @@
 // The cluster secret's flags and the safe default (cli/cluster.h): a role that listens
-// beyond loopback without a secret refuses to start unless --insecure.
+// beyond loopback without a secret refuses to start unless --insecure. The TLS flags.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -112,6 +112,33 @@ bool LoadClusterSecret(const char* role, const SecretArgs& a, const std::string&
                  "bale %s: --insecure: listening on %s without a cluster secret; connections "
                  "between routers and stores are not authenticated\n",
                  role, listen.c_str());
+  }
+  return true;
+}
+
+void AddTlsFlags(CLI::App* cmd, TlsArgs* a, bool serves) {
+  net::TlsFiles& f = a->files;
+  if (serves) {
+    cmd->add_option("--tls-cert", f.cert,
+                    "PEM certificate (chain) of the internal port: it then accepts TLS only");
+    cmd->add_option("--tls-key", f.key, "PEM private key of --tls-cert");
+    cmd->add_option("--tls-ca", f.ca, "PEM CA: every client must present a certificate it signed");
+    return;
+  }
+  cmd->add_option("--tls-ca", f.ca,
+                  "PEM CA the stores' certificates are checked against: TLS to every store");
+  cmd->add_option("--tls-cert", f.cert, "PEM certificate presented to the stores (with --tls-ca)");
+  cmd->add_option("--tls-key", f.key, "PEM private key of --tls-cert");
+}
+
+bool LoadTls(const char* role, net::TlsContext::Side side, const TlsArgs& a,
+             std::shared_ptr<const net::TlsContext>* tls) {
+  tls->reset();
+  if (!a.files.any()) return true;
+  Status s = net::TlsContext::Create(side, a.files, tls);
+  if (!s.ok()) {
+    std::fprintf(stderr, "bale %s: %s\n", role, std::string(s.message()).c_str());
+    return false;
   }
   return true;
 }

@@ -49,6 +49,7 @@ CLI::App* AddRouterCommand(CLI::App* app, RouterArgs* a) {
       ->check(CLI::IsMember({"loopback", "any"}))
       ->capture_default_str();
   AddSecretFlags(cmd, &a->auth, /*listens=*/true);
+  AddTlsFlags(cmd, &a->tls, /*serves=*/false);
   return cmd;
 }
 
@@ -75,6 +76,7 @@ int RunRouter(const RouterArgs& a) {
   if (!ParsePortFlag("router", "--http-port", a.http_port, &http_enabled, &http_port)) return 2;
   router::RouterOptions ro;
   if (!LoadClusterSecret("router", a.auth, a.listen, &ro.cluster_secret)) return 2;
+  if (!LoadTls("router", net::TlsContext::Side::kClient, a.tls, &ro.tls)) return 2;
   BlockStopSignals();
 
   MapHolder maps;

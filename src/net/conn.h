@@ -11,6 +11,7 @@
 // hold replies; it may not touch the socket. out() may change after Hold: take it again.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
@@ -22,6 +23,7 @@
 
 #include "net/file_send.h"
 #include "net/service.h"
+#include "net/tls.h"
 
 namespace bale::net {
 
@@ -47,6 +49,9 @@ class Conn {
   bool closing() const { return close_after_flush_; }
   time_t last_active() const { return last_active_; }
   size_t listener() const { return listener_; }
+  // Whether the connection is TLS (its listener has a TlsContext: net/tls.h); the
+  // handler only ever sees the decrypted stream, after the TLS handshake.
+  bool tls() const { return tls_ != nullptr; }
   Loop& loop();
 
   // Close once every reply queued is sent. Nothing more is read into the handler. With
@@ -119,6 +124,10 @@ class Conn {
   bool peer_loopback_ = false;
   uint32_t events_ = 0;  // the epoll interest registered now
   time_t last_active_ = 0;
+  std::unique_ptr<TlsSession> tls_;  // TLS listeners only
+  bool tls_wants_write_ = false;     // the TLS session reads only once the socket is writable
+  bool tls_listed_ = false;          // in the loop's tls_pending_
+  std::chrono::steady_clock::time_point accepted_;
 };
 
 }  // namespace bale::net
