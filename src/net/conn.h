@@ -43,7 +43,8 @@ class Conn {
   bool open() const { return fd_ >= 0; }
   bool peer_loopback() const { return peer_loopback_; }
   // The peer's address as net/socket.h's SocketAddress gives it ("tcp:1.2.3.4:5"), asked
-  // of the socket at each call (for a log line; empty once closed).
+  // of the socket at each call, or for a TLS connection kept from its accept (for a log
+  // line; empty once closed).
   std::string PeerAddress() const;
   bool peer_closed() const { return peer_closed_; }  // read() said end of stream
   bool closing() const { return close_after_flush_; }
@@ -125,6 +126,7 @@ class Conn {
   uint32_t events_ = 0;  // the epoll interest registered now
   time_t last_active_ = 0;
   std::unique_ptr<TlsSession> tls_;  // TLS listeners only
+  std::string tls_peer_;             // its peer's address
   bool tls_wants_write_ = false;     // the TLS session reads only once the socket is writable
   bool tls_listed_ = false;          // in the loop's tls_pending_
   std::chrono::steady_clock::time_point accepted_;

@@ -39,7 +39,8 @@ Loop& Conn::loop() { return *loop_; }
 void Conn::Close() { loop_->Close(this); }
 
 std::string Conn::PeerAddress() const {
-  return fd_ >= 0 ? SocketAddress(fd_, true) : std::string();
+  if (fd_ < 0) return {};
+  return tls_ != nullptr ? tls_peer_ : SocketAddress(fd_, true);
 }
 
 void Conn::KickIdle() {
@@ -312,6 +313,7 @@ void EventLoop::AddConnection(int fd, size_t listener) {
   if (l.tls != nullptr) {
     std::string why;
     c->tls_ = TlsSession::New(l.tls, fd, &why);
+    c->tls_peer_ = SocketAddress(fd, true);  // for the log, even once the peer is gone
     if (c->tls_ == nullptr) {
       std::fprintf(stderr, "bale: refusing a connection: %s\n", why.c_str());
       ::close(fd);

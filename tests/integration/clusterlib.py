@@ -207,19 +207,42 @@ def write_secret(path):
     return path
 
 
+MAKE_CERTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                          "make_certs")
+
+
+def make_certs(directory, *names):
+    """A CA in `directory` (ca.pem, ca.key) and NAME.pem / NAME.key it signed for each
+    name, by scripts/make_certs (the openssl CLI)."""
+    subprocess.run([MAKE_CERTS, directory] + list(names), check=True, timeout=WAIT_S)
+    return directory
+
+
+def tls_flags(directory, name):
+    """The --tls-* flags of a role whose files are `name` in a make_certs directory."""
+    return ["--tls-cert", os.path.join(directory, name + ".pem"),
+            "--tls-key", os.path.join(directory, name + ".key"),
+            "--tls-ca", os.path.join(directory, "ca.pem")]
+
+
 class Cluster:
     """etcd, directories, stores and a router, named and started on demand. With
     secret=True a secret file is written under tmp and every store, router and admin
-    call is given it (--cluster-secret-file): the cluster handshake on every link."""
+    call is given it (--cluster-secret-file): the cluster handshake on every link. With
+    tls=True a CA and certificates are made under tmp/tls (make_certs): every store
+    serves TLS and asks for client certificates, the router and admin present theirs."""
 
     def __init__(self, bale, tmp, name="test", partitions=32, initial_nodes=3, lease_ttl=5,
-                 store_args=(), router_args=(), secret=False):
+                 store_args=(), router_args=(), secret=False, tls=False):
         self.bale, self.tmp, self.name = bale, tmp, name
         self.partitions, self.initial_nodes, self.lease_ttl = partitions, initial_nodes, lease_ttl
         self.secret_file = write_secret(os.path.join(tmp, "cluster.secret")) if secret else None
         self.auth = ["--cluster-secret-file", self.secret_file] if secret else []
-        self.store_args = self.auth + list(store_args)
-        self.router_args = self.auth + list(router_args)
+        self.tls_dir = make_certs(os.path.join(tmp, "tls"), "store", "router") if tls else None
+        store_tls = tls_flags(self.tls_dir, "store") if tls else []
+        self.client_tls = tls_flags(self.tls_dir, "router") if tls else []
+        self.store_args = self.auth + store_tls + list(store_args)
+        self.router_args = self.auth + self.client_tls + list(router_args)
         self.etcd = Etcd(tmp)
         self.directories, self.stores, self.routers = [], {}, []
 
@@ -263,7 +286,8 @@ class Cluster:
         return r
 
     def admin(self, *args):
-        r = subprocess.run([self.bale, "admin"] + self.common() + self.auth + list(args),
+        r = subprocess.run([self.bale, "admin"] + self.common() + self.auth + self.client_tls +
+                           list(args),
                            capture_output=True, timeout=WAIT_S)
         if r.returncode != 0:
             raise RuntimeError("bale admin %s exited %d: %s"
