@@ -42,7 +42,7 @@ int RunAdmin(const AdminArgs& a) {
   std::shared_ptr<const net::TlsContext> tls;
   if (!LoadTls("admin", net::TlsContext::Side::kClient, a.tls, &tls)) return 2;
   coord::EtcdOptions eo;
-  eo.endpoints = a.cluster.etcd;
+  if (!LoadEtcdOptions("admin", a.cluster, &eo)) return 2;
   std::unique_ptr<coord::EtcdClient> etcd;
   Status s = coord::EtcdClient::Connect(eo, &etcd);
   if (!s.ok()) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "coord/etcd_client.h"
 #include "net/tls.h"
 
 namespace bale::cli {
@@ -17,6 +18,9 @@ struct ClusterArgs {
   std::string etcd = "http://127.0.0.1:2379";  // etcd's --endpoints form
   std::string cluster = "bale";
   int64_t lease_ttl = 10;  // seconds
+  // etcd's TLS (https:// endpoints) and authentication (docs/cluster.md, "Security").
+  std::string etcd_ca, etcd_cert, etcd_key;
+  std::string etcd_user, etcd_password_file;
 };
 
 // The cluster secret's flags (docs/cluster.md, "Security"): never the secret itself on
@@ -96,6 +100,10 @@ int RunAdmin(const AdminArgs& args);
 
 // Shared by the roles.
 void AddClusterFlags(CLI::App* cmd, ClusterArgs* args);
+// The etcd client's options from the flags: endpoints, TLS files, user and the password
+// read from --etcd-password-file (trailing newlines trimmed). False (with why on stderr,
+// never the password) when they cannot be used.
+bool LoadEtcdOptions(const char* role, const ClusterArgs& args, coord::EtcdOptions* out);
 // --cluster-secret-file, and --insecure when `listens` (a role with a port of its own).
 void AddSecretFlags(CLI::App* cmd, SecretArgs* args, bool listens);
 // 127.0.0.0/8, ::1 or localhost.

@@ -81,7 +81,7 @@ int RunRouter(const RouterArgs& a) {
 
   MapHolder maps;
   coord::CoordSessionOptions co;
-  co.etcd.endpoints = a.cluster.etcd;
+  if (!LoadEtcdOptions("router", a.cluster, &co.etcd)) return 2;
   co.ttl_seconds = a.cluster.lease_ttl;
   co.watch_key = MapKey(a.cluster.cluster);
   co.on_change = [&](const std::string& value, int64_t) {

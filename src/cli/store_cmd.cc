@@ -283,7 +283,7 @@ int RunStore(const StoreArgs& a) {
   MapHolder maps;
   std::atomic<bool> map_moved{false};
   coord::CoordSessionOptions co;
-  co.etcd.endpoints = a.cluster.etcd;
+  if (!LoadEtcdOptions("store", a.cluster, &co.etcd)) return 2;
   co.ttl_seconds = a.cluster.lease_ttl;
   co.watch_key = MapKey(a.cluster.cluster);
   // The service takes a new map at once (routers fence on it), unless the map gives this

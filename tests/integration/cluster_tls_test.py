@@ -1,7 +1,9 @@
 """TLS on the internal links (issue #14) between real processes on loopback: etcd, a
 directory, three `bale store` serving TLS that ask for client certificates, a `bale
 router` and `bale admin` presenting theirs (clusterlib's Cluster(secret=True, tls=True):
-a CA made by scripts/make_certs), the cluster handshake running inside TLS.
+a CA made by scripts/make_certs), the cluster handshake running inside TLS. etcd itself
+is reached over TLS with a client certificate and has authentication on: every role
+logs in as root with --etcd-password-file.
 
 1. memcached set/get through the router work (small values and one past the stores'
    sendfile threshold), and `bale admin` reaches every node.
@@ -14,7 +16,8 @@ a CA made by scripts/make_certs), the cluster handshake running inside TLS.
    them, the admin's too (/metrics tls_failures and auth_failures: 6), and the router's
    client saw no error.
 3. Flags: a store with --tls-cert and no --tls-key, and a router whose key does not match
-   its certificate, refuse to start and say why.
+   its certificate, refuse to start and say why; `bale admin` with a wrong etcd password
+   fails and says so (without the password).
 """
 
 import json
@@ -122,7 +125,8 @@ def metrics(port):
 
 def main():
     bale, tmp = sys.argv[1], sys.argv[2]
-    c = Cluster(bale, tmp, partitions=16, initial_nodes=3, lease_ttl=5, secret=True, tls=True)
+    c = Cluster(bale, tmp, partitions=16, initial_nodes=3, lease_ttl=5, secret=True, tls=True,
+                etcd_auth=True)
     try:
         run(c, bale, tmp)
     finally:
@@ -225,7 +229,19 @@ def run(c, bale, tmp):
                        capture_output=True, timeout=WAIT_S)
     check(p.returncode == 2 and "does not match --tls-cert" in p.stderr.decode(),
           "router with a key of another certificate: %d %s" % (p.returncode, p.stderr.decode()))
-    step("bad TLS flags refused with a reason")
+    wrong = os.path.join(tmp, "wrong.password")
+    with open(wrong, "w") as f:
+        f.write("not-the-password\n")
+    os.chmod(wrong, 0o600)
+    flags = c.common()
+    flags[flags.index("--etcd-password-file") + 1] = wrong
+    p = subprocess.run([bale, "admin"] + flags + c.auth + c.client_tls + ["status"],
+                       capture_output=True, timeout=WAIT_S)
+    err = p.stderr.decode()
+    check(p.returncode == 1 and "invalid user ID or password" in err and
+          "not-the-password" not in err, "admin with a wrong etcd password: %d %s"
+          % (p.returncode, err))
+    step("bad TLS flags and a wrong etcd password refused with a reason")
     client.close()
 
 

@@ -126,21 +126,31 @@ atexit.register(Proc.kill_all)
 
 
 class Etcd(Proc):
-    """A one-member etcd on loopback, its data on tmpfs (/dev/shm when present)."""
+    """A one-member etcd on loopback, its data on tmpfs (/dev/shm when present). With
+    tls_dir (a make_certs directory holding "etcd" and "router"), its client URL is
+    https:// and asks for client certificates; etcdctl presents router's."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, tls_dir=None):
+        self.ctl_flags = []
+        tls = []
+        if tls_dir:
+            pem = lambda name: os.path.join(tls_dir, name)  # noqa: E731
+            tls = ["--cert-file", pem("etcd.pem"), "--key-file", pem("etcd.key"),
+                   "--trusted-ca-file", pem("ca.pem"), "--client-cert-auth"]
+            self.ctl_flags = ["--cacert", pem("ca.pem"), "--cert", pem("router.pem"),
+                              "--key", pem("router.key")]
         shm = "/dev/shm" if os.path.isdir("/dev/shm") else tmp
         # free_port's ports may be taken by another test run before etcd binds them: a
         # start that fails on a taken port is tried again on new ones.
         for attempt in range(3):
             self.data_dir = tempfile.mkdtemp(prefix="bale-etcd-", dir=shm)
             self.client_port, self.peer_port = free_port(), free_port()
-            self.url = "http://127.0.0.1:%d" % self.client_port
+            self.url = "%s://127.0.0.1:%d" % ("https" if tls_dir else "http", self.client_port)
             peer = "http://127.0.0.1:%d" % self.peer_port
             cmd = ["etcd", "--name", "bale-test", "--data-dir", self.data_dir,
                    "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
                    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                   "--initial-cluster", "bale-test=" + peer, "--log-level", "warn"]
+                   "--initial-cluster", "bale-test=" + peer, "--log-level", "warn"] + tls
             Proc.__init__(self, "etcd", cmd, os.path.join(tmp, "etcd.out"), None)
             try:
                 self.wait_healthy()
@@ -154,7 +164,8 @@ class Etcd(Proc):
     def wait_healthy(self, timeout=START_TIMEOUT_S):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            r = subprocess.run(["etcdctl", "--endpoints", self.url, "endpoint", "health"],
+            r = subprocess.run(["etcdctl", "--endpoints", self.url] + self.ctl_flags +
+                               ["endpoint", "health"],
                                env=dict(os.environ, ETCDCTL_API="3"), capture_output=True,
                                timeout=WAIT_S)
             if r.returncode == 0:
@@ -169,8 +180,15 @@ class Etcd(Proc):
         Proc.restart(self, start_timeout)
         self.wait_healthy(start_timeout)
 
+    def enable_auth(self, password):
+        """etcd's authentication on: a root user with `password` (etcdctl then uses it)."""
+        self.etcdctl("user", "add", "root:" + password)
+        self.etcdctl("user", "grant-role", "root", "root")
+        self.etcdctl("auth", "enable")
+        self.ctl_flags += ["--user", "root:" + password]
+
     def etcdctl(self, *args):
-        r = subprocess.run(["etcdctl", "--endpoints", self.url] + list(args),
+        r = subprocess.run(["etcdctl", "--endpoints", self.url] + self.ctl_flags + list(args),
                            env=dict(os.environ, ETCDCTL_API="3"), capture_output=True,
                            timeout=WAIT_S)
         if r.returncode != 0:
@@ -198,11 +216,12 @@ def wait_answers(port, timeout=WAIT_S):
     return False
 
 
-def write_secret(path):
-    """A cluster secret file as `make cluster` makes one: 32 random bytes in base64, 0600."""
+def write_secret(path, text=None):
+    """A cluster secret file as `make cluster` makes one: 32 random bytes in base64 (or
+    `text`), 0600."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+        f.write((text or base64.b64encode(os.urandom(32)).decode()) + "\n")
     os.chmod(path, 0o600)
     return path
 
@@ -230,24 +249,38 @@ class Cluster:
     secret=True a secret file is written under tmp and every store, router and admin
     call is given it (--cluster-secret-file): the cluster handshake on every link. With
     tls=True a CA and certificates are made under tmp/tls (make_certs): every store
-    serves TLS and asks for client certificates, the router and admin present theirs."""
+    serves TLS and asks for client certificates, the router and admin present theirs,
+    and etcd is reached over TLS with a client certificate too. With etcd_auth=True etcd
+    has authentication on and every role logs in as root (--etcd-password-file)."""
 
     def __init__(self, bale, tmp, name="test", partitions=32, initial_nodes=3, lease_ttl=5,
-                 store_args=(), router_args=(), secret=False, tls=False):
+                 store_args=(), router_args=(), secret=False, tls=False, etcd_auth=False):
         self.bale, self.tmp, self.name = bale, tmp, name
         self.partitions, self.initial_nodes, self.lease_ttl = partitions, initial_nodes, lease_ttl
         self.secret_file = write_secret(os.path.join(tmp, "cluster.secret")) if secret else None
         self.auth = ["--cluster-secret-file", self.secret_file] if secret else []
-        self.tls_dir = make_certs(os.path.join(tmp, "tls"), "store", "router") if tls else None
+        self.tls_dir = make_certs(os.path.join(tmp, "tls"), "store", "router", "etcd") \
+            if tls else None
         store_tls = tls_flags(self.tls_dir, "store") if tls else []
         self.client_tls = tls_flags(self.tls_dir, "router") if tls else []
         self.store_args = self.auth + store_tls + list(store_args)
         self.router_args = self.auth + self.client_tls + list(router_args)
-        self.etcd = Etcd(tmp)
+        self.etcd = Etcd(tmp, self.tls_dir)
+        self.etcd_flags = []
+        if tls:
+            self.etcd_flags = ["--etcd-ca", os.path.join(self.tls_dir, "ca.pem"),
+                               "--etcd-cert", os.path.join(self.tls_dir, "router.pem"),
+                               "--etcd-key", os.path.join(self.tls_dir, "router.key")]
+        if etcd_auth:
+            password = base64.b64encode(os.urandom(12)).decode()
+            self.etcd.enable_auth(password)
+            self.etcd_password_file = write_secret(os.path.join(tmp, "etcd.password"), password)
+            self.etcd_flags += ["--etcd-user", "root",
+                                "--etcd-password-file", self.etcd_password_file]
         self.directories, self.stores, self.routers = [], {}, []
 
     def common(self):
-        return ["--etcd", self.etcd.url, "--cluster", self.name]
+        return ["--etcd", self.etcd.url, "--cluster", self.name] + self.etcd_flags
 
     def start_directory(self):
         i = len(self.directories)
