@@ -33,10 +33,11 @@ void EventLoop::OnTlsReadable(Conn* c, size_t total) {
       return;
     }
   }
+  TlsSession::Io io = TlsSession::Io::kDone;
   for (;;) {
     size_t n = 0;
     ssize_t r = 0;
-    switch (t.Read(read_buf_.get(), kReadChunk, &n)) {
+    switch (io = t.Read(read_buf_.get(), kReadChunk, &n)) {
       case TlsSession::Io::kDone:
         r = static_cast<ssize_t>(n);
         break;
@@ -59,7 +60,10 @@ void EventLoop::OnTlsReadable(Conn* c, size_t total) {
     if (!TakeRead(c, r, read_buf_.get(), 0, &total)) break;
   }
   if (c->fd_ < 0) return;
-  ListTlsPending(c);
+  // Stopped before OpenSSL asked the socket for more (the read cap, a pause): it may
+  // hold whole records the socket will not signal again. After kWantRead it holds at
+  // most part of one, which the socket's next bytes complete.
+  if (io == TlsSession::Io::kDone) ListTlsPending(c);
   if (wanted_write != c->tls_wants_write_) UpdateInterest(c);
 }
 

@@ -34,6 +34,10 @@ Status Configure(SSL_CTX* ctx, TlsContext::Side side, const TlsFiles& f) {
   SSL_CTX_set_num_tickets(ctx, 0);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // One read(2) for as many records as have arrived (up to 64 KiB), not two per record
+  // (header, body): what it read beyond the caller's buffer is HasPending.
+  SSL_CTX_set_read_ahead(ctx, 1);
+  SSL_CTX_set_default_read_buffer_len(ctx, 64 << 10);
   if (!f.cert.empty() && SSL_CTX_use_certificate_chain_file(ctx, f.cert.c_str()) != 1) {
     return Refused("--tls-cert", f.cert, "not a PEM certificate");
   }

@@ -154,6 +154,29 @@ TEST_F(StoreTlsTest, ClientWithTheCaCertificateIsServed) {
   EXPECT_GE(node_->service->counters().auth_ok.load(), 1u);
 }
 
+// A batch whose replies pass the node's output limit: the node stops reading with
+// requests still inside OpenSSL (read ahead), and must take them up when the client has
+// read its replies, though the socket has nothing more to say.
+TEST_F(StoreTlsTest, PipelinedBatchPastTheOutputLimit) {
+  // Copied into the output (below the sendfile threshold), so that it fills.
+  std::string value(kValueSendfileBytes / 2, 'x');
+  ASSERT_EQ(Set("big", value, good_.get()), MutationStatus::kOk);
+  std::vector<StoreCall> calls(600);  // 3 TLS records of requests, 19 MiB of replies
+  for (StoreCall& c : calls) {
+    c.conn = good_.get();
+    proto::AppendGet(&c.request, 0, kEpoch, node_->objects->PartitionOf("big"),
+                     proto::GetRequest::From("big", LookupOptions()));
+  }
+  Status s = router::RunCalls(calls, 4 * kTimeoutMs);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  for (size_t i = 0; i < calls.size(); i++) {
+    ObjectView v;
+    ASSERT_TRUE(calls[i].status.ok()) << i << ": " << calls[i].status.ToString();
+    ASSERT_TRUE(proto::DecodeValue(calls[i].reply, &v)) << i;
+    ASSERT_EQ(v.value.size(), value.size()) << i;
+  }
+}
+
 TEST_F(StoreTlsTest, CertificateFromAnotherCaIsRefused) {
   testing::CertFiles other = testing::CertsOf(tmp_.Sub("other"), "router");
   other.ca = tmp_.Sub("ca") + "/ca.pem";  // trusts the node, but its own CA is another
