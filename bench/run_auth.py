@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from run_router import ROOT, load, memcaslap  # run_router puts tests/integration on the path
+from run_router import ROOT, load, memcaslap, print_rounds  # and tests/integration on the path
 
 import clusterlib  # noqa: E402 -- after run_router set the path
 
@@ -93,13 +93,7 @@ def print_tables(args, names, clients, rows):
           f"-t {args.time}`; `bale bench load --connections 64 --threads 2 --value-size 100 "
           f"--keys 10000 --prefill --duration {args.time}` (flat out, 90% get / 10% set).\n")
     for c in clients:
-        print(f"{c}, requests/s:\n")
-        print("| round | " + " | ".join(names) + " |")
-        print("|---" * (len(names) + 1) + "|")
-        for i in range(args.rounds):
-            print(f"| {i + 1} | " + " | ".join(f"{rows[(c, n)][i]:.0f}" for n in names) + " |")
-        print("| median | " + " | ".join(f"{statistics.median(rows[(c, n)]):.0f}"
-                                         for n in names) + " |\n")
+        print_rounds(c, names, rows, args.rounds)
         for n in names[1:]:
             ratios = [b / a for a, b in zip(rows[(c, "none")], rows[(c, n)])]
             print(f"{c}: {n} / none by round " + ", ".join(f"{x:.3f}" for x in ratios) +
