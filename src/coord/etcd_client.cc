@@ -415,6 +415,19 @@ Status EtcdClient::RevokeLease(int64_t id) {
 
 Status EtcdClient::Watch(std::string_view key, bool prefix, int64_t start_revision,
                          std::unique_ptr<EtcdWatch>* out) {
+  Status s = WatchOnce(key, prefix, start_revision, out);
+  // etcd cancels a watch whose stream's token it does not know as "permission denied".
+  std::string_view m = s.message();
+  if (!s.ok() && !options_.user.empty() &&
+      (m.find("auth token") != m.npos || m.find("permission denied") != m.npos)) {
+    BALE_RETURN_IF_ERROR(Authenticate(/*again=*/true));
+    s = WatchOnce(key, prefix, start_revision, out);
+  }
+  return s;
+}
+
+Status EtcdClient::WatchOnce(std::string_view key, bool prefix, int64_t start_revision,
+                             std::unique_ptr<EtcdWatch>* out) {
   BALE_RETURN_IF_ERROR(Authenticate(/*again=*/false));
   auto stream = std::make_unique<EtcdWatch::Stream>(stubs_[current_]->channel);
   AddToken(&stream->ctx);

@@ -23,9 +23,10 @@
 //   schemes, are InvalidArgument; so is a file that cannot be read.
 // - etcd's user/password authentication (EtcdOptions::user non-empty): the client calls
 //   Auth.Authenticate before its first call and sends the token it gets as the "token"
-//   metadata of every call, watch and campaign; a call refused for its token (invalid or
-//   expired: etcd drops simple tokens after 5 idle minutes, and all of them when it
-//   restarts) authenticates again and is retried once. A wrong user or password fails
+//   metadata of every call, watch and campaign; a call or watch refused for its token
+//   (invalid or expired: etcd drops simple tokens after 5 idle minutes, and all of them
+//   when it restarts; a watch's refusal reads "permission denied") authenticates again
+//   and is retried once. A wrong user or password fails
 //   the call (and Connect) with IOError "etcd authenticate: ... invalid user ID or
 //   password". The password is never logged nor put in an error.
 #pragma once
@@ -182,6 +183,9 @@ class EtcdClient {
   grpc::Status Attempt(EtcdRequest kind, Rpc&& rpc);
   // Gets a token for options_.user (when there is one and no token yet, or `again`).
   Status Authenticate(bool again);
+  // Watch's attempt (Watch authenticates again once when etcd refuses the token).
+  Status WatchOnce(std::string_view key, bool prefix, int64_t start_revision,
+                   std::unique_ptr<EtcdWatch>* out);
   // Adds the token's metadata to a call's context (when there is a token).
   void AddToken(grpc::ClientContext* ctx) const;
   // Registers `ctx` as the call in flight (false when aborted); Unregister clears it.

@@ -161,13 +161,22 @@ TEST_F(EtcdAuthTest, RightPasswordWorksAndTokenIsRenewed) {
   EXPECT_EQ(client->requests(EtcdRequest::kAuthenticate), 1u);  // one token for every call
   // etcd forgets its simple tokens when it restarts: the next call authenticates again.
   ASSERT_TRUE(etcd_.Restart()) << etcd_.error();
+  // A watch first (not a call): it too gets a new token.
+  std::unique_ptr<EtcdWatch> watch;
+  s = Status::Unavailable("not tried");
+  for (int i = 0; i < 50 && !s.ok(); i++) {
+    s = client->Watch("/sec/w", false, 0, &watch);
+    if (!s.ok()) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(client->requests(EtcdRequest::kAuthenticate), 2u);
   s = Status::Unavailable("not tried");
   for (int i = 0; i < 50 && s.IsUnavailable(); i++) {  // until the channel reconnects
     s = client->Put("/sec/after", "restart");
     if (s.IsUnavailable()) std::this_thread::sleep_for(100ms);
   }
   ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_EQ(client->requests(EtcdRequest::kAuthenticate), 2u);
+  EXPECT_EQ(client->requests(EtcdRequest::kAuthenticate), 2u);  // the watch's token served
 }
 
 TEST_F(EtcdAuthTest, WrongPasswordOrNoUserFails) {
