@@ -32,8 +32,7 @@ import time
 import urllib.request
 
 from balelib import check, log, WAIT_S
-from clusterlib import Cluster, make_certs, tls_flags
-from pymemcache.client.base import Client
+from clusterlib import Cluster, make_certs, router_client, tls_flags
 
 T0 = time.monotonic()
 MAGIC = 0xB1  # the internal protocol's first byte (proto/internal_frame.h)
@@ -93,8 +92,7 @@ class Traffic(threading.Thread):
 
     def __init__(self, port):
         super().__init__(daemon=True)
-        self.client = Client(("127.0.0.1", port), connect_timeout=WAIT_S, timeout=WAIT_S,
-                             default_noreply=False)
+        self.client = router_client(port)
         self.stop_flag = threading.Event()
         self.ops = 0
         self.errors = []
@@ -135,27 +133,11 @@ def main():
 
 
 def run(c, bale, tmp):
-    c.start_directory()
-    stores = [c.start_store(name, extra=["--http-port", "any"]) for name in ("a", "b", "c")]
-    for s in stores:
-        s.http_port = int(s.wait_for(r"HTTP on 127\.0\.0\.1:(\d+)").group(1))
-        check("TLS with client certificates, cluster handshake required" in s.ready_match.string,
-              "start line: %r" % s.ready_match.string)
-    m = c.wait_placed(stores=3)
-    r = c.start_router(["--store-timeout", "2000"])
+    stores, m, r = c.start_checked("TLS with client certificates, cluster handshake required")
     step("etcd, a directory, 3 TLS stores and a router with a secret and a certificate")
 
     # 1. Through the router.
-    client = Client(("127.0.0.1", r.port), connect_timeout=WAIT_S, timeout=WAIT_S,
-                    default_noreply=False)
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        try:
-            if client.set("warmup", "1"):
-                break
-        except Exception:  # noqa: BLE001 -- the router may not have the map yet
-            pass
-        time.sleep(0.1)
+    client = router_client(r.port)
     for i in range(50):
         check(client.set("key%d" % i, b"value-%d" % i), "set key%d through the router" % i)
     big = bytes(range(256)) * 800  # 200 KiB: past the stores' sendfile threshold

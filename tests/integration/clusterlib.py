@@ -216,6 +216,23 @@ def wait_answers(port, timeout=WAIT_S):
     return False
 
 
+def router_client(port, timeout=WAIT_S):
+    """A pymemcache client of the router on `port` (replies awaited), once a set through
+    it succeeds (the router has the map and reaches the stores)."""
+    from pymemcache.client.base import Client
+    client = Client(("127.0.0.1", port), connect_timeout=WAIT_S, timeout=WAIT_S,
+                    default_noreply=False)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if client.set("warmup", "1"):
+                return client
+        except Exception:  # noqa: BLE001 -- the router may not have the map yet
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the router on port %d did not take a set within %.0f s" % (port, timeout))
+
+
 def write_secret(path, text=None):
     """A cluster secret file as `make cluster` makes one: 32 random bytes in base64 (or
     `text`), 0600."""
@@ -317,6 +334,19 @@ class Cluster:
         r.port, r.http_port = int(r.ready_match.group(1)), int(r.ready_match.group(2))
         self.routers.append(r)
         return r
+
+    def start_checked(self, start_line):
+        """A directory, stores a, b and c (HTTP on, each start line containing
+        `start_line`) and a router (--store-timeout 2000); (stores, map, router) once
+        every partition is placed."""
+        self.start_directory()
+        stores = [self.start_store(name, extra=["--http-port", "any"]) for name in "abc"]
+        for s in stores:
+            s.http_port = int(s.wait_for(r"HTTP on 127\.0\.0\.1:(\d+)").group(1))
+            balelib.check(start_line in s.ready_match.string,
+                          "start line: %r" % s.ready_match.string)
+        m = self.wait_placed(stores=3)
+        return stores, m, self.start_router(["--store-timeout", "2000"])
 
     def admin(self, *args):
         r = subprocess.run([self.bale, "admin"] + self.common() + self.auth + self.client_tls +
