@@ -40,9 +40,10 @@ run: build
 	$(BUILD)/bale serve
 
 # A local cluster on the default ports (etcd, a directory, three stores, a router), data
-# under ./cluster-data; docs/cluster.md. cluster-stop stops it.
+# under ./cluster-data; docs/cluster.md. TLS=1: TLS on every internal link and to etcd,
+# with a local CA made under ./cluster-data/tls. cluster-stop stops it.
 cluster: build
-	scripts/cluster start $(BUILD)/bale
+	scripts/cluster start $(BUILD)/bale $(if $(filter-out 0,$(TLS)),--tls)
 
 cluster-stop:
 	scripts/cluster stop

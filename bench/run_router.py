@@ -174,6 +174,17 @@ def main():
     print_tables(args, names, clients, rows, half)
 
 
+def print_rounds(client, names, rows, rounds):
+    """Client's markdown table: requests/s of each setup by round, and the medians."""
+    print(f"{client}, requests/s:\n")
+    print("| round | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for i in range(rounds):
+        print(f"| {i + 1} | " + " | ".join(f"{rows[(client, n)][i]:.0f}" for n in names) + " |")
+    print("| median | " + " | ".join(f"{statistics.median(rows[(client, n)]):.0f}"
+                                     for n in names) + " |\n")
+
+
 def print_tables(args, names, clients, rows, half):
     print(f"### Proxies: bale router against twemproxy, 100-byte values, 90% get / 10% set, "
           f"bale --durability {args.durability}\n")
@@ -184,13 +195,7 @@ def print_tables(args, names, clients, rows, half):
           f"--connections 64 --threads 2 --value-size 100 --keys 10000 --prefill "
           f"--duration {args.time}` (flat out).\n")
     for c in clients:
-        print(f"{c}, requests/s:\n")
-        print("| round | " + " | ".join(names) + " |")
-        print("|---" * (len(names) + 1) + "|")
-        for i in range(args.rounds):
-            print(f"| {i + 1} | " + " | ".join(f"{rows[(c, n)][i]:.0f}" for n in names) + " |")
-        print("| median | " + " | ".join(f"{statistics.median(rows[(c, n)]):.0f}"
-                                         for n in names) + " |\n")
+        print_rounds(c, names, rows, args.rounds)
         if "router1" in names and "twemproxy" in names:
             ratios = [b / a for a, b in zip(rows[(c, "twemproxy")], rows[(c, "router1")])]
             print(f"{c}: router1 / twemproxy by round " + ", ".join(f"{x:.2f}" for x in ratios) +

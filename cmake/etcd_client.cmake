@@ -71,7 +71,9 @@ include(GoogleTest)
 enable_testing()
 add_executable(bale_coord_tests
   src/coord/etcd_client_test.cc
+  src/coord/etcd_security_test.cc
   src/coord/coord_session_test.cc)
 target_include_directories(bale_coord_tests PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+target_compile_definitions(bale_coord_tests PRIVATE BALE_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 target_link_libraries(bale_coord_tests PRIVATE bale_coord GTest::gtest GTest::gtest_main)
 gtest_discover_tests(bale_coord_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300)

@@ -6,6 +6,11 @@
 // kills it (SIGTERM, then SIGKILL after 5 s) and removes its data directory. Pause and
 // Resume stop and continue the process (a hung etcd); Kill and Restart end it and start it
 // again on the same ports with the same data. Not thread-safe: one test thread drives it.
+//
+// With EtcdServerTls (issue #14) its client URL is https:// with that certificate, and
+// with a CA it asks clients for a certificate that CA signed (--client-cert-auth);
+// /health is then asked on a plain metrics URL of its own. EnableAuth turns on etcd's
+// user/password authentication with etcdctl (a root user with the given password).
 #pragma once
 
 #include <arpa/inet.h>
@@ -25,17 +30,23 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 extern char** environ;
 
 namespace bale::testing {
 
+struct EtcdServerTls {
+  std::string cert, key, ca;  // PEM files; empty cert: plain http://
+};
+
 class EtcdServer {
  public:
   static constexpr const char* kBinary = "/usr/bin/etcd";
+  static constexpr const char* kCtl = "/usr/bin/etcdctl";
 
-  EtcdServer() {
+  explicit EtcdServer(EtcdServerTls tls = {}) : tls_(std::move(tls)) {
     dir_ = MakeDir();
     static int counter = 0;
     name_ = "bale-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
@@ -44,6 +55,7 @@ class EtcdServer {
       std::filesystem::remove_all(dir_ + "/data", ec);  // a failed start's member data
       client_port_ = FreePort();
       peer_port_ = FreePort();
+      metrics_port_ = FreePort();
       ok_ = Start();
     }
   }
@@ -57,7 +69,18 @@ class EtcdServer {
 
   bool ok() const { return ok_; }
   const std::string& error() const { return error_; }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
+  std::string endpoint() const {
+    return (tls_.cert.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") +
+           std::to_string(client_port_);
+  }
+
+  // Turns on authentication (plain http:// servers only): a root user with `password`;
+  // false with etcdctl's output in *log.
+  bool EnableAuth(const std::string& password, std::string* log) {
+    std::string ctl = std::string(kCtl) + " --endpoints=" + endpoint() + " ";
+    return Run(ctl + "user add 'root:" + password + "'", log) &&
+           Run(ctl + "user grant-role root root", log) && Run(ctl + "auth enable", log);
+  }
   int client_port() const { return client_port_; }
 
   void Pause() { Signal(SIGSTOP); }
@@ -78,7 +101,7 @@ class EtcdServer {
     timeval tv{1, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    sockaddr_in addr = Loopback(client_port_);
+    sockaddr_in addr = Loopback(tls_.cert.empty() ? client_port_ : metrics_port_);
     bool healthy = false;
     if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
       std::string req = "GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
@@ -131,7 +154,7 @@ class EtcdServer {
   }
 
   bool Start() {
-    std::string client = "http://127.0.0.1:" + std::to_string(client_port_);
+    std::string client = endpoint();
     std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
     std::vector<std::string> args = {kBinary,
                                      "--name=" + name_,
@@ -143,6 +166,15 @@ class EtcdServer {
                                      "--initial-cluster=" + name_ + "=" + peer,
                                      "--initial-cluster-state=new",
                                      "--initial-cluster-token=" + name_};
+    if (!tls_.cert.empty()) {
+      args.push_back("--cert-file=" + tls_.cert);
+      args.push_back("--key-file=" + tls_.key);
+      args.push_back("--listen-metrics-urls=http://127.0.0.1:" + std::to_string(metrics_port_));
+      if (!tls_.ca.empty()) {
+        args.push_back("--trusted-ca-file=" + tls_.ca);
+        args.push_back("--client-cert-auth");
+      }
+    }
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -207,8 +239,20 @@ class EtcdServer {
 
   std::string dir_;
   std::string name_;
+  // A command's status (true: exit 0), its output appended to *log.
+  static bool Run(const std::string& cmd, std::string* log) {
+    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+    if (p == nullptr) return false;
+    char buf[512];
+    size_t n = 0;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) log->append(buf, n);
+    return pclose(p) == 0;
+  }
+
+  EtcdServerTls tls_;
   int client_port_ = 0;
   int peer_port_ = 0;
+  int metrics_port_ = 0;
   pid_t pid_ = -1;
   bool ok_ = false;
   std::string error_;

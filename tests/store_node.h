@@ -1,7 +1,8 @@
 // StoreNode: a store node for tests over real sockets: a Store in `dir` opened with the
 // partitions `map` holds, a LocalObjectStore over it, a StoreService answering from it
 // (with `map` until SetMap) and a net::Server (one loop, no io_uring) on 127.0.0.1, on
-// an ephemeral port; `auth` is the service's cluster handshake (none by default).
+// an ephemeral port; `auth` is the service's cluster handshake (none by default), `tls`
+// the listener's TLS (none by default; TLS handshakes time out after tls_timeout_ms).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -22,7 +23,8 @@ namespace bale::testing {
 
 struct StoreNode {
   StoreNode(const std::string& dir, const ClusterMap& map, Durability d = Durability::kNone,
-            Env* env = Env::Default(), StoreAuth auth = {}) {
+            Env* env = Env::Default(), StoreAuth auth = {},
+            std::shared_ptr<const net::TlsContext> tls = nullptr, int tls_timeout_ms = 5000) {
     StoreOptions o;
     o.dir = dir;
     o.partitions = map.partition_count();
@@ -37,7 +39,8 @@ struct StoreNode {
     config.threads = 1;
     config.io_uring = false;
     server = std::make_unique<net::Server>(
-        config, std::vector<net::Listener>{{"127.0.0.1", 0, service.get()}});
+        config, std::vector<net::Listener>{
+                    {"127.0.0.1", 0, service.get(), std::move(tls), tls_timeout_ms}});
     EXPECT_TRUE(server->Start().ok());
     bound_port = server->port(0);
   }

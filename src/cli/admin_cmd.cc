@@ -23,6 +23,7 @@ CLI::App* AddAdminCommand(CLI::App* app, AdminArgs* a) {
   cmd->add_option("--store-timeout", a->store_timeout_ms, "milliseconds to wait for each node")
       ->capture_default_str();
   AddSecretFlags(cmd, &a->auth, /*listens=*/false);
+  AddTlsFlags(cmd, &a->tls, /*serves=*/false);
   return cmd;
 }
 
@@ -38,8 +39,10 @@ std::string Dash(const std::optional<ObjectStats>& node, uint64_t ObjectStats::*
 int RunAdmin(const AdminArgs& a) {
   std::string secret;
   if (!LoadClusterSecret("admin", a.auth, "", &secret)) return 2;
+  std::shared_ptr<const net::TlsContext> tls;
+  if (!LoadTls("admin", net::TlsContext::Side::kClient, a.tls, &tls)) return 2;
   coord::EtcdOptions eo;
-  eo.endpoints = a.cluster.etcd;
+  if (!LoadEtcdOptions("admin", a.cluster, &eo)) return 2;
   std::unique_ptr<coord::EtcdClient> etcd;
   Status s = coord::EtcdClient::Connect(eo, &etcd);
   if (!s.ok()) {
@@ -65,7 +68,7 @@ int RunAdmin(const AdminArgs& a) {
   std::string leader;
   if (!etcd->Leader(ElectionName(a.cluster.cluster), &leader).ok()) leader = "";
   std::vector<std::optional<ObjectStats>> figures =
-      router::AskNodeStats(map, static_cast<int>(a.store_timeout_ms), secret);
+      router::AskNodeStats(map, static_cast<int>(a.store_timeout_ms), secret, {}, tls);
   std::vector<uint32_t> held(map.nodes().size(), 0);
   for (uint32_t o : map.owners()) {
     if (o != ClusterMap::kNoOwner) held[o]++;

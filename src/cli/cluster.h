@@ -5,7 +5,11 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "coord/etcd_client.h"
+#include "net/tls.h"
 
 namespace bale::cli {
 
@@ -14,6 +18,9 @@ struct ClusterArgs {
   std::string etcd = "http://127.0.0.1:2379";  // etcd's --endpoints form
   std::string cluster = "bale";
   int64_t lease_ttl = 10;  // seconds
+  // etcd's TLS (https:// endpoints) and authentication (docs/cluster.md, "Security").
+  std::string etcd_ca, etcd_cert, etcd_key;
+  std::string etcd_user, etcd_password_file;
 };
 
 // The cluster secret's flags (docs/cluster.md, "Security"): never the secret itself on
@@ -21,6 +28,14 @@ struct ClusterArgs {
 struct SecretArgs {
   std::string secret_file;  // --cluster-secret-file
   bool insecure = false;    // --insecure (store, router): listen beyond loopback without
+};
+
+// TLS on the internal links (docs/cluster.md, "Security"): PEM files. A store serves TLS
+// with --tls-cert and --tls-key (and with --tls-ca asks every client for a certificate
+// that CA signed); a router or admin speaks TLS to the stores with --tls-ca (checking
+// their certificates) and presents --tls-cert/--tls-key when given.
+struct TlsArgs {
+  net::TlsFiles files;
 };
 
 struct DirectoryArgs {
@@ -44,6 +59,7 @@ struct StoreArgs {
   std::string max_frame = "65m";
   std::string http_port = "0";  // /metrics and /status; "0" = off, "any" = ephemeral
   SecretArgs auth;
+  TlsArgs tls;
 };
 
 struct RouterArgs {
@@ -61,6 +77,7 @@ struct RouterArgs {
   bool http_public_only = false;
   std::string admin_from = "loopback";
   SecretArgs auth;
+  TlsArgs tls;
 };
 
 struct AdminArgs {
@@ -69,6 +86,7 @@ struct AdminArgs {
   bool json = false;
   uint32_t store_timeout_ms = 1000;
   SecretArgs auth;
+  TlsArgs tls;
 };
 
 CLI::App* AddDirectoryCommand(CLI::App* app, DirectoryArgs* args);
@@ -82,6 +100,10 @@ int RunAdmin(const AdminArgs& args);
 
 // Shared by the roles.
 void AddClusterFlags(CLI::App* cmd, ClusterArgs* args);
+// The etcd client's options from the flags: endpoints, TLS files, user and the password
+// read from --etcd-password-file (trailing newlines trimmed). False (with why on stderr,
+// never the password) when they cannot be used.
+bool LoadEtcdOptions(const char* role, const ClusterArgs& args, coord::EtcdOptions* out);
 // --cluster-secret-file, and --insecure when `listens` (a role with a port of its own).
 void AddSecretFlags(CLI::App* cmd, SecretArgs* args, bool listens);
 // 127.0.0.0/8, ::1 or localhost.
@@ -92,5 +114,12 @@ bool IsLoopbackHost(const std::string& host);
 // which is then logged. False (with why on stderr, never the secret) to refuse.
 bool LoadClusterSecret(const char* role, const SecretArgs& args, const std::string& listen,
                        std::string* secret);
+// --tls-cert, --tls-key, --tls-ca; `serves`: the store's side (its listener).
+void AddTlsFlags(CLI::App* cmd, TlsArgs* args, bool serves);
+// The TLS context the flags ask for into *tls (null when none was given). False (with
+// why on stderr: an unreadable file, a key that does not match its certificate, a
+// missing flag) to refuse to start.
+bool LoadTls(const char* role, net::TlsContext::Side side, const TlsArgs& args,
+             std::shared_ptr<const net::TlsContext>* tls);
 
 }  // namespace bale::cli

@@ -15,8 +15,16 @@
 namespace bale::cli {
 
 void AddClusterFlags(CLI::App* cmd, ClusterArgs* a) {
-  cmd->add_option("--etcd", a->etcd, "etcd endpoints, comma-separated http://host:port")
+  cmd->add_option("--etcd", a->etcd, "etcd endpoints, comma-separated http(s)://host:port")
       ->capture_default_str();
+  cmd->add_option("--etcd-ca", a->etcd_ca,
+                  "PEM CA etcd's certificate is checked against "
+                  "(https:// endpoints; default: the system's roots)");
+  cmd->add_option("--etcd-cert", a->etcd_cert, "PEM client certificate presented to etcd");
+  cmd->add_option("--etcd-key", a->etcd_key, "PEM private key of --etcd-cert");
+  cmd->add_option("--etcd-user", a->etcd_user, "etcd user (etcd's authentication)");
+  cmd->add_option("--etcd-password-file", a->etcd_password_file,
+                  "file holding --etcd-user's password (never on the command line)");
   cmd->add_option("--cluster", a->cluster, "the cluster's name (its keys: /bale/NAME/)")
       ->capture_default_str();
   cmd->add_option("--lease-ttl", a->lease_ttl, "seconds an etcd lease outlives its holder")
@@ -105,7 +113,7 @@ int RunDirectory(const DirectoryArgs& a) {
   }
   BlockStopSignals();
   DirectoryOptions o;
-  o.etcd.endpoints = a.cluster.etcd;
+  if (!LoadEtcdOptions("directory", a.cluster, &o.etcd)) return 2;
   o.cluster = a.cluster.cluster;
   o.partitions = a.partitions == 0 ? kDefaultClusterPartitions : a.partitions;
   o.plan.initial_nodes = a.initial_nodes;
@@ -113,14 +121,6 @@ int RunDirectory(const DirectoryArgs& a) {
   o.log = [](const std::string& line) {
     std::fprintf(stderr, "bale directory: %s\n", line.c_str());
   };
-  {
-    std::vector<std::string> endpoints;
-    Status s = coord::ParseEndpoints(o.etcd.endpoints, &endpoints);
-    if (!s.ok()) {
-      std::fprintf(stderr, "bale directory: --etcd: %s\n", s.ToString().c_str());
-      return 2;
-    }
-  }
   std::unique_ptr<Directory> directory;
   StatusHttpService http([&](std::string_view path) { return DirectoryPage(*directory, path); });
   net::ServerConfig config;

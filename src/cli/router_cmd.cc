@@ -49,6 +49,7 @@ CLI::App* AddRouterCommand(CLI::App* app, RouterArgs* a) {
       ->check(CLI::IsMember({"loopback", "any"}))
       ->capture_default_str();
   AddSecretFlags(cmd, &a->auth, /*listens=*/true);
+  AddTlsFlags(cmd, &a->tls, /*serves=*/false);
   return cmd;
 }
 
@@ -75,11 +76,12 @@ int RunRouter(const RouterArgs& a) {
   if (!ParsePortFlag("router", "--http-port", a.http_port, &http_enabled, &http_port)) return 2;
   router::RouterOptions ro;
   if (!LoadClusterSecret("router", a.auth, a.listen, &ro.cluster_secret)) return 2;
+  if (!LoadTls("router", net::TlsContext::Side::kClient, a.tls, &ro.tls)) return 2;
   BlockStopSignals();
 
   MapHolder maps;
   coord::CoordSessionOptions co;
-  co.etcd.endpoints = a.cluster.etcd;
+  if (!LoadEtcdOptions("router", a.cluster, &co.etcd)) return 2;
   co.ttl_seconds = a.cluster.lease_ttl;
   co.watch_key = MapKey(a.cluster.cluster);
   co.on_change = [&](const std::string& value, int64_t) {

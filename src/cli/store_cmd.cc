@@ -61,6 +61,7 @@ CLI::App* AddStoreCommand(CLI::App* app, StoreArgs* a) {
                   "port of /metrics and /status, on --listen (0 = off, any = ephemeral)")
       ->capture_default_str();
   AddSecretFlags(cmd, &a->auth, /*listens=*/true);
+  AddTlsFlags(cmd, &a->tls, /*serves=*/true);
   return cmd;
 }
 
@@ -192,7 +193,7 @@ struct StoreNode {
   // Serves the internal protocol (from an object store with no partition until Open),
   // and /metrics and /status on `http_port_flag` when on.
   Status Listen(std::shared_ptr<const ClusterMap> map, const std::string& id, StoreAuth auth,
-                bool http_on, uint16_t http_port_flag) {
+                std::shared_ptr<const net::TlsContext> tls, bool http_on, uint16_t http_port_flag) {
     proto::FrameLimits limits;
     limits.max_frame = max_frame;
     service = std::make_unique<StoreService>(&objects, map, limits, std::move(auth));
@@ -201,8 +202,8 @@ struct StoreNode {
                          ? args.threads
                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     config.max_connections = 4096;
-    std::vector<net::Listener> listeners{
-        net::Listener{args.listen, static_cast<uint16_t>(args.port), service.get()}};
+    std::vector<net::Listener> listeners{net::Listener{
+        args.listen, static_cast<uint16_t>(args.port), service.get(), std::move(tls)}};
     if (http_on) {
       http = std::make_unique<StatusHttpService>(
           [this, id](std::string_view path) { return StorePage(id, *service, objects, path); });
@@ -257,6 +258,12 @@ int RunStore(const StoreArgs& a) {
   StoreAuth auth;
   if (!LoadClusterSecret("store", a.auth, a.listen, &auth.secret)) return 2;
   bool auth_on = !auth.secret.empty();
+  std::shared_ptr<const net::TlsContext> tls;
+  if (!LoadTls("store", net::TlsContext::Side::kServer, a.tls, &tls)) return 2;
+  std::string security =
+      std::string(tls == nullptr ? "plain TCP" : "TLS") +
+      (tls != nullptr && tls->verifies_peer() ? " with client certificates" : "") +
+      (auth_on ? ", cluster handshake required" : ", no cluster secret");
   BlockStopSignals();
   std::string id;
   Status s = NodeId(a.data, &id);
@@ -277,7 +284,7 @@ int RunStore(const StoreArgs& a) {
   MapHolder maps;
   std::atomic<bool> map_moved{false};
   coord::CoordSessionOptions co;
-  co.etcd.endpoints = a.cluster.etcd;
+  if (!LoadEtcdOptions("store", a.cluster, &co.etcd)) return 2;
   co.ttl_seconds = a.cluster.lease_ttl;
   co.watch_key = MapKey(a.cluster.cluster);
   // The service takes a new map at once (routers fence on it), unless the map gives this
@@ -305,7 +312,7 @@ int RunStore(const StoreArgs& a) {
   if (!first->held().empty()) s = node.Open(*first);
   if (s.ok()) {
     std::lock_guard<std::mutex> l(serve_mu);
-    s = node.Listen(first, id, std::move(auth), http_on, http_port);
+    s = node.Listen(first, id, std::move(auth), tls, http_on, http_port);
     opened = !first->held().empty();
   }
   if (!s.ok()) {
@@ -324,7 +331,7 @@ int RunStore(const StoreArgs& a) {
       "bale store: node %s serves the internal protocol on %s:%u, data in %s (%zu partitions "
       "held), %s%s\n",
       id.c_str(), a.listen.c_str(), node.port, a.data.c_str(), first->held().size(),
-      auth_on ? "cluster handshake required" : "no cluster secret", http_line.c_str());
+      security.c_str(), http_line.c_str());
   std::fflush(stdout);
 
   size_t warned_held = first->held().size();

@@ -2,7 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <fstream>
 #include <numeric>
+#include <sstream>
 #include <utility>
 
 #include "coord/etcd_rpc.h"
@@ -15,12 +17,43 @@ namespace {
 namespace pb = etcdserverpb;
 namespace epb = v3electionpb;
 
-// TLS is a later issue: this is where https:// endpoints will get their credentials.
-std::shared_ptr<grpc::ChannelCredentials> MakeCredentials(const EtcdOptions&) {
-  return grpc::InsecureChannelCredentials();
+// A PEM file's text; InvalidArgument naming it (as `what`) when it cannot be read.
+Status ReadPem(const std::string& path, const char* what, std::string* out) {
+  out->clear();
+  if (path.empty()) return Status::OK();
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream text;
+  text << f.rdbuf();
+  if (!f || text.str().find("-----BEGIN ") == std::string::npos) {
+    return Status::InvalidArgument(std::string(what) + " " + path + ": not a readable PEM file");
+  }
+  *out = text.str();
+  return Status::OK();
 }
 
-std::shared_ptr<grpc::Channel> MakeChannel(const EtcdOptions& options,
+// The credentials of every channel: TLS for https:// endpoints.
+Status MakeCredentials(const EtcdOptions& o, bool tls,
+                       std::shared_ptr<grpc::ChannelCredentials>* out) {
+  bool files = !o.ca_file.empty() || !o.cert_file.empty() || !o.key_file.empty();
+  if (!tls) {
+    if (files) {
+      return Status::InvalidArgument("etcd TLS files given but the endpoints are not https://");
+    }
+    *out = grpc::InsecureChannelCredentials();
+    return Status::OK();
+  }
+  if (o.cert_file.empty() != o.key_file.empty()) {
+    return Status::InvalidArgument("etcd client certificate and key go together: both or neither");
+  }
+  grpc::SslCredentialsOptions ssl;
+  BALE_RETURN_IF_ERROR(ReadPem(o.ca_file, "etcd CA", &ssl.pem_root_certs));
+  BALE_RETURN_IF_ERROR(ReadPem(o.cert_file, "etcd client certificate", &ssl.pem_cert_chain));
+  BALE_RETURN_IF_ERROR(ReadPem(o.key_file, "etcd client key", &ssl.pem_private_key));
+  *out = grpc::SslCredentials(ssl);
+  return Status::OK();
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::shared_ptr<grpc::ChannelCredentials>& creds,
                                            const std::string& endpoint) {
   grpc::ChannelArguments args;
   // A hung etcd (stopped, or behind a dead link) is noticed within ~15 s. etcd refuses
@@ -34,7 +67,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const EtcdOptions& options,
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   // Our own subchannels, so that a channel made afresh (ResetChannel) connects afresh.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(endpoint, MakeCredentials(options), args);
+  return grpc::CreateCustomChannel(endpoint, creds, args);
 }
 
 }  // namespace
@@ -45,12 +78,14 @@ struct EtcdClient::Stubs {
         kv(pb::KV::NewStub(channel)),
         lease(pb::Lease::NewStub(channel)),
         maintenance(pb::Maintenance::NewStub(channel)),
+        auth(pb::Auth::NewStub(channel)),
         election(epb::Election::NewStub(channel)) {}
   std::chrono::steady_clock::time_point created = std::chrono::steady_clock::now();
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<pb::KV::Stub> kv;
   std::unique_ptr<pb::Lease::Stub> lease;
   std::unique_ptr<pb::Maintenance::Stub> maintenance;
+  std::unique_ptr<pb::Auth::Stub> auth;
   std::unique_ptr<epb::Election::Stub> election;
 };
 
@@ -68,9 +103,10 @@ auto Unary(std::unique_ptr<Stub> EtcdClient::Stubs::*stub,
 
 }  // namespace
 
-Status ParseEndpoints(std::string_view endpoints, std::vector<std::string>* out) {
+Status ParseEndpoints(std::string_view endpoints, std::vector<std::string>* out, bool* tls) {
   out->clear();
-  constexpr std::string_view kScheme = "http://";
+  constexpr std::string_view kPlain = "http://", kTls = "https://";
+  int schemes = 0;  // bit 1: http, bit 2: https
   while (!endpoints.empty()) {
     size_t comma = endpoints.find(',');
     std::string_view one = endpoints.substr(0, comma);
@@ -78,19 +114,25 @@ Status ParseEndpoints(std::string_view endpoints, std::vector<std::string>* out)
     while (!one.empty() && one.front() == ' ') one.remove_prefix(1);
     while (!one.empty() && one.back() == ' ') one.remove_suffix(1);
     if (one.empty()) continue;
-    if (!one.starts_with(kScheme)) {
-      return Status::InvalidArgument("etcd endpoint is not http://host:port: " + std::string(one));
+    bool secure = one.starts_with(kTls);
+    if (!secure && !one.starts_with(kPlain)) {
+      return Status::InvalidArgument("etcd endpoint is not http(s)://host:port: " +
+                                     std::string(one));
     }
-    one.remove_prefix(kScheme.size());
+    schemes |= secure ? 2 : 1;
+    one.remove_prefix(secure ? kTls.size() : kPlain.size());
     if (!one.empty() && one.back() == '/') one.remove_suffix(1);
     size_t colon = one.rfind(':');
     if (colon == std::string_view::npos || colon == 0 || colon + 1 == one.size() ||
         one.find('/') != std::string_view::npos) {
-      return Status::InvalidArgument("etcd endpoint is not http://host:port: " + std::string(one));
+      return Status::InvalidArgument("etcd endpoint is not http(s)://host:port: " +
+                                     std::string(one));
     }
     out->emplace_back(one);
   }
   if (out->empty()) return Status::InvalidArgument("no etcd endpoint given");
+  if (schemes == 3) return Status::InvalidArgument("etcd endpoints mix http:// and https://");
+  if (tls != nullptr) *tls = schemes == 2;
   return Status::OK();
 }
 
@@ -106,10 +148,14 @@ std::string PrefixEnd(std::string_view prefix) {
   return std::string(1, '\0');  // etcd: "\0" as range_end means every key from `key` on
 }
 
-EtcdClient::EtcdClient(const EtcdOptions& options, std::vector<std::string> endpoints)
-    : options_(options), deadline_(options.deadline), endpoints_(std::move(endpoints)) {
+EtcdClient::EtcdClient(const EtcdOptions& options, std::vector<std::string> endpoints,
+                       std::shared_ptr<grpc::ChannelCredentials> creds)
+    : options_(options),
+      deadline_(options.deadline),
+      endpoints_(std::move(endpoints)),
+      creds_(std::move(creds)) {
   for (const std::string& e : endpoints_) {
-    stubs_.push_back(std::make_unique<Stubs>(MakeChannel(options_, e)));
+    stubs_.push_back(std::make_unique<Stubs>(MakeChannel(creds_, e)));
   }
 }
 
@@ -117,8 +163,11 @@ EtcdClient::~EtcdClient() = default;
 
 Status EtcdClient::Create(const EtcdOptions& options, std::unique_ptr<EtcdClient>* out) {
   std::vector<std::string> endpoints;
-  BALE_RETURN_IF_ERROR(ParseEndpoints(options.endpoints, &endpoints));
-  out->reset(new EtcdClient(options, std::move(endpoints)));
+  bool tls = false;
+  BALE_RETURN_IF_ERROR(ParseEndpoints(options.endpoints, &endpoints, &tls));
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  BALE_RETURN_IF_ERROR(MakeCredentials(options, tls, &creds));
+  out->reset(new EtcdClient(options, std::move(endpoints), std::move(creds)));
   return Status::OK();
 }
 
@@ -130,7 +179,10 @@ Status EtcdClient::Connect(const EtcdOptions& options, std::unique_ptr<EtcdClien
   pb::StatusResponse resp;
   Status s = client->Call(EtcdRequest::kStatus, "status",
                           Unary(&Stubs::maintenance, &pb::Maintenance::Stub::Status, req, &resp));
-  if (!s.ok()) return Status::Unavailable("no etcd endpoint answers: " + std::string(s.message()));
+  if (s.IsUnavailable()) {
+    return Status::Unavailable("no etcd endpoint answers: " + std::string(s.message()));
+  }
+  BALE_RETURN_IF_ERROR(s);  // refused credentials: said as they are
   *out = std::move(client);
   return Status::OK();
 }
@@ -160,7 +212,7 @@ void EtcdClient::ResetChannel(size_t i) {
   // is restarted on the same port): a channel unused for a second is made afresh.
   auto now = std::chrono::steady_clock::now();
   if (now - stubs_[i]->created < std::chrono::seconds(1)) return;
-  stubs_[i] = std::make_unique<Stubs>(MakeChannel(options_, endpoints_[i]));
+  stubs_[i] = std::make_unique<Stubs>(MakeChannel(creds_, endpoints_[i]));
 }
 
 void EtcdClient::ClearAbort() {
@@ -174,13 +226,26 @@ void EtcdClient::Abort() {
   if (inflight_ != nullptr) inflight_->TryCancel();
 }
 
+namespace {
+
+// etcd refused the call's token: authenticating again may help.
+bool TokenRefused(const grpc::Status& s) {
+  const std::string& m = s.error_message();
+  return s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+         m.find("invalid auth token") != std::string::npos ||
+         m.find("revision of auth store is old") != std::string::npos;
+}
+
+}  // namespace
+
 template <typename Rpc>
-Status EtcdClient::Call(EtcdRequest kind, std::string_view what, Rpc&& rpc) {
+grpc::Status EtcdClient::Attempt(EtcdRequest kind, Rpc&& rpc) {
   grpc::Status last;
   for (size_t attempt = 0; attempt < endpoints_.size(); ++attempt) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + deadline_);
-    if (!Register(&ctx)) return Status::Unavailable("etcd client aborted");
+    AddToken(&ctx);
+    if (!Register(&ctx)) return grpc::Status(grpc::StatusCode::CANCELLED, "etcd client aborted");
     Count(kind);
     last = rpc(&ctx, *stubs_[current_]);
     Unregister();
@@ -188,7 +253,36 @@ Status EtcdClient::Call(EtcdRequest kind, std::string_view what, Rpc&& rpc) {
     ResetChannel(current_);
     current_ = (current_ + 1) % endpoints_.size();
   }
+  return last;
+}
+
+template <typename Rpc>
+Status EtcdClient::Call(EtcdRequest kind, std::string_view what, Rpc&& rpc) {
+  BALE_RETURN_IF_ERROR(Authenticate(/*again=*/false));
+  grpc::Status last = Attempt(kind, rpc);
+  if (!options_.user.empty() && TokenRefused(last)) {
+    BALE_RETURN_IF_ERROR(Authenticate(/*again=*/true));
+    last = Attempt(kind, rpc);
+  }
   return FromGrpc(last, what);
+}
+
+Status EtcdClient::Authenticate(bool again) {
+  if (options_.user.empty() || (!token_.empty() && !again)) return Status::OK();
+  token_.clear();
+  pb::AuthenticateRequest req;
+  req.set_name(options_.user);
+  req.set_password(options_.password);
+  pb::AuthenticateResponse resp;
+  grpc::Status s = Attempt(EtcdRequest::kAuthenticate,
+                           Unary(&Stubs::auth, &pb::Auth::Stub::Authenticate, req, &resp));
+  BALE_RETURN_IF_ERROR(FromGrpc(s, "authenticate as " + options_.user));
+  token_ = resp.token();
+  return Status::OK();
+}
+
+void EtcdClient::AddToken(grpc::ClientContext* ctx) const {
+  if (!token_.empty()) ctx->AddMetadata("token", token_);
 }
 
 Status EtcdClient::Put(std::string_view key, std::string_view value, int64_t lease_id) {
@@ -321,7 +415,22 @@ Status EtcdClient::RevokeLease(int64_t id) {
 
 Status EtcdClient::Watch(std::string_view key, bool prefix, int64_t start_revision,
                          std::unique_ptr<EtcdWatch>* out) {
+  Status s = WatchOnce(key, prefix, start_revision, out);
+  // etcd cancels a watch whose stream's token it does not know as "permission denied".
+  std::string_view m = s.message();
+  if (!s.ok() && !options_.user.empty() &&
+      (m.find("auth token") != m.npos || m.find("permission denied") != m.npos)) {
+    BALE_RETURN_IF_ERROR(Authenticate(/*again=*/true));
+    s = WatchOnce(key, prefix, start_revision, out);
+  }
+  return s;
+}
+
+Status EtcdClient::WatchOnce(std::string_view key, bool prefix, int64_t start_revision,
+                             std::unique_ptr<EtcdWatch>* out) {
+  BALE_RETURN_IF_ERROR(Authenticate(/*again=*/false));
   auto stream = std::make_unique<EtcdWatch::Stream>(stubs_[current_]->channel);
+  AddToken(&stream->ctx);
   // Abort cancels the stream while it is being set up (not after: Next is the owner's).
   if (!Register(&stream->ctx)) return Status::Unavailable("etcd client aborted");
   Count(EtcdRequest::kWatch);
@@ -340,8 +449,10 @@ Status EtcdClient::Campaign(std::string_view name, std::string_view value, int64
   req.set_value(std::string(value));
   req.set_lease(lease_id);
   epb::CampaignResponse resp;
+  BALE_RETURN_IF_ERROR(Authenticate(/*again=*/false));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+  AddToken(&ctx);
   if (!Register(&ctx)) return Status::Unavailable("etcd client aborted");
   Count(EtcdRequest::kElection);
   grpc::Status s = stubs_[current_]->election->Campaign(&ctx, req, &resp);

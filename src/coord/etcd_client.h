@@ -16,6 +16,19 @@
 //   requests(), so tests can show that etcd's load does not grow with client requests.
 // - Abort() makes the call in flight and every later call fail with Unavailable at once
 //   (until ClearAbort): a session stopping does not wait out a deadline on a hung etcd.
+// - TLS: https:// endpoints are reached over TLS (gRPC's SslCredentials), the server's
+//   certificate checked against EtcdOptions::ca_file (the system's roots without one) and
+//   for its host name; cert_file/key_file are presented as a client certificate when
+//   given (etcd's --client-cert-auth). TLS files with http:// endpoints, or a mix of
+//   schemes, are InvalidArgument; so is a file that cannot be read.
+// - etcd's user/password authentication (EtcdOptions::user non-empty): the client calls
+//   Auth.Authenticate before its first call and sends the token it gets as the "token"
+//   metadata of every call, watch and campaign; a call or watch refused for its token
+//   (invalid or expired: etcd drops simple tokens after 5 idle minutes, and all of them
+//   when it restarts; a watch's refusal reads "permission denied") authenticates again
+//   and is retried once. A wrong user or password fails
+//   the call (and Connect) with IOError "etcd authenticate: ... invalid user ID or
+//   password". The password is never logged nor put in an error.
 #pragma once
 
 #include <array>
@@ -31,7 +44,9 @@
 #include "base/status.h"
 
 namespace grpc {
+class ChannelCredentials;
 class ClientContext;
+class Status;
 }  // namespace grpc
 
 namespace bale::coord {
@@ -39,11 +54,16 @@ namespace bale::coord {
 class EtcdWatch;
 
 struct EtcdOptions {
-  // etcd's --endpoints form: comma-separated http://host:port URLs.
+  // etcd's --endpoints form: comma-separated http://host:port or https://host:port URLs.
   std::string endpoints = "http://127.0.0.1:2379";
   std::chrono::milliseconds deadline{2000};  // per call
-  // TLS (a later issue): channel credentials will be chosen from options added here
-  // (https:// endpoints, CA and client certificates); see MakeCredentials in the .cc.
+  // TLS (https:// endpoints): PEM files; empty: not given.
+  std::string ca_file;    // the CA etcd's certificate is checked against
+  std::string cert_file;  // a client certificate and its key, both or neither
+  std::string key_file;
+  // Authentication: empty user: none. The password itself (read from a file by the caller).
+  std::string user;
+  std::string password;
 };
 
 struct KeyValue {
@@ -82,6 +102,7 @@ enum class EtcdRequest : int {
   kWatch,
   kCompact,
   kElection,
+  kAuthenticate,
   kCount
 };
 
@@ -151,11 +172,22 @@ class EtcdClient {
   struct Stubs;  // the channels and generated stubs (etcd_client.cc)
 
  private:
-  EtcdClient(const EtcdOptions& options, std::vector<std::string> endpoints);
+  EtcdClient(const EtcdOptions& options, std::vector<std::string> endpoints,
+             std::shared_ptr<grpc::ChannelCredentials> creds);
   // Runs `rpc` with a fresh context and the client's deadline, retrying on the next
   // endpoint when it fails with UNAVAILABLE.
   template <typename Rpc>
   Status Call(EtcdRequest kind, std::string_view what, Rpc&& rpc);
+  // Call's attempts, without authenticating first.
+  template <typename Rpc>
+  grpc::Status Attempt(EtcdRequest kind, Rpc&& rpc);
+  // Gets a token for options_.user (when there is one and no token yet, or `again`).
+  Status Authenticate(bool again);
+  // Watch's attempt (Watch authenticates again once when etcd refuses the token).
+  Status WatchOnce(std::string_view key, bool prefix, int64_t start_revision,
+                   std::unique_ptr<EtcdWatch>* out);
+  // Adds the token's metadata to a call's context (when there is a token).
+  void AddToken(grpc::ClientContext* ctx) const;
   // Registers `ctx` as the call in flight (false when aborted); Unregister clears it.
   bool Register(grpc::ClientContext* ctx);
   // After UNAVAILABLE: makes endpoint i's channel afresh (at most once a second).
@@ -168,8 +200,10 @@ class EtcdClient {
   const EtcdOptions options_;
   std::chrono::milliseconds deadline_;
   const std::vector<std::string> endpoints_;  // host:port
-  size_t current_ = 0;                        // index into endpoints_ and stubs_
+  const std::shared_ptr<grpc::ChannelCredentials> creds_;
+  size_t current_ = 0;  // index into endpoints_ and stubs_
   std::vector<std::unique_ptr<Stubs>> stubs_;
+  std::string token_;  // etcd's auth token (options_.user), owner thread only
   std::array<std::atomic<uint64_t>, static_cast<int>(EtcdRequest::kCount)> requests_{};
 
   std::mutex inflight_mu_;
@@ -177,9 +211,11 @@ class EtcdClient {
   bool aborted_ = false;                     // guarded by inflight_mu_
 };
 
-// Splits etcd's --endpoints form into host:port strings. InvalidArgument when an entry is
-// not http://host:port (https:// waits for TLS).
-Status ParseEndpoints(std::string_view endpoints, std::vector<std::string>* out);
+// Splits etcd's --endpoints form into host:port strings; *tls (optional): they are
+// https://. InvalidArgument when an entry is not http://host:port or https://host:port,
+// or when the schemes are mixed.
+Status ParseEndpoints(std::string_view endpoints, std::vector<std::string>* out,
+                      bool* tls = nullptr);
 
 // The key just past every key starting with `prefix` (etcd's range_end for a prefix).
 std::string PrefixEnd(std::string_view prefix);

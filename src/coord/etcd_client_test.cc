@@ -42,6 +42,7 @@ TEST(EtcdEndpointsTest, ParsesEtcdsForm) {
   ASSERT_TRUE(ParseEndpoints("http://a:1, http://127.0.0.1:2379/", &out).ok());
   EXPECT_EQ(out, (std::vector<std::string>{"a:1", "127.0.0.1:2379"}));
   EXPECT_TRUE(ParseEndpoints("a:1", &out).IsInvalidArgument());
+  EXPECT_TRUE(ParseEndpoints("ftp://a:1", &out).IsInvalidArgument());
   EXPECT_TRUE(ParseEndpoints("http://a", &out).IsInvalidArgument());
   EXPECT_TRUE(ParseEndpoints(" , ", &out).IsInvalidArgument());
   EXPECT_EQ(PrefixEnd("/a/"), "/a0");

@@ -11,6 +11,7 @@
 // hold replies; it may not touch the socket. out() may change after Hold: take it again.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
@@ -22,6 +23,7 @@
 
 #include "net/file_send.h"
 #include "net/service.h"
+#include "net/tls.h"
 
 namespace bale::net {
 
@@ -41,12 +43,16 @@ class Conn {
   bool open() const { return fd_ >= 0; }
   bool peer_loopback() const { return peer_loopback_; }
   // The peer's address as net/socket.h's SocketAddress gives it ("tcp:1.2.3.4:5"), asked
-  // of the socket at each call (for a log line; empty once closed).
+  // of the socket at each call, or for a TLS connection kept from its accept (for a log
+  // line; empty once closed).
   std::string PeerAddress() const;
   bool peer_closed() const { return peer_closed_; }  // read() said end of stream
   bool closing() const { return close_after_flush_; }
   time_t last_active() const { return last_active_; }
   size_t listener() const { return listener_; }
+  // Whether the connection is TLS (its listener has a TlsContext: net/tls.h); the
+  // handler only ever sees the decrypted stream, after the TLS handshake.
+  bool tls() const { return tls_ != nullptr; }
   Loop& loop();
 
   // Close once every reply queued is sent. Nothing more is read into the handler. With
@@ -119,6 +125,11 @@ class Conn {
   bool peer_loopback_ = false;
   uint32_t events_ = 0;  // the epoll interest registered now
   time_t last_active_ = 0;
+  std::unique_ptr<TlsSession> tls_;  // TLS listeners only
+  std::string tls_peer_;             // its peer's address
+  bool tls_wants_write_ = false;     // the TLS session reads only once the socket is writable
+  bool tls_listed_ = false;          // in the loop's tls_pending_
+  std::chrono::steady_clock::time_point accepted_;
 };
 
 }  // namespace bale::net

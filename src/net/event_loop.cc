@@ -17,7 +17,6 @@
 namespace bale::net {
 namespace {
 
-constexpr size_t kReadChunk = 64 << 10;
 constexpr size_t kRecvSlot = 16 << 10;        // per ready connection, for a batched recv
 constexpr size_t kMaxReadPerEvent = 1 << 20;  // fairness between connections
 constexpr size_t kMaxSendPerFlush = 4 << 20;  // the same for replies
@@ -40,7 +39,8 @@ Loop& Conn::loop() { return *loop_; }
 void Conn::Close() { loop_->Close(this); }
 
 std::string Conn::PeerAddress() const {
-  return fd_ >= 0 ? SocketAddress(fd_, true) : std::string();
+  if (fd_ < 0) return {};
+  return tls_ != nullptr ? tls_peer_ : SocketAddress(fd_, true);
 }
 
 void Conn::KickIdle() {
@@ -163,7 +163,7 @@ void EventLoop::Run() {
   }
   epoll_event events[kMaxEvents];
   while (!server_->stopping()) {
-    int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, 1000);
+    int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, tls_pending_.empty() ? 1000 : 0);
     time_t now = ::time(nullptr);
     for (int i = 0; i < n; i++) {
       int fd = events[i].data.fd;
@@ -184,8 +184,10 @@ void EventLoop::Run() {
       if (c->fd_ < 0) continue;  // closed earlier in this batch
       c->last_active_ = now;
       if (events[i].events & EPOLLOUT) Flush(c);
-      if (c->fd_ >= 0 && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->paused_) {
-        if (io_.ok() && !c->lingering_) {
+      bool readable = (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 ||
+                      (c->tls_wants_write_ && (events[i].events & EPOLLOUT) != 0);
+      if (c->fd_ >= 0 && readable && !c->paused_) {
+        if (io_.ok() && !c->lingering_ && c->tls_ == nullptr) {
           readable_.push_back(c);
         } else {
           OnReadable(c);
@@ -193,6 +195,7 @@ void EventLoop::Run() {
       }
     }
     ReadBatch();
+    ReadTlsPending();
     FinishRound();
     ReapClosed();
     if (now != last_tick_) Tick(now);
@@ -227,7 +230,7 @@ void EventLoop::SendRound(const std::vector<Conn*>& round) {
   for (Conn* c : round) {
     // round lists a connection once (in_round), so no send is queued twice.
     Conn::Piece& h = c->head_;
-    if (c->fd_ < 0 || c->lingering_ || !h.files.empty()) continue;
+    if (c->fd_ < 0 || c->lingering_ || !h.files.empty() || c->tls_ != nullptr) continue;
     size_t end = SendEnd(h.bytes, h.held_from);
     if (h.sent >= end) continue;
     if (io_.queued() == io_.capacity()) RunSends();
@@ -305,6 +308,19 @@ void EventLoop::AddConnection(int fd, size_t listener) {
   c->max_output_bytes_ = server_->config_.max_output_bytes;
   c->peer_loopback_ = IsLoopbackPeer(fd);
   c->last_active_ = ::time(nullptr);
+  c->accepted_ = std::chrono::steady_clock::now();
+  const Listener& l = server_->listeners_[listener];
+  if (l.tls != nullptr) {
+    std::string why;
+    c->tls_ = TlsSession::New(l.tls, fd, &why);
+    c->tls_peer_ = SocketAddress(fd, true);  // for the log, even once the peer is gone
+    if (c->tls_ == nullptr) {
+      std::fprintf(stderr, "bale: refusing a connection: %s\n", why.c_str());
+      ::close(fd);
+      server_->connections_.fetch_sub(1);
+      return;
+    }
+  }
   epoll_event ev{};
   ev.events = c->events_ = EPOLLIN | EPOLLRDHUP;
   ev.data.fd = fd;
@@ -321,6 +337,7 @@ void EventLoop::AddConnection(int fd, size_t listener) {
 
 void EventLoop::OnReadable(Conn* c, size_t total) {
   if (c->lingering_) return Discard(c);
+  if (c->tls_ != nullptr) return OnTlsReadable(c, total);
   for (;;) {
     // Read into the loop's buffer: growing c->in_ first would zero-fill it every time.
     ssize_t r = ::read(c->fd_, read_buf_.get(), kReadChunk);
@@ -433,10 +450,16 @@ bool EventLoop::SendFile(Conn* c, size_t* budget) {
   FileSend& f = c->head_.files.front();
   while (f.len > 0) {
     if (*budget == 0) return false;
-    auto offset = static_cast<off_t>(f.offset);
-    size_t n = f.len < *budget ? static_cast<size_t>(f.len) : *budget;
-    ssize_t w = ::sendfile(c->fd_, f.fd, &offset, n);
-    if (w < 0 && (errno == EAGAIN || errno == EINTR)) return false;
+    ssize_t w = 0;
+    if (c->tls_ != nullptr) {
+      w = SendFileTls(c, f);
+    } else {
+      auto offset = static_cast<off_t>(f.offset);
+      size_t n = f.len < *budget ? static_cast<size_t>(f.len) : *budget;
+      w = ::sendfile(c->fd_, f.fd, &offset, n);
+      if (w < 0) w = -errno;
+    }
+    if (w == -EAGAIN || w == -EINTR) return false;
     if (w <= 0) {  // an error, or the file is shorter than the index said
       Close(c);
       return false;
@@ -469,9 +492,9 @@ void EventLoop::Flush(Conn* c) {
         break;
       }
       size_t n = std::min(limit - h.sent, budget);
-      ssize_t w = ::send(c->fd_, h.bytes.data() + h.sent, n, MSG_NOSIGNAL);
+      ssize_t w = Send(c, h.bytes.data() + h.sent, n);
       if (w < 0) {
-        if (errno == EAGAIN || errno == EINTR) {
+        if (w == -EAGAIN || w == -EINTR) {
           blocked = true;
           break;
         }
@@ -509,6 +532,7 @@ void EventLoop::Flush(Conn* c) {
     if (c->paused_) {
       c->paused_ = false;
       Process(c);  // parse what was left waiting
+      if (c->fd_ >= 0 && c->tls_ != nullptr) ListTlsPending(c);
     }
   }
   UpdateInterest(c);
@@ -525,7 +549,7 @@ void EventLoop::UpdateInterest(Conn* c) {
   bool sendable = h.sent < SendEnd(h.bytes, h.held_from) ||
                   (!h.files.empty() && (!h.held() || h.files.front().at < h.held_from)) ||
                   (!h.held() && !c->rest_.empty());
-  if (sendable) events |= EPOLLOUT;
+  if (sendable || c->tls_wants_write_) events |= EPOLLOUT;
   if (events == c->events_) return;  // no syscall when nothing changes
   epoll_event ev{};
   ev.events = events;
@@ -590,6 +614,7 @@ void EventLoop::Fail(const Ticket& ticket) {
 }
 
 void EventLoop::StartLinger(Conn* c) {
+  if (c->tls_ != nullptr) c->tls_->Shutdown();
   ::shutdown(c->fd_, SHUT_WR);
   c->lingering_ = true;
   c->paused_ = false;
@@ -614,6 +639,9 @@ void EventLoop::Discard(Conn* c) {
 }
 
 void EventLoop::ReapClosed() {
+  if (!closed_.empty() && !tls_pending_.empty()) {
+    std::erase_if(tls_pending_, [](const Conn* c) { return c->fd_ < 0; });
+  }
   for (int fd : closed_) {
     conns_.erase(fd);
     ::close(fd);
@@ -632,6 +660,7 @@ void EventLoop::Tick(time_t now) {
       if (now >= c->linger_until_) Close(c);
       continue;
     }
+    if (c->tls_ != nullptr && TlsOverdue(c)) continue;
     bool was_closing = c->close_after_flush_;
     size_t out_before = c->tail_->bytes.size();
     c->handler_->OnTick(now, *c);

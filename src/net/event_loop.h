@@ -7,6 +7,8 @@
 // format/). Calls Handlers and Services only through service.h.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <ctime>
 #include <functional>
@@ -57,6 +59,7 @@ class EventLoop final : public Loop {
 
  private:
   friend class Conn;
+  static constexpr size_t kReadChunk = 64 << 10;  // the loop's read buffer
   void Accept(size_t listener);
   void AddConnection(int fd, size_t listener);
   void TakeInbox();
@@ -73,6 +76,20 @@ class EventLoop final : public Loop {
   // false if the socket is full, the budget spent before the file's end, or it closed.
   bool SendFile(Conn* c, size_t* budget);
   void UpdateInterest(Conn* c);
+  // TLS connections (event_loop_tls.cc): the handshake then records, instead of read(2).
+  void OnTlsReadable(Conn* c, size_t total);
+  // One write of c's output (send(2), or a TLS record): bytes written, or -errno
+  // (-EAGAIN: when the socket is writable again).
+  ssize_t Send(Conn* c, const char* data, size_t n);
+  // One piece of a file for a TLS connection (read, then encrypted): as Send.
+  ssize_t SendFileTls(Conn* c, const FileSend& f);
+  // Reports the failed TLS handshake to the listener's service, then closes.
+  void FailTls(Conn* c, const std::string& why);
+  // Tick: a TLS handshake not finished in time fails.
+  bool TlsOverdue(Conn* c);
+  // Connections whose TLS session holds decrypted input the socket no longer signals.
+  void ListTlsPending(Conn* c);
+  void ReadTlsPending();
   void Close(Conn* c);
   void StartLinger(Conn* c);
   void Discard(Conn* c);
@@ -104,6 +121,7 @@ class EventLoop final : public Loop {
   std::vector<int> closed_;      // closed this round, erased at its end
   std::unique_ptr<char[]> read_buf_;
   std::vector<Conn*> readable_;         // this batch's connections to read through io_
+  std::vector<Conn*> tls_pending_;      // TLS connections with input inside OpenSSL
   std::unique_ptr<char[]> recv_slots_;  // one slot per readable_ connection (with io_)
   time_t last_tick_ = 0;
   IoBatch io_;  // open when the kernel allows io_uring and it is not turned off

@@ -13,8 +13,9 @@
 // Limits: a connection whose unsent output passes max_output_bytes stops being read
 // until the client catches up; connections past max_connections (all listeners
 // together) are sent the Service's refusal and closed; idle connections are closed after
-// idle_timeout_s (0 = never). Stop() stops accepting, answers what was already
-// received, flushes (2 s at most), and closes every connection.
+// idle_timeout_s (0 = never). A listener with TLS reads and writes through a TlsSession
+// (no io_uring batching, no sendfile: file pieces are read and encrypted). Stop() stops accepting,
+// answers what was already received, flushes (2 s at most), and closes every connection.
 //
 // Contract: knows no protocol and no store; Services outlive the Server.
 #pragma once
@@ -25,10 +26,12 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
 #include "net/service.h"
+#include "net/tls.h"
 
 namespace bale::net {
 
@@ -41,9 +44,22 @@ struct ServerConfig {
 };
 
 struct Listener {
+  Listener() = default;
+  Listener(std::string a, uint16_t p, Service* s, std::shared_ptr<const TlsContext> t = nullptr,
+           int tls_timeout_ms = 5000)
+      : addr(std::move(a)),
+        port(p),
+        service(s),
+        tls(std::move(t)),
+        tls_handshake_timeout_ms(tls_timeout_ms) {}
   std::string addr = "127.0.0.1";
   uint16_t port = 0;  // 0 = ephemeral
   Service* service = nullptr;
+  // TLS (net/tls.h, a server-side context): every connection must complete a TLS
+  // handshake within tls_handshake_timeout_ms before its handler sees a byte; one that
+  // fails or times out is reported to Service::OnTlsFailure and closed at once.
+  std::shared_ptr<const TlsContext> tls;
+  int tls_handshake_timeout_ms = 5000;
 };
 
 class EventLoop;

@@ -83,6 +83,13 @@ class Service {
   virtual std::unique_ptr<Handler> NewHandler(Loop& loop, Conn& conn) = 0;
   // Sent to a connection refused past max_connections, before it is closed.
   virtual std::string_view TooManyConnections() const { return {}; }
+  // A connection of a TLS listener (server.h) whose TLS handshake failed or timed out,
+  // on its loop's thread, just before the loop closes it (conn.PeerAddress() still
+  // answers): to log and count. `why`: OpenSSL's reason or the timeout.
+  virtual void OnTlsFailure(Conn& conn, std::string_view why) {
+    (void)conn;
+    (void)why;
+  }
 };
 
 // The loop's counters for one listener (a loop's block; Server sums them).

@@ -85,8 +85,9 @@ class RemoteObjectStore::Session final : public ObjectSession {
     auto it = conns_.find(name);
     if (it == conns_.end()) {
       it = conns_
-               .emplace(name, std::make_unique<StoreConnection>(
-                                  node.host, node.port, options_.limits, options_.cluster_secret))
+               .emplace(name,
+                        std::make_unique<StoreConnection>(node.host, node.port, options_.limits,
+                                                          options_.cluster_secret, options_.tls))
                .first;
     }
     return it->second.get();
@@ -470,12 +471,13 @@ void RemoteObjectStore::PutAtomic(std::span<BatchPut> items, ObjectSession* sess
 
 std::vector<std::optional<ObjectStats>> AskNodeStats(const ClusterMap& map, int timeout_ms,
                                                      const std::string& cluster_secret,
-                                                     const proto::FrameLimits& limits) {
+                                                     const proto::FrameLimits& limits,
+                                                     std::shared_ptr<const net::TlsContext> tls) {
   std::vector<std::unique_ptr<StoreConnection>> conns;
   std::vector<StoreCall> calls(map.nodes().size());
   for (size_t i = 0; i < calls.size(); i++) {
     const ClusterNode& n = map.nodes()[i];
-    conns.push_back(std::make_unique<StoreConnection>(n.host, n.port, limits, cluster_secret));
+    conns.push_back(std::make_unique<StoreConnection>(n.host, n.port, limits, cluster_secret, tls));
     calls[i].conn = conns.back().get();
     proto::AppendStats(&calls[i].request, 0, map.epoch());
   }
@@ -494,7 +496,8 @@ ObjectStats RemoteObjectStore::Stats() const {
   if (map == nullptr) return total;
   total.partitions = map->partition_count();
   for (const std::optional<ObjectStats>& node :
-       AskNodeStats(*map, options_.store_timeout_ms, options_.cluster_secret, options_.limits)) {
+       AskNodeStats(*map, options_.store_timeout_ms, options_.cluster_secret, options_.limits,
+                    options_.tls)) {
     if (!node) continue;
     const ObjectStats& s = *node;
     total.objects += s.objects;

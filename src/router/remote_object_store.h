@@ -32,6 +32,7 @@
 
 #include "cluster/map_holder.h"
 #include "frontend/object_store.h"
+#include "net/tls.h"
 #include "proto/internal_frame.h"
 
 namespace bale::router {
@@ -42,13 +43,15 @@ struct RouterOptions {
   // The cluster's secret: every connection to a node runs the handshake
   // (proto/handshake.h) first. Empty: none (the nodes must be insecure too).
   std::string cluster_secret;
+  // TLS to the nodes (net/tls.h, a client-side context); null: plain TCP.
+  std::shared_ptr<const net::TlsContext> tls;
 };
 
 // Each node's figures (a STATS frame to every node of `map` at once, on connections of
 // its own), by node; nullopt for a node that did not answer within timeout_ms.
-std::vector<std::optional<ObjectStats>> AskNodeStats(const ClusterMap& map, int timeout_ms,
-                                                     const std::string& cluster_secret,
-                                                     const proto::FrameLimits& limits = {});
+std::vector<std::optional<ObjectStats>> AskNodeStats(
+    const ClusterMap& map, int timeout_ms, const std::string& cluster_secret,
+    const proto::FrameLimits& limits = {}, std::shared_ptr<const net::TlsContext> tls = nullptr);
 
 class RemoteObjectStore final : public ObjectStore {
  public:

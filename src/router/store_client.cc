@@ -38,21 +38,82 @@ int WaitFor(int fd, short events, Clock::time_point deadline) {
 }
 
 constexpr size_t kReadChunk = 64 << 10;
+constexpr size_t kTlsGather = 16 << 10;  // a batch's frames per TLS write: one record
 
-// Writes all of `data` to the non-blocking fd by the deadline; false with *why if not.
-bool WriteAll(int fd, std::string_view data, Clock::time_point deadline, std::string* why) {
+// -errno of a failed call, EWOULDBLOCK as EAGAIN.
+ssize_t Errno() { return errno == EWOULDBLOCK ? -EAGAIN : -errno; }
+
+// A TLS result as Send/Recv report it: -EAGAIN (with *wait_for set), 0 (closed), -EPROTO.
+ssize_t TlsResult(net::TlsSession::Io io, short* wait_for) {
+  switch (io) {
+    case net::TlsSession::Io::kWantRead:
+      *wait_for = POLLIN;
+      return -EAGAIN;
+    case net::TlsSession::Io::kWantWrite:
+      *wait_for = POLLOUT;
+      return -EAGAIN;
+    case net::TlsSession::Io::kClosed:
+      return 0;
+    default:
+      return -EPROTO;
+  }
+}
+
+// The error text of a failed Send/Recv (r < 0).
+std::string IoError(const net::TlsSession* s, ssize_t r) {
+  if (r == -EPROTO && s != nullptr) return s->why();
+  return std::strerror(static_cast<int>(-r));
+}
+
+}  // namespace
+
+StoreConnection::StoreConnection(std::string host, uint16_t port, proto::FrameLimits limits,
+                                 std::string secret, std::shared_ptr<const net::TlsContext> tls)
+    : host_(std::move(host)),
+      port_(port),
+      limits_(limits),
+      secret_(std::move(secret)),
+      tls_(std::move(tls)) {
+  name_ = host_ + ":" + std::to_string(port_);
+}
+
+StoreConnection::~StoreConnection() { Close(); }
+
+ssize_t StoreConnection::Send(const char* data, size_t n) {
+  if (session_ == nullptr) {
+    wait_for_ = POLLOUT;
+    ssize_t w = ::send(fd_, data, n, MSG_NOSIGNAL);
+    return w < 0 ? Errno() : w;
+  }
+  size_t w = 0;
+  net::TlsSession::Io io = session_->Write(data, n, &w);
+  return io == net::TlsSession::Io::kDone ? static_cast<ssize_t>(w) : TlsResult(io, &wait_for_);
+}
+
+ssize_t StoreConnection::Recv(char* buf, size_t cap) {
+  if (session_ == nullptr) {
+    wait_for_ = POLLIN;
+    ssize_t r = ::read(fd_, buf, cap);
+    return r < 0 ? Errno() : r;
+  }
+  size_t r = 0;
+  net::TlsSession::Io io = session_->Read(buf, cap, &r);
+  return io == net::TlsSession::Io::kDone ? static_cast<ssize_t>(r) : TlsResult(io, &wait_for_);
+}
+
+bool StoreConnection::WriteAll(std::string_view data, Deadline deadline, std::string* why) {
   while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    ssize_t n = Send(data.data(), data.size());
     if (n > 0) {
       data.remove_prefix(static_cast<size_t>(n));
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-      *why = std::strerror(errno);
+    if (n == -EINTR) continue;
+    if (n != -EAGAIN) {
+      *why = n == 0 ? "it closed the connection" : IoError(session_.get(), n);
       return false;
     }
-    if (WaitFor(fd, POLLOUT, deadline) <= 0) {
+    if (WaitFor(fd_, wait_for_, deadline) <= 0) {
       *why = "could not send";
       return false;
     }
@@ -60,10 +121,9 @@ bool WriteAll(int fd, std::string_view data, Clock::time_point deadline, std::st
   return true;
 }
 
-// Reads until `in` holds a whole frame (of at most `limits`) by the deadline; its size,
-// or 0 with *why.
-size_t ReadFrame(int fd, std::string* in, const proto::FrameLimits& limits,
-                 Clock::time_point deadline, proto::Frame* f, std::string* why) {
+// Reads until `in` holds a whole frame (of at most `limits`) by the deadline.
+size_t StoreConnection::ReadFrame(std::string* in, const proto::FrameLimits& limits,
+                                  Deadline deadline, proto::Frame* f, std::string* why) {
   for (;;) {
     proto::DecodeResult r = proto::DecodeFrame(*in, limits, f);
     if (r.status == proto::DecodeStatus::kFrame) return f->size;
@@ -71,32 +131,44 @@ size_t ReadFrame(int fd, std::string* in, const proto::FrameLimits& limits,
       *why = "a bad frame (" + std::string(r.message) + ")";
       return 0;
     }
-    if (WaitFor(fd, POLLIN, deadline) <= 0) {
-      *why = "no answer in time";
-      return 0;
-    }
     char buf[512];
-    ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    ssize_t n = Recv(buf, sizeof(buf));
+    if (n == -EINTR) continue;
+    if (n == -EAGAIN) {
+      if (WaitFor(fd_, wait_for_, deadline) <= 0) {
+        *why = "no answer in time";
+        return 0;
+      }
+      continue;
+    }
     if (n <= 0) {
-      *why = n == 0 ? "it closed the connection" : std::strerror(errno);
+      *why = n == 0 ? "it closed the connection" : IoError(session_.get(), n);
       return 0;
     }
     in->append(buf, static_cast<size_t>(n));
   }
 }
 
-}  // namespace
-
-StoreConnection::StoreConnection(std::string host, uint16_t port, proto::FrameLimits limits,
-                                 std::string secret)
-    : host_(std::move(host)), port_(port), limits_(limits), secret_(std::move(secret)) {
-  name_ = host_ + ":" + std::to_string(port_);
+Status StoreConnection::StartTls(Deadline deadline) {
+  std::string why;
+  session_ = net::TlsSession::New(tls_, fd_, &why);
+  while (session_ != nullptr) {
+    net::TlsSession::Io io = session_->Handshake();
+    if (io == net::TlsSession::Io::kDone) return Status::OK();
+    if (io != net::TlsSession::Io::kWantRead && io != net::TlsSession::Io::kWantWrite) {
+      why = session_->why();
+      break;
+    }
+    if (WaitFor(fd_, io == net::TlsSession::Io::kWantRead ? POLLIN : POLLOUT, deadline) <= 0) {
+      why = "no answer in time";
+      break;
+    }
+  }
+  return Status::Unavailable("store " + name_ + " failed the TLS handshake: " + why);
 }
 
-StoreConnection::~StoreConnection() { Close(); }
-
 void StoreConnection::Close() {
+  session_.reset();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   in_.clear();
@@ -142,8 +214,8 @@ Status StoreConnection::Connect(int timeout_ms) {
   ::freeaddrinfo(res);
   if (!error.empty()) error[0] = static_cast<char>(std::tolower(error[0]));
   if (fd_ < 0) return Status::Unavailable("store " + name_ + ": " + error);
-  if (secret_.empty()) return Status::OK();
-  Status s = Handshake(deadline);
+  Status s = tls_ != nullptr ? StartTls(deadline) : Status::OK();
+  if (s.ok() && !secret_.empty()) s = Handshake(deadline);
   if (!s.ok()) Close();
   return s;
 }
@@ -159,7 +231,7 @@ Status StoreConnection::Handshake(Clock::time_point deadline) {
   for (;;) {
     proto::Frame f;
     size_t size = 0;
-    if (WriteAll(fd_, out, deadline, &why)) size = ReadFrame(fd_, &in, limits, deadline, &f, &why);
+    if (WriteAll(out, deadline, &why)) size = ReadFrame(&in, limits, deadline, &f, &why);
     if (size == 0) break;
     out.clear();
     std::string_view failure;
@@ -184,6 +256,8 @@ class CallBatch {
   bool Start(Clock::time_point deadline);
   bool done() const { return failed_ || answered_ == calls_.size(); }
   bool unsent() const { return iov_at_ < iov_.size(); }
+  // Poll for POLLOUT: frames to write, or a TLS read that waits for the socket to drain.
+  bool wants_out() const { return unsent() || read_wants_write_; }
   int fd() const { return conn_->fd_; }
   // After poll said the socket is ready: writes and reads what it can.
   void OnReady(short revents);
@@ -194,6 +268,7 @@ class CallBatch {
 
  private:
   void Write();
+  ssize_t WriteTls();  // the frames gathered into one TLS write
   void Read();
   void Parse();
 
@@ -206,6 +281,7 @@ class CallBatch {
   size_t parsed_ = 0;
   size_t answered_ = 0;
   bool failed_ = false;
+  bool read_wants_write_ = false;
 };
 
 bool CallBatch::Start(Clock::time_point deadline) {
@@ -239,14 +315,22 @@ bool CallBatch::Start(Clock::time_point deadline) {
 
 void CallBatch::Write() {
   while (unsent()) {
-    msghdr msg{};
-    msg.msg_iov = &iov_[iov_at_];
-    msg.msg_iovlen = std::min<size_t>(iov_.size() - iov_at_, IOV_MAX);
-    ssize_t n = ::sendmsg(conn_->fd_, &msg, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        Fail(std::string(": ") + std::strerror(errno), errno == EPIPE || errno == ECONNRESET);
+    ssize_t n = 0;
+    if (conn_->session_ != nullptr) {
+      n = WriteTls();
+    } else {
+      msghdr msg{};
+      msg.msg_iov = &iov_[iov_at_];
+      msg.msg_iovlen = std::min<size_t>(iov_.size() - iov_at_, IOV_MAX);
+      n = ::sendmsg(conn_->fd_, &msg, MSG_NOSIGNAL);
+      if (n < 0) n = Errno();
+    }
+    if (n <= 0) {
+      if (n == -EINTR) continue;
+      if (n == 0) {
+        Fail(" closed the connection", true);
+      } else if (n != -EAGAIN) {
+        Fail(": " + IoError(conn_->session_.get(), n), n == -EPIPE || n == -ECONNRESET);
       }
       return;
     }
@@ -260,9 +344,24 @@ void CallBatch::Write() {
   }
 }
 
+// Gathers the unsent frames (up to kTlsGather) into one TLS write: one record per
+// frame would cost a system call each. After -EAGAIN the next call gathers the same
+// bytes again from the same place, as OpenSSL requires of a retried write.
+ssize_t CallBatch::WriteTls() {
+  std::string& g = conn_->gather_;
+  g.clear();
+  for (size_t i = iov_at_; i < iov_.size() && g.size() < kTlsGather; i++) {
+    size_t take = std::min(iov_[i].iov_len, kTlsGather - g.size());
+    g.append(static_cast<const char*>(iov_[i].iov_base), take);
+  }
+  return conn_->Send(g.data(), g.size());
+}
+
 void CallBatch::OnReady(short revents) {
   if ((revents & POLLOUT) != 0) Write();
-  if (!failed_ && (revents & (POLLIN | POLLHUP | POLLERR)) != 0) Read();
+  bool readable = (revents & (POLLIN | POLLHUP | POLLERR)) != 0 ||
+                  (read_wants_write_ && (revents & POLLOUT) != 0);
+  if (!failed_ && readable) Read();
 }
 
 void CallBatch::Read() {
@@ -270,17 +369,19 @@ void CallBatch::Read() {
   for (;;) {
     size_t have = in.size();
     in.resize(have + kReadChunk);
-    ssize_t n = ::read(conn_->fd_, in.data() + have, kReadChunk);
+    ssize_t n = conn_->Recv(in.data() + have, kReadChunk);
     in.resize(have + (n > 0 ? static_cast<size_t>(n) : 0));
+    // A TLS read returns one record (16 KiB at most): only EAGAIN says it is drained.
     if (n > 0) {
-      if (static_cast<size_t>(n) < kReadChunk) break;
+      if (static_cast<size_t>(n) < kReadChunk && conn_->session_ == nullptr) break;
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n == -EINTR) continue;
+    read_wants_write_ = n == -EAGAIN && conn_->wait_for_ == POLLOUT;
+    if (n == -EAGAIN) break;
     Parse();  // what came before the end still counts
-    Fail(n == 0 ? " closed the connection" : std::string(": ") + std::strerror(errno),
-         n == 0 || errno == ECONNRESET);
+    Fail(n == 0 ? " closed the connection" : ": " + IoError(conn_->session_.get(), n),
+         n == 0 || n == -ECONNRESET);
     return;
   }
   Parse();
@@ -352,7 +453,7 @@ Status RunCalls(std::span<StoreCall> calls, int timeout_ms) {
     polled.clear();
     for (CallBatch& b : batches) {
       if (b.done()) continue;
-      short events = POLLIN | (b.unsent() ? POLLOUT : 0);
+      short events = POLLIN | (b.wants_out() ? POLLOUT : 0);
       fds.push_back({b.fd(), events, 0});
       polled.push_back(&b);
     }

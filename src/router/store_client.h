@@ -28,26 +28,36 @@
 //   before any frame is sent, within the same deadline: a node that does not prove the
 //   secret (another secret, none, no answer) fails the calls with Unavailable "store
 //   H:P failed the cluster handshake: why" and the connection is closed.
+// - With a TlsContext (net/tls.h, client side), Connect runs a TLS handshake first (the
+//   node's certificate checked against the CA, ours presented when it asks), within the
+//   same deadline; a failure is Unavailable "store H:P failed the TLS handshake: why".
+//   Frames then travel as TLS records (a batch's frames gathered into records of up to
+//   16 KiB), and the cluster handshake, when there is a secret, runs inside TLS.
 #pragma once
+
+#include <sys/types.h>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/status.h"
+#include "net/tls.h"
 #include "proto/internal_frame.h"
 
 namespace bale::router {
 
 class StoreConnection {
  public:
-  // `secret`: the cluster's (empty: no handshake).
+  // `secret`: the cluster's (empty: no handshake); `tls`: a client-side context (null:
+  // plain TCP).
   StoreConnection(std::string host, uint16_t port, proto::FrameLimits limits = {},
-                  std::string secret = {});
+                  std::string secret = {}, std::shared_ptr<const net::TlsContext> tls = nullptr);
   ~StoreConnection();
   StoreConnection(const StoreConnection&) = delete;
   StoreConnection& operator=(const StoreConnection&) = delete;
@@ -67,14 +77,29 @@ class StoreConnection {
 
  private:
   friend class CallBatch;
-  // The cluster handshake on the new connection fd_, by the deadline.
-  Status Handshake(std::chrono::steady_clock::time_point deadline);
+  using Deadline = std::chrono::steady_clock::time_point;
+  // The TLS handshake, then the cluster handshake, on the new connection fd_.
+  Status StartTls(Deadline deadline);
+  Status Handshake(Deadline deadline);
+  // One write or read on the connection (plain or TLS): bytes moved (0: the peer closed,
+  // for Recv) or -errno; after -EAGAIN, wait_for_ says which poll event to wait for.
+  ssize_t Send(const char* data, size_t n);
+  ssize_t Recv(char* buf, size_t cap);
+  // Blocking with the deadline (the handshakes): all of `data`; a whole frame into `in`
+  // (its size, or 0 with *why).
+  bool WriteAll(std::string_view data, Deadline deadline, std::string* why);
+  size_t ReadFrame(std::string* in, const proto::FrameLimits& limits, Deadline deadline,
+                   proto::Frame* f, std::string* why);
 
   std::string host_;
   uint16_t port_;
   std::string name_;
   proto::FrameLimits limits_;
   std::string secret_;
+  std::shared_ptr<const net::TlsContext> tls_;
+  std::unique_ptr<net::TlsSession> session_;  // while connected with tls_
+  short wait_for_ = 0;                        // POLLIN or POLLOUT, after an -EAGAIN
+  std::string gather_;                        // a batch's frames gathered for one TLS write
   int fd_ = -1;
   uint64_t next_id_ = 1;
   std::string in_;  // replies of the last batch (views into it are handed out)

@@ -22,8 +22,10 @@
 #include <vector>
 
 #include "proto/handshake.h"
+#include "raw_peer.h"
 #include "router/store_client.h"
 #include "store/store_service.h"
+#include "store_calls.h"
 #include "store_node.h"
 #include "test_util.h"
 
@@ -34,6 +36,7 @@ using Clock = std::chrono::steady_clock;
 using router::RunCall;
 using router::StoreCall;
 using router::StoreConnection;
+using testing::RawPeer;
 
 constexpr uint64_t kEpoch = 3;
 constexpr char kSecret[] = "a cluster secret";
@@ -46,68 +49,6 @@ constexpr int64_t kLatestMs = 6000;
 int64_t MsSince(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
 }
-
-// A raw TCP peer of the node.
-class RawPeer {
- public:
-  explicit RawPeer(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  }
-  ~RawPeer() { ::close(fd_); }
-
-  void Send(const std::string& bytes) {
-    EXPECT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(bytes.size()));
-  }
-  // The next whole frame's bytes, or empty after a close or timeout_ms of silence.
-  std::string ReadFrame(int timeout_ms = kTimeoutMs) {
-    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    for (;;) {
-      proto::Frame f;
-      if (proto::DecodeFrame(in_, {}, &f).status == proto::DecodeStatus::kFrame) {
-        std::string frame = in_.substr(0, f.size);
-        in_.erase(0, f.size);
-        return frame;
-      }
-      if (!Fill(deadline)) return {};
-    }
-  }
-  // Waits for the node to close the connection; true if it did within timeout_ms
-  // without sending a byte (*ms: when, from `since`).
-  bool ClosedSilently(Clock::time_point since, int64_t* ms, int timeout_ms = kLatestMs) {
-    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    size_t had = in_.size();
-    while (Fill(deadline)) {
-    }
-    *ms = MsSince(since);
-    return closed_ && in_.size() == had;
-  }
-
- private:
-  // Reads what comes by the deadline; false on close, error or timeout.
-  bool Fill(Clock::time_point deadline) {
-    pollfd p{fd_, POLLIN, 0};
-    int wait = static_cast<int>(std::max<int64_t>(0, -MsSince(deadline)));
-    if (::poll(&p, 1, wait) <= 0) return false;
-    char buf[4096];
-    ssize_t n = ::read(fd_, buf, sizeof(buf));
-    if (n <= 0) {
-      closed_ = true;
-      return false;
-    }
-    in_.append(buf, static_cast<size_t>(n));
-    return true;
-  }
-
-  int fd_ = -1;
-  std::string in_;
-  bool closed_ = false;
-};
 
 // The frame's views point into `bytes`: a temporary would leave them dangling.
 proto::Frame Decode(std::string&& bytes) = delete;
@@ -142,29 +83,15 @@ class StoreAuthTest : public ::testing::Test {
   }
 
   MutationStatus Set(std::string_view key, std::string_view value) {
-    Mutation m;
-    m.key = key;
-    m.value = value;
-    StoreCall call;
-    call.conn = good_.get();
-    proto::AppendMutate(&call.request, 0, kEpoch, node_->objects->PartitionOf(key), m);
-    EXPECT_TRUE(RunCall(call, kTimeoutMs).ok()) << call.status.ToString();
-    MutationResult r;
-    EXPECT_TRUE(proto::DecodeMutationResult(call.reply, &r));
-    return r.status;
+    MutationStatus st =
+        testing::CallSet(good_.get(), *node_->objects, kEpoch, key, value, kTimeoutMs);
+    EXPECT_NE(st, MutationStatus::kUnavailable);
+    return st;
   }
   // The value of `key` over `conn` (the authenticated connection by default).
   Status Get(std::string_view key, std::string* value, StoreConnection* conn = nullptr) {
-    StoreCall call;
-    call.conn = conn != nullptr ? conn : good_.get();
-    proto::AppendGet(&call.request, 0, kEpoch, node_->objects->PartitionOf(key),
-                     proto::GetRequest::From(key, LookupOptions()));
-    Status s = RunCall(call, kTimeoutMs);
-    if (!s.ok()) return s;
-    ObjectView v;
-    if (!proto::DecodeValue(call.reply, &v)) return proto::ReplyStatus(call.reply);
-    *value = std::string(v.value);
-    return Status::OK();
+    return testing::CallGet(conn != nullptr ? conn : good_.get(), *node_->objects, kEpoch, key,
+                            value, kTimeoutMs);
   }
   // Still served on the authenticated connection.
   void ExpectServed() {
@@ -190,7 +117,7 @@ class StoreAuthTest : public ::testing::Test {
                      std::string_view why) {
     ExpectServed();  // meanwhile
     int64_t ms = 0;
-    EXPECT_TRUE(peer.ClosedSilently(since, &ms));
+    EXPECT_TRUE(peer.ClosedSilently(since, &ms, kLatestMs));
     EXPECT_GE(ms, kDelayMs - 100);
     EXPECT_LT(ms, kLatestMs);
     EXPECT_EQ(failures(), failures_before + 1);
@@ -269,7 +196,7 @@ TEST_F(StoreAuthTest, ProofOfAnotherSecretIsRefused) {
   std::string hello;
   proto::ClientHandshake("another secret", mine).Start(&hello);
   peer.Send(hello);
-  std::string challenge_bytes = peer.ReadFrame();  // the frame's views point into it
+  std::string challenge_bytes = peer.ReadFrame(kTimeoutMs);  // the frame's views point into it
   proto::Frame challenge = Decode(challenge_bytes);
   ASSERT_EQ(challenge.body.size(), proto::kNonceSize + proto::kMacSize);
   proto::Nonce theirs;
@@ -294,11 +221,11 @@ TEST_F(StoreAuthTest, ReplayedProofIsRefused) {
     client.Start(&hello);
     peer.Send(hello);
     std::string_view why;
-    std::string challenge = peer.ReadFrame();  // the frame's views point into it
+    std::string challenge = peer.ReadFrame(kTimeoutMs);  // the frame's views point into it
     ASSERT_EQ(client.OnFrame(Decode(challenge), &proof, &why), proto::HandshakeResult::kContinue)
         << why;
     peer.Send(proof);
-    std::string accepted = peer.ReadFrame();
+    std::string accepted = peer.ReadFrame(kTimeoutMs);
     std::string none;
     ASSERT_EQ(client.OnFrame(Decode(accepted), &none, &why), proto::HandshakeResult::kDone);
     EXPECT_EQ(oks(), 2u);
@@ -306,7 +233,7 @@ TEST_F(StoreAuthTest, ReplayedProofIsRefused) {
   // ...and replay it on another: the node's nonce is new, so the proof does not verify.
   RawPeer replay(node_->port());
   replay.Send(hello);
-  EXPECT_FALSE(replay.ReadFrame().empty());  // a fresh challenge
+  EXPECT_FALSE(replay.ReadFrame(kTimeoutMs).empty());  // a fresh challenge
   auto t0 = Clock::now();
   replay.Send(proof + GetFrame("k"));
   ExpectRefused(replay, t0, 0, "proof does not verify");
@@ -323,13 +250,13 @@ TEST_F(StoreAuthTest, SlowHandshakeIsClosed) {
   ASSERT_TRUE(proto::NewNonce(&nonce).ok());
   proto::ClientHandshake(kSecret, nonce).Start(&hello);
   halfway.Send(hello);
-  EXPECT_FALSE(halfway.ReadFrame().empty());
+  EXPECT_FALSE(halfway.ReadFrame(kTimeoutMs).empty());
   ExpectServed();
   int64_t ms = 0;
-  EXPECT_TRUE(silent.ClosedSilently(t0, &ms));
+  EXPECT_TRUE(silent.ClosedSilently(t0, &ms, kLatestMs));
   EXPECT_GE(ms, 900);
   EXPECT_LT(ms, kLatestMs);
-  EXPECT_TRUE(halfway.ClosedSilently(t0, &ms));
+  EXPECT_TRUE(halfway.ClosedSilently(t0, &ms, kLatestMs));
   EXPECT_LT(ms, kLatestMs);
   EXPECT_EQ(failures(), 2u);
   EXPECT_NE(LastLog().find("no cluster handshake within 1000 ms"), std::string::npos) << LastLog();

@@ -61,8 +61,9 @@ std::vector<StoreServiceCounters::Named> StoreServiceCounters::List() const {
       {"unavailable", "answers that a partition is unavailable", v(unavailable)},
       {"commit_failures", "group commits that failed", v(commit_failures)},
       {"auth_ok", "connections that passed the cluster handshake", v(auth_ok)},
-      {"auth_failures", "connections refused by the cluster handshake or timed out",
+      {"auth_failures", "connections refused by the cluster handshake or TLS, or timed out",
        v(auth_failures)},
+      {"tls_failures", "connections whose TLS handshake failed or timed out", v(tls_failures)},
   };
 }
 
@@ -81,6 +82,13 @@ void StoreService::AttachLoop(net::Loop& loop) {
 
 std::unique_ptr<net::Handler> StoreService::NewHandler(net::Loop& loop, net::Conn& conn) {
   return std::make_unique<Handler>(this, loops_[static_cast<size_t>(loop.index())].get(), conn);
+}
+
+void StoreService::OnTlsFailure(net::Conn& conn, std::string_view why) {
+  StoreServiceCounters::Add(counters_.auth_failures);
+  StoreServiceCounters::Add(counters_.tls_failures);
+  Log("refused " + conn.PeerAddress() + ": TLS handshake failed (" + std::string(why) +
+      "); closing it");
 }
 
 void StoreService::Log(const std::string& line) const {

@@ -34,6 +34,11 @@
 //   limited to proto::kMaxHandshakeFrame bytes. Without a secret every connection is served
 //   as it comes (a HELLO is answered with a plain HELLO: "this node does not
 //   authenticate").
+// - TLS (net/tls.h) is the listener's (net::Listener::tls), below this service: a
+//   connection whose TLS handshake fails or times out (a plain-TCP client, a certificate
+//   from another CA, none when the CA requires one) is logged with the peer's address
+//   and counted in auth_failures and tls_failures, then closed at once by the loop. The
+//   cluster handshake, when there is a secret, runs inside TLS.
 #pragma once
 
 #include <atomic>
@@ -72,6 +77,7 @@ struct StoreServiceCounters {
   // The cluster handshake: connections that passed it, and those refused or timed out.
   std::atomic<uint64_t> auth_ok{0};
   std::atomic<uint64_t> auth_failures{0};
+  std::atomic<uint64_t> tls_failures{0};  // of those, TLS handshakes that failed or timed out
 
   static void Add(std::atomic<uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 
@@ -108,6 +114,7 @@ class StoreService final : public net::Service {
 
   void AttachLoop(net::Loop& loop) override;
   std::unique_ptr<net::Handler> NewHandler(net::Loop& loop, net::Conn& conn) override;
+  void OnTlsFailure(net::Conn& conn, std::string_view why) override;
 
  private:
   class Handler;

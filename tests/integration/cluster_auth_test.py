@@ -21,8 +21,7 @@ import time
 import urllib.request
 
 from balelib import check, log, WAIT_S
-from clusterlib import Cluster, Proc
-from pymemcache.client.base import Client
+from clusterlib import Cluster, Proc, router_client
 
 T0 = time.monotonic()
 
@@ -50,26 +49,11 @@ def main():
 
 def run(c, bale, tmp):
     check(os.stat(c.secret_file).st_mode & 0o777 == 0o600, "the secret file is 0600")
-    c.start_directory()
-    stores = [c.start_store(name, extra=["--http-port", "any"]) for name in ("a", "b", "c")]
-    for s in stores:
-        s.http_port = int(s.wait_for(r"HTTP on 127\.0\.0\.1:(\d+)").group(1))
-        check("cluster handshake required" in s.ready_match.string,
-              "start line: %r" % s.ready_match.string)
-    m = c.wait_placed(stores=3)
-    r = c.start_router(["--store-timeout", "2000"])
+    stores, m, r = c.start_checked("cluster handshake required")
     step("etcd, a directory, 3 stores and a router with a secret")
 
     # 1. Through the router.
-    client = Client(("127.0.0.1", r.port), connect_timeout=WAIT_S, timeout=WAIT_S)
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        try:
-            if client.set("warmup", "1"):
-                break
-        except Exception:
-            pass
-        time.sleep(0.1)
+    client = router_client(r.port)
     for i in range(50):
         check(client.set("key%d" % i, b"value-%d" % i), "set key%d through the router" % i)
     for i in range(50):

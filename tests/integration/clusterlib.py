@@ -126,21 +126,31 @@ atexit.register(Proc.kill_all)
 
 
 class Etcd(Proc):
-    """A one-member etcd on loopback, its data on tmpfs (/dev/shm when present)."""
+    """A one-member etcd on loopback, its data on tmpfs (/dev/shm when present). With
+    tls_dir (a make_certs directory holding "etcd" and "router"), its client URL is
+    https:// and asks for client certificates; etcdctl presents router's."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, tls_dir=None):
+        self.ctl_flags = []
+        tls = []
+        if tls_dir:
+            pem = lambda name: os.path.join(tls_dir, name)  # noqa: E731
+            tls = ["--cert-file", pem("etcd.pem"), "--key-file", pem("etcd.key"),
+                   "--trusted-ca-file", pem("ca.pem"), "--client-cert-auth"]
+            self.ctl_flags = ["--cacert", pem("ca.pem"), "--cert", pem("router.pem"),
+                              "--key", pem("router.key")]
         shm = "/dev/shm" if os.path.isdir("/dev/shm") else tmp
         # free_port's ports may be taken by another test run before etcd binds them: a
         # start that fails on a taken port is tried again on new ones.
         for attempt in range(3):
             self.data_dir = tempfile.mkdtemp(prefix="bale-etcd-", dir=shm)
             self.client_port, self.peer_port = free_port(), free_port()
-            self.url = "http://127.0.0.1:%d" % self.client_port
+            self.url = "%s://127.0.0.1:%d" % ("https" if tls_dir else "http", self.client_port)
             peer = "http://127.0.0.1:%d" % self.peer_port
             cmd = ["etcd", "--name", "bale-test", "--data-dir", self.data_dir,
                    "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
                    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                   "--initial-cluster", "bale-test=" + peer, "--log-level", "warn"]
+                   "--initial-cluster", "bale-test=" + peer, "--log-level", "warn"] + tls
             Proc.__init__(self, "etcd", cmd, os.path.join(tmp, "etcd.out"), None)
             try:
                 self.wait_healthy()
@@ -154,7 +164,8 @@ class Etcd(Proc):
     def wait_healthy(self, timeout=START_TIMEOUT_S):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            r = subprocess.run(["etcdctl", "--endpoints", self.url, "endpoint", "health"],
+            r = subprocess.run(["etcdctl", "--endpoints", self.url] + self.ctl_flags +
+                               ["endpoint", "health"],
                                env=dict(os.environ, ETCDCTL_API="3"), capture_output=True,
                                timeout=WAIT_S)
             if r.returncode == 0:
@@ -169,8 +180,15 @@ class Etcd(Proc):
         Proc.restart(self, start_timeout)
         self.wait_healthy(start_timeout)
 
+    def enable_auth(self, password):
+        """etcd's authentication on: a root user with `password` (etcdctl then uses it)."""
+        self.etcdctl("user", "add", "root:" + password)
+        self.etcdctl("user", "grant-role", "root", "root")
+        self.etcdctl("auth", "enable")
+        self.ctl_flags += ["--user", "root:" + password]
+
     def etcdctl(self, *args):
-        r = subprocess.run(["etcdctl", "--endpoints", self.url] + list(args),
+        r = subprocess.run(["etcdctl", "--endpoints", self.url] + self.ctl_flags + list(args),
                            env=dict(os.environ, ETCDCTL_API="3"), capture_output=True,
                            timeout=WAIT_S)
         if r.returncode != 0:
@@ -198,33 +216,88 @@ def wait_answers(port, timeout=WAIT_S):
     return False
 
 
-def write_secret(path):
-    """A cluster secret file as `make cluster` makes one: 32 random bytes in base64, 0600."""
+def router_client(port, timeout=WAIT_S):
+    """A pymemcache client of the router on `port` (replies awaited), once a set through
+    it succeeds (the router has the map and reaches the stores)."""
+    from pymemcache.client.base import Client
+    client = Client(("127.0.0.1", port), connect_timeout=WAIT_S, timeout=WAIT_S,
+                    default_noreply=False)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if client.set("warmup", "1"):
+                return client
+        except Exception:  # noqa: BLE001 -- the router may not have the map yet
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the router on port %d did not take a set within %.0f s" % (port, timeout))
+
+
+def write_secret(path, text=None):
+    """A cluster secret file as `make cluster` makes one: 32 random bytes in base64 (or
+    `text`), 0600."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+        f.write((text or base64.b64encode(os.urandom(32)).decode()) + "\n")
     os.chmod(path, 0o600)
     return path
+
+
+MAKE_CERTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                          "make_certs")
+
+
+def make_certs(directory, *names):
+    """A CA in `directory` (ca.pem, ca.key) and NAME.pem / NAME.key it signed for each
+    name, by scripts/make_certs (the openssl CLI)."""
+    subprocess.run([MAKE_CERTS, directory] + list(names), check=True, timeout=WAIT_S)
+    return directory
+
+
+def tls_flags(directory, name):
+    """The --tls-* flags of a role whose files are `name` in a make_certs directory."""
+    return ["--tls-cert", os.path.join(directory, name + ".pem"),
+            "--tls-key", os.path.join(directory, name + ".key"),
+            "--tls-ca", os.path.join(directory, "ca.pem")]
 
 
 class Cluster:
     """etcd, directories, stores and a router, named and started on demand. With
     secret=True a secret file is written under tmp and every store, router and admin
-    call is given it (--cluster-secret-file): the cluster handshake on every link."""
+    call is given it (--cluster-secret-file): the cluster handshake on every link. With
+    tls=True a CA and certificates are made under tmp/tls (make_certs): every store
+    serves TLS and asks for client certificates, the router and admin present theirs,
+    and etcd is reached over TLS with a client certificate too. With etcd_auth=True etcd
+    has authentication on and every role logs in as root (--etcd-password-file)."""
 
     def __init__(self, bale, tmp, name="test", partitions=32, initial_nodes=3, lease_ttl=5,
-                 store_args=(), router_args=(), secret=False):
+                 store_args=(), router_args=(), secret=False, tls=False, etcd_auth=False):
         self.bale, self.tmp, self.name = bale, tmp, name
         self.partitions, self.initial_nodes, self.lease_ttl = partitions, initial_nodes, lease_ttl
         self.secret_file = write_secret(os.path.join(tmp, "cluster.secret")) if secret else None
         self.auth = ["--cluster-secret-file", self.secret_file] if secret else []
-        self.store_args = self.auth + list(store_args)
-        self.router_args = self.auth + list(router_args)
-        self.etcd = Etcd(tmp)
+        self.tls_dir = make_certs(os.path.join(tmp, "tls"), "store", "router", "etcd") \
+            if tls else None
+        store_tls = tls_flags(self.tls_dir, "store") if tls else []
+        self.client_tls = tls_flags(self.tls_dir, "router") if tls else []
+        self.store_args = self.auth + store_tls + list(store_args)
+        self.router_args = self.auth + self.client_tls + list(router_args)
+        self.etcd = Etcd(tmp, self.tls_dir)
+        self.etcd_flags = []
+        if tls:
+            self.etcd_flags = ["--etcd-ca", os.path.join(self.tls_dir, "ca.pem"),
+                               "--etcd-cert", os.path.join(self.tls_dir, "router.pem"),
+                               "--etcd-key", os.path.join(self.tls_dir, "router.key")]
+        if etcd_auth:
+            password = base64.b64encode(os.urandom(12)).decode()
+            self.etcd.enable_auth(password)
+            self.etcd_password_file = write_secret(os.path.join(tmp, "etcd.password"), password)
+            self.etcd_flags += ["--etcd-user", "root",
+                                "--etcd-password-file", self.etcd_password_file]
         self.directories, self.stores, self.routers = [], {}, []
 
     def common(self):
-        return ["--etcd", self.etcd.url, "--cluster", self.name]
+        return ["--etcd", self.etcd.url, "--cluster", self.name] + self.etcd_flags
 
     def start_directory(self):
         i = len(self.directories)
@@ -262,8 +335,22 @@ class Cluster:
         self.routers.append(r)
         return r
 
+    def start_checked(self, start_line):
+        """A directory, stores a, b and c (HTTP on, each start line containing
+        `start_line`) and a router (--store-timeout 2000); (stores, map, router) once
+        every partition is placed."""
+        self.start_directory()
+        stores = [self.start_store(name, extra=["--http-port", "any"]) for name in "abc"]
+        for s in stores:
+            s.http_port = int(s.wait_for(r"HTTP on 127\.0\.0\.1:(\d+)").group(1))
+            balelib.check(start_line in s.ready_match.string,
+                          "start line: %r" % s.ready_match.string)
+        m = self.wait_placed(stores=3)
+        return stores, m, self.start_router(["--store-timeout", "2000"])
+
     def admin(self, *args):
-        r = subprocess.run([self.bale, "admin"] + self.common() + self.auth + list(args),
+        r = subprocess.run([self.bale, "admin"] + self.common() + self.auth + self.client_tls +
+                           list(args),
                            capture_output=True, timeout=WAIT_S)
         if r.returncode != 0:
             raise RuntimeError("bale admin %s exited %d: %s"
