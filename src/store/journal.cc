@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <random>
 
+#include "store/journal_replay.h"
+
 namespace bale {
 
 namespace {
@@ -23,7 +25,6 @@ Status Journal::Open(const Options& options, uint64_t first_seq, std::unique_ptr
   BALE_RETURN_IF_ERROR(options.env->CreateDir(options.dir));
   BALE_RETURN_IF_ERROR(j->StartFile(first_seq, &j->file_, &j->salt_));
   j->file_seq_ = first_seq;
-  j->oldest_seq_ = first_seq;
   j->file_end_ = format::kJournalHeaderSize;
   j->stats_.files = 1;
   j->rotator_ = std::thread([raw = j.get()] { raw->RunRotations(); });
@@ -67,13 +68,10 @@ uint64_t Journal::Append(const format::JournalTarget& target,
   const size_t record = format::kJournalRecordHeaderSize + Padded(n);
   std::lock_guard<std::mutex> l(mu_);
   const size_t at = buffer_.size();
-  buffer_.resize(at + record);  // the padding stays zero
+  buffer_.append(format::kJournalRecordHeaderSize, '\0');  // encoded below
+  for (std::string_view p : pieces) buffer_.append(p);
+  buffer_.append(record - format::kJournalRecordHeaderSize - n, '\0');  // padding
   char* out = buffer_.data() + at;
-  size_t put = format::kJournalRecordHeaderSize;
-  for (std::string_view p : pieces) {
-    std::copy(p.begin(), p.end(), out + put);
-    put += p.size();
-  }
   std::string_view payload(out + format::kJournalRecordHeaderSize, Padded(n));
   format::EncodeJournalRecordHeader(salt_, target, payload, out);
   appended_ += record;
@@ -248,27 +246,12 @@ Status Journal::Rotate() {
 }
 
 Status Journal::RemoveFilesUpTo(uint64_t seq) {
-  uint64_t oldest;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    oldest = oldest_seq_;
-  }
-  Status first;
   uint64_t removed = 0;
-  for (uint64_t s = oldest; s <= seq; s++) {
-    Status r = options_.env->Remove(options_.dir + "/" + format::JournalFileName(s));
-    if (!r.ok() && !r.IsNotFound()) {
-      first = r;
-      break;
-    }
-    removed++;
-  }
-  if (first.ok()) first = options_.env->SyncDir(options_.dir);
+  Status s = RemoveJournalFiles(options_.env, options_.dir, seq, &removed);
   std::lock_guard<std::mutex> l(mu_);
-  oldest_seq_ += removed;
   stats_.files -= std::min(stats_.files, removed);
-  if (!first.ok()) stats_.failures++;
-  return first;
+  if (!s.ok()) stats_.failures++;
+  return s;
 }
 
 Status Journal::Retire() {

@@ -137,7 +137,6 @@ class Journal {
     Status why;
   };
   std::vector<Failed> failed_;  // the latest flushes that failed (bounded)
-  uint64_t oldest_seq_ = 0;     // the oldest file on disk
   bool stop_ = false;
   JournalStats stats_;
   struct AsyncWaiter {

@@ -108,18 +108,38 @@ std::vector<std::string> DescribeReplay(const JournalReplayStats& stats) {
   return lines;
 }
 
-Status ListJournalFiles(Env* env, const std::string& data_dir, std::vector<uint64_t>* seqs) {
+namespace {
+
+Status ListIn(Env* env, const std::string& journal_dir, std::vector<uint64_t>* seqs) {
   seqs->clear();
-  const std::string dir = data_dir + "/" + format::kJournalDirName;
-  if (!env->Exists(dir)) return Status::OK();
+  if (!env->Exists(journal_dir)) return Status::OK();
   std::vector<std::string> names;
-  BALE_RETURN_IF_ERROR(env->ListDir(dir, &names));
+  BALE_RETURN_IF_ERROR(env->ListDir(journal_dir, &names));
   for (const std::string& name : names) {
     uint64_t seq;
     if (format::ParseJournalFileName(name, &seq)) seqs->push_back(seq);
   }
   std::sort(seqs->begin(), seqs->end());
   return Status::OK();
+}
+
+}  // namespace
+
+Status ListJournalFiles(Env* env, const std::string& data_dir, std::vector<uint64_t>* seqs) {
+  return ListIn(env, data_dir + "/" + format::kJournalDirName, seqs);
+}
+
+Status RemoveJournalFiles(Env* env, const std::string& journal_dir, uint64_t seq,
+                          uint64_t* removed) {
+  *removed = 0;
+  std::vector<uint64_t> seqs;
+  BALE_RETURN_IF_ERROR(ListIn(env, journal_dir, &seqs));
+  for (uint64_t s : seqs) {
+    if (s > seq) break;
+    BALE_RETURN_IF_ERROR(env->Remove(journal_dir + "/" + format::JournalFileName(s)));
+    ++*removed;
+  }
+  return *removed > 0 ? env->SyncDir(journal_dir) : Status::OK();
 }
 
 Status ReplayJournal(Env* env, const std::string& data_dir, JournalReplayStats* stats) {

@@ -47,5 +47,9 @@ std::vector<std::string> DescribeReplay(const JournalReplayStats& stats);
 // The journal files under `data_dir`/journal, by sequence number, ascending.
 [[nodiscard]] Status ListJournalFiles(Env* env, const std::string& data_dir,
                                       std::vector<uint64_t>* seqs);
+// Removes the files of `journal_dir` numbered up to `seq`, then syncs the directory;
+// *removed counts them.
+[[nodiscard]] Status RemoveJournalFiles(Env* env, const std::string& journal_dir, uint64_t seq,
+                                        uint64_t* removed);
 
 }  // namespace bale

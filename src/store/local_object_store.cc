@@ -88,10 +88,7 @@ class LocalObjectStore::Session final : public ObjectSession {
   // With the journal the loop goes on while it flushes (its flusher thread calls back).
   void CommitAsync(std::function<void(bool ok)> done) override {
     Journal* j = store_->journal();
-    if (j == nullptr) {
-      done(Commit().ok());
-      return;
-    }
+    if (j == nullptr) return ObjectSession::CommitAsync(std::move(done));
     dirty_.clear();
     j->FlushAsync(j->position(), [done = std::move(done)](Status s) { done(s.ok()); });
   }

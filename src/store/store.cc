@@ -188,14 +188,9 @@ Status Store::StartJournal(const StoreOptions& options, VolumeOptions* vo) {
 
 Status Store::RemoveReplayedJournal() {
   if (replayed_.files == 0) return Status::OK();
-  std::vector<uint64_t> seqs;
-  BALE_RETURN_IF_ERROR(ListJournalFiles(env_, dir_, &seqs));
-  const std::string dir = dir_ + "/" + format::kJournalDirName;
-  for (uint64_t seq : seqs) {
-    if (seq > replayed_.last_seq) break;
-    BALE_RETURN_IF_ERROR(env_->Remove(dir + "/" + format::JournalFileName(seq)));
-  }
-  return env_->SyncDir(dir);
+  uint64_t removed = 0;
+  return RemoveJournalFiles(env_, dir_ + "/" + format::kJournalDirName, replayed_.last_seq,
+                            &removed);
 }
 
 Status Store::SyncOpenedVolumes() { return sync_pool_->SyncAll(opened_); }

@@ -446,12 +446,12 @@ Status Volume::RecordAppendLocked(const DecidedWrite& d, uint64_t offset, uint64
     *lsn = appended_.load(std::memory_order_relaxed);
     return Status::OK();
   }
-  const Segment& head = *slots_[order_.back()];
+  Segment& head = *slots_[order_.back()];
   if (d.size() > Journal::kMaxInlineBytes) {
     // Not copied: synced in place, under the lock, so that no later record of this head
     // that the journal holds lies past bytes that could be lost.
     *lsn = 0;
-    return slots_[order_.back()]->Sync();
+    return head.Sync();
   }
   format::JournalTarget t;
   t.partition = options_.partition;
